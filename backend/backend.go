@@ -1,0 +1,162 @@
+// Package backend is the partnertoken secrets engine: partner credentials
+// under config/<name>, their bearer tokens as Vault leases under token/<name>.
+package backend
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/go-cleanhttp"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+)
+
+// Version is reported to Vault (`vault plugin list`, `vault secrets list
+// -detailed`). The build sets it with -ldflags.
+var Version = "v0.0.0-dev"
+
+const backendHelp = `
+The partnertoken secrets engine keeps partner API client credentials and hands
+out the partners' short-lived bearer tokens as Vault leases. One token is
+minted per config and shared by every reader; it is refreshed before it
+expires and kept in storage so restarts do not mint again.
+
+Write credentials to config/<name>, read the token from token/<name>.
+`
+
+// Options replace the backend's collaborators in tests.
+type Options struct {
+	Providers  provider.Registry
+	Clock      clockwork.Clock
+	HTTPClient *http.Client
+}
+
+type backend struct {
+	*framework.Backend
+
+	providers provider.Registry
+	clock     clockwork.Clock
+	client    *http.Client
+	cache     *tokenCache
+
+	// ctx lives as long as the mount; background refreshes run in it so a
+	// reader that disconnects does not cancel a mint other readers wait for.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// storage is the mount's storage view, for work that outlives a request.
+	storage logical.Storage
+}
+
+// Factory builds the backend for Vault.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	b := newBackend(Options{})
+	if err := b.setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *backend) setup(ctx context.Context, conf *logical.BackendConfig) error {
+	if conf.StorageView == nil {
+		return errors.New("the backend config carries no storage view")
+	}
+	b.storage = conf.StorageView
+	return b.Setup(ctx, conf)
+}
+
+func newBackend(opts Options) *backend {
+	b := &backend{
+		providers: opts.Providers,
+		clock:     opts.Clock,
+		client:    opts.HTTPClient,
+	}
+	if b.providers == nil {
+		b.providers = provider.Builtin()
+	}
+	if b.clock == nil {
+		b.clock = clockwork.NewRealClock()
+	}
+	if b.client == nil {
+		b.client = newHTTPClient()
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.cache = newTokenCache(b)
+
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			// Credentials and the tokens minted from them are encrypted
+			// again with the seal where Vault supports seal wrapping.
+			SealWrapStorage: []string{configPrefix, tokenPrefix},
+		},
+		Paths: framework.PathAppend(
+			pathConfig(b),
+			pathToken(b),
+			pathRefresh(b),
+			pathProviders(b),
+		),
+		Secrets:        []*framework.Secret{secretToken(b)},
+		PeriodicFunc:   b.periodicFunc,
+		Invalidate:     b.invalidate,
+		Clean:          b.cleanup,
+		RunningVersion: Version,
+	}
+	return b
+}
+
+// newHTTPClient is the client every partner request goes through. Redirects
+// are refused: following one would send the credentials to a URL the
+// operator never configured (a 307 re-sends the body, custom auth headers
+// survive any redirect).
+func newHTTPClient() *http.Client {
+	client := cleanhttp.DefaultPooledClient()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return client
+}
+
+// invalidate keeps memory in step with storage written elsewhere: on
+// performance standbys and replicated clusters Vault calls it for every key
+// another node changes.
+func (b *backend) invalidate(_ context.Context, key string) {
+	switch {
+	case strings.HasPrefix(key, configPrefix):
+		b.cache.drop(strings.TrimPrefix(key, configPrefix))
+	case strings.HasPrefix(key, tokenPrefix):
+		b.cache.drop(strings.TrimPrefix(key, tokenPrefix))
+	}
+}
+
+func (b *backend) cleanup(context.Context) {
+	b.cancel()
+	b.cache.stop()
+}
+
+// periodicFunc runs about once a minute on the node that may write storage.
+// It refreshes tokens that readers use and that are due, as a backstop for
+// the timer armed on the first read (a node that just became active, a
+// timer that fired while a refresh failed).
+func (b *backend) periodicFunc(context.Context, *logical.Request) error {
+	b.cache.refreshDue()
+	return nil
+}
+
+// writeSafe reports whether this node may write the mount's storage. A
+// performance standby or secondary must not mint: its write would be
+// forwarded to the active node, which would then mint a second time.
+func (b *backend) writeSafe() bool {
+	sys := b.System()
+	if sys == nil {
+		return true
+	}
+	state := sys.ReplicationState()
+	return (sys.LocalMount() || !state.HasState(consts.ReplicationPerformanceSecondary)) &&
+		!state.HasState(consts.ReplicationDRSecondary) &&
+		!state.HasState(consts.ReplicationPerformanceStandby)
+}

@@ -1,0 +1,421 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+)
+
+const tokenPrefix = "token/"
+
+// errNoConfig is returned for a name nobody configured.
+var errNoConfig = errors.New("no such config")
+
+// errConfigChanged is returned by a mint whose config was rewritten while
+// the partner was answering; its token is thrown away.
+var errConfigChanged = errors.New("config changed during the mint")
+
+// storedToken is a minted token as kept in storage and in memory.
+type storedToken struct {
+	AccessToken string            `json:"access_token"`
+	TokenType   string            `json:"token_type"`
+	Extra       map[string]string `json:"extra,omitempty"`
+	IssuedAt    time.Time         `json:"issued_at"`
+	ExpiresAt   time.Time         `json:"expires_at"`
+	// ConfigID is the ID of the config that minted it.
+	ConfigID string `json:"config_id"`
+}
+
+func (t *storedToken) lifetime() time.Duration { return t.ExpiresAt.Sub(t.IssuedAt) }
+
+// same reports whether t and o are the same mint, wherever they were loaded from.
+func (t *storedToken) same(o *storedToken) bool {
+	return t != nil && o != nil && t.ConfigID == o.ConfigID && t.IssuedAt.Equal(o.IssuedAt) && t.AccessToken == o.AccessToken
+}
+
+// entry is what memory holds for one config. Its config and token never
+// change: a mint or a config write replaces the entry.
+type entry struct {
+	name   string
+	config *Config
+	token  *storedToken // nil when no token is cached
+
+	// read is set once a reader got this token: only tokens in use are
+	// refreshed ahead, so an idle config costs no mints.
+	read atomic.Bool
+
+	mu       sync.Mutex // guards the refresh schedule below
+	timer    clockwork.Timer
+	failures int
+	retryAt  time.Time
+	dropped  bool
+}
+
+// tokenCache holds one token per config. Memory answers cached reads
+// without a storage round trip; storage (seal-wrapped, replicated) shares
+// the token with every node and survives plugin reloads and restarts.
+type tokenCache struct {
+	b *backend
+
+	mu      sync.RWMutex
+	entries map[string]*entry
+
+	// flights coalesces concurrent mints of one config into one request.
+	flights singleflight.Group
+	// locks orders, per name, config writes against the commit of a mint,
+	// so a token minted with replaced credentials is never stored.
+	locks []*locksutil.LockEntry
+}
+
+func newTokenCache(b *backend) *tokenCache {
+	return &tokenCache{b: b, entries: map[string]*entry{}, locks: locksutil.CreateLocks()}
+}
+
+func (c *tokenCache) lock(name string) *locksutil.LockEntry {
+	return locksutil.LockForKey(c.locks, name)
+}
+
+func (c *tokenCache) lookup(name string) *entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.entries[name]
+}
+
+// install makes e the current entry for its name. Callers hold the name's lock.
+func (c *tokenCache) install(e *entry) {
+	c.mu.Lock()
+	old := c.entries[e.name]
+	c.entries[e.name] = e
+	c.mu.Unlock()
+	if old != nil {
+		old.cancelRefresh()
+	}
+}
+
+// drop forgets what memory holds for name; the next read loads it again.
+func (c *tokenCache) drop(name string) {
+	c.mu.Lock()
+	old := c.entries[name]
+	delete(c.entries, name)
+	c.mu.Unlock()
+	if old != nil {
+		old.cancelRefresh()
+	}
+}
+
+func (c *tokenCache) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, e := range c.entries {
+		e.cancelRefresh()
+		delete(c.entries, name)
+	}
+}
+
+// current returns the entry for name, from memory or else from storage.
+func (c *tokenCache) current(ctx context.Context, name string) (*entry, error) {
+	if e := c.lookup(name); e != nil {
+		return e, nil
+	}
+	lock := c.lock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	if e := c.lookup(name); e != nil {
+		return e, nil
+	}
+	cfg, err := readConfig(ctx, c.b.storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, errNoConfig
+	}
+	tok, err := readToken(ctx, c.b.storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil && tok.ConfigID != cfg.ID {
+		tok = nil // minted with credentials that have since been replaced
+	}
+	e := &entry{name: name, config: cfg, token: tok}
+	c.install(e)
+	return e, nil
+}
+
+// get returns the entry for name holding a token that can be leased now,
+// minting one only if no valid token exists.
+func (c *tokenCache) get(ctx context.Context, name string) (*entry, error) {
+	for attempt := 0; ; attempt++ {
+		e, err := c.current(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if e.config.servable(e.token, c.b.clock.Now()) {
+			c.noteRead(e)
+			return e, nil
+		}
+		if !c.b.writeSafe() {
+			// Vault forwards the request to the active node, which mints.
+			// Minting here first would mint twice.
+			return nil, logical.ErrReadOnly
+		}
+		e, err = c.mint(ctx, e, func(cur *entry, now time.Time) bool {
+			return !cur.config.servable(cur.token, now)
+		})
+		if errors.Is(err, errConfigChanged) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.noteRead(e)
+		return e, nil
+	}
+}
+
+// mint replaces the token of seen's config, unless needed says that a mint
+// that finished meanwhile made it unnecessary. Concurrent callers share one
+// request to the partner; a caller that gives up does not cancel it.
+func (c *tokenCache) mint(ctx context.Context, seen *entry, needed func(cur *entry, now time.Time) bool) (*entry, error) {
+	key := seen.name + "\x00" + seen.config.ID
+	ch := c.flights.DoChan(key, func() (any, error) {
+		if cur := c.lookup(seen.name); cur != nil && cur.config.ID == seen.config.ID && !needed(cur, c.b.clock.Now()) {
+			return cur, nil
+		}
+		return c.mintNow(seen.name, seen.config)
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*entry), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// mintNow asks the partner for a token and commits it to storage and memory.
+func (c *tokenCache) mintNow(name string, cfg *Config) (*entry, error) {
+	p, ok := c.b.providers[cfg.Provider]
+	if !ok {
+		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
+	}
+	spec := p.Spec()
+	ctx, cancel := context.WithTimeout(c.b.ctx, cfg.Timeout)
+	defer cancel()
+
+	start := c.b.clock.Now()
+	tok, err := p.Mint(ctx, &provider.Request{
+		TokenURL:     cfg.effectiveTokenURL(spec),
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		Options:      cfg.Options,
+		Client:       c.b.client,
+		Now:          c.b.clock.Now,
+	})
+	took := c.b.clock.Since(start)
+	if err != nil {
+		c.b.Logger().Warn("mint failed", "config", name, "provider", cfg.Provider, "status", statusOf(err), "duration", took, "error", err.Error())
+		return nil, mintError(name, err)
+	}
+
+	stored := &storedToken{
+		AccessToken: tok.AccessToken,
+		TokenType:   tok.TokenType,
+		Extra:       tok.Extra,
+		IssuedAt:    tok.IssuedAt,
+		ExpiresAt:   tok.ExpiresAt,
+		ConfigID:    cfg.ID,
+	}
+
+	lock := c.lock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	// The storage context is the mount's: the partner may have used up the
+	// request's budget, and the token must not be lost for want of time.
+	latest, err := readConfig(c.b.ctx, c.b.storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if latest == nil || latest.ID != cfg.ID {
+		c.b.Logger().Info("discarding token: config was rewritten during the mint", "config", name)
+		return nil, errConfigChanged
+	}
+	if err := writeToken(c.b.ctx, c.b.storage, name, stored); err != nil {
+		return nil, err
+	}
+	e := &entry{name: name, config: cfg, token: stored}
+	c.install(e)
+	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took,
+		"lifetime", stored.lifetime().Round(time.Second), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
+	return e, nil
+}
+
+// refresh mints a new token for name on demand. It joins a mint already in
+// flight, and mints nothing when the current token is younger than
+// minInterval, so a fleet asking at once causes one request to the partner.
+func (c *tokenCache) refresh(ctx context.Context, name string, minInterval time.Duration) (e *entry, minted bool, err error) {
+	for attempt := 0; ; attempt++ {
+		seen, err := c.current(ctx, name)
+		if err != nil {
+			return nil, false, err
+		}
+		if !c.b.writeSafe() {
+			return nil, false, logical.ErrReadOnly
+		}
+		fresh := func(cur *entry, now time.Time) bool {
+			return cur.token != nil && now.Sub(cur.token.IssuedAt) < minInterval
+		}
+		if fresh(seen, c.b.clock.Now()) {
+			return seen, false, nil
+		}
+		e, err = c.mint(ctx, seen, func(cur *entry, now time.Time) bool { return !fresh(cur, now) })
+		if errors.Is(err, errConfigChanged) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return e, !e.token.same(seen.token), nil
+	}
+}
+
+// noteRead records that a reader got e's token. The first read arms the
+// refresh-ahead timer.
+func (c *tokenCache) noteRead(e *entry) {
+	if e.read.Load() || !e.read.CompareAndSwap(false, true) {
+		return
+	}
+	c.schedule(e, e.config.refreshAt(e.token))
+}
+
+// schedule arms e's refresh for at.
+func (c *tokenCache) schedule(e *entry, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dropped {
+		return
+	}
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	e.timer = c.b.clock.AfterFunc(at.Sub(c.b.clock.Now()), func() { c.refreshAhead(e) })
+}
+
+func (e *entry) cancelRefresh() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dropped = true
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+}
+
+// refreshAhead replaces e's token in the background while readers keep
+// getting it. A failure is retried with backoff for as long as the token
+// can still be served; after that, readers mint themselves.
+func (c *tokenCache) refreshAhead(e *entry) {
+	if err := c.refreshNow(e); err != nil && !errors.Is(err, errConfigChanged) {
+		now := c.b.clock.Now()
+		e.mu.Lock()
+		e.failures++
+		wait := min(time.Second<<min(e.failures-1, 6), time.Minute)
+		e.retryAt = now.Add(wait)
+		retryAt := e.retryAt
+		e.mu.Unlock()
+		if e.config.servable(e.token, retryAt) {
+			c.b.Logger().Warn("refresh ahead failed; still serving the current token", "config", e.name,
+				"provider", e.config.Provider, "retry_in", wait, "error", err.Error())
+			c.schedule(e, retryAt)
+		} else {
+			c.b.Logger().Warn("refresh ahead failed; the next read will mint", "config", e.name,
+				"provider", e.config.Provider, "error", err.Error())
+		}
+	}
+}
+
+// refreshNow mints a replacement for e's token if it is still current.
+func (c *tokenCache) refreshNow(e *entry) error {
+	if c.lookup(e.name) != e || !c.b.writeSafe() {
+		return nil
+	}
+	_, err := c.mint(c.b.ctx, e, func(cur *entry, _ time.Time) bool { return cur.token.same(e.token) })
+	return err
+}
+
+// refreshDue refreshes every token in use whose refresh time has passed
+// and that is not waiting to retry a failure, and waits for them.
+func (c *tokenCache) refreshDue() {
+	now := c.b.clock.Now()
+	c.mu.RLock()
+	var due []*entry
+	for _, e := range c.entries {
+		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token)) {
+			continue
+		}
+		e.mu.Lock()
+		waiting := now.Before(e.retryAt)
+		e.mu.Unlock()
+		if !waiting {
+			due = append(due, e)
+		}
+	}
+	c.mu.RUnlock()
+
+	var wg sync.WaitGroup
+	for _, e := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.refreshAhead(e)
+		}()
+	}
+	wg.Wait()
+}
+
+// forget removes name's config and token from memory and storage.
+// Callers hold the name's lock.
+func (c *tokenCache) forget(ctx context.Context, s logical.Storage, name string) error {
+	c.drop(name)
+	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
+		return fmt.Errorf("deleting the cached token of %q: %w", name, err)
+	}
+	return nil
+}
+
+func readToken(ctx context.Context, s logical.Storage, name string) (*storedToken, error) {
+	entry, err := s.Get(ctx, tokenPrefix+name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cached token of %q: %w", name, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	var tok storedToken
+	if err := entry.DecodeJSON(&tok); err != nil {
+		return nil, fmt.Errorf("decoding the cached token of %q: %w", name, err)
+	}
+	return &tok, nil
+}
+
+func writeToken(ctx context.Context, s logical.Storage, name string, tok *storedToken) error {
+	entry, err := logical.StorageEntryJSON(tokenPrefix+name, tok)
+	if err != nil {
+		return fmt.Errorf("encoding the token of %q: %w", name, err)
+	}
+	if err := s.Put(ctx, entry); err != nil {
+		return fmt.Errorf("storing the token of %q: %w", name, err)
+	}
+	return nil
+}

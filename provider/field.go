@@ -1,0 +1,103 @@
+package provider
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// FieldType is the shape of a provider-specific configuration value.
+type FieldType int
+
+const (
+	// String is a single string value.
+	String FieldType = iota
+	// StringList is a list of strings, given as an array or a comma-separated string.
+	StringList
+	// StringMap is a map of strings, given as an object or key=value pairs.
+	StringMap
+)
+
+// Field is one provider-specific configuration field of config/<name>.
+type Field struct {
+	Name        string
+	Type        FieldType
+	Description string
+	// Default applies to String fields that are not set.
+	Default string
+	// Allowed, when not empty, is the closed set of values of a String field.
+	Allowed []string
+	// Check validates a set value; its error says what to fix.
+	Check func(value any) error
+}
+
+// Validate checks a value already converted to the field's Go type
+// (string, []string or map[string]string).
+func (f Field) Validate(value any) error {
+	if s, ok := value.(string); ok && len(f.Allowed) > 0 && !slices.Contains(f.Allowed, s) {
+		return fmt.Errorf("%s must be one of %s, not %q", f.Name, strings.Join(f.Allowed, ", "), s)
+	}
+	if f.Check != nil {
+		if err := f.Check(value); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+	}
+	return nil
+}
+
+// Options holds provider-specific values by field name: a string, a []string
+// or a map[string]string. Values that went through JSON storage come back as
+// []any and map[string]any; the getters accept both.
+type Options map[string]any
+
+// String returns a string option, or "" when it is not set.
+func (o Options) String(name string) string {
+	s, _ := o[name].(string)
+	return s
+}
+
+// List returns a list option, or nil when it is not set.
+func (o Options) List(name string) []string {
+	switch v := o[name].(type) {
+	case []string:
+		return v
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, item := range v {
+			if s, ok := item.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// Map returns a map option, or nil when it is not set.
+func (o Options) Map(name string) map[string]string {
+	switch v := o[name].(type) {
+	case map[string]string:
+		return v
+	case map[string]any:
+		out := make(map[string]string, len(v))
+		for k, item := range v {
+			if s, ok := item.(string); ok {
+				out[k] = s
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// sortedKeys returns the keys of m in a stable order so that requests built
+// from a map are byte-identical from one mint to the next.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

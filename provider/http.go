@@ -1,0 +1,85 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// MaxBodySize bounds what is read from a partner: a token response is a few
+// kilobytes, and a partner (or something in front of it) sending more must
+// not exhaust Vault's memory.
+const MaxBodySize = 1 << 20
+
+// userAgent identifies the engine to partners, as their support teams ask.
+const userAgent = "vault-plugin-secrets-partnertoken"
+
+// response is a partner's answer, read completely and bounded in size.
+type response struct {
+	Status     int
+	Header     http.Header
+	Body       []byte
+	SentAt     time.Time
+	ReceivedAt time.Time
+}
+
+func (r *response) ok() bool { return r.Status >= 200 && r.Status < 300 }
+
+// post sends one token request. Errors before a complete answer arrived
+// (connection, timeout, a body that is too large or never finishes) are
+// returned as *Error with Status 0 or the answer's status.
+func (r *Request) post(ctx context.Context, partner string, header http.Header, body []byte) (*response, error) {
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, r.TokenURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, &Error{Partner: partner, Message: "cannot build the request: " + r.redact(err.Error())}
+	}
+	for name, values := range header {
+		httpReq.Header[name] = values
+	}
+	httpReq.Header.Set("User-Agent", userAgent)
+	if httpReq.Header.Get("Accept") == "" {
+		httpReq.Header.Set("Accept", "application/json")
+	}
+
+	client := r.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	sent := r.now()
+	httpResp, err := client.Do(httpReq)
+	if err != nil {
+		return nil, &Error{Partner: partner, Message: r.redact(transportMessage(ctx, err)), err: err}
+	}
+	defer httpResp.Body.Close()
+
+	data, err := io.ReadAll(io.LimitReader(httpResp.Body, MaxBodySize+1))
+	if err != nil {
+		return nil, &Error{Partner: partner, Status: 0, Message: "reading the answer: " + r.redact(transportMessage(ctx, err)), err: err}
+	}
+	if len(data) > MaxBodySize {
+		return nil, &Error{Partner: partner, Status: httpResp.StatusCode, Message: fmt.Sprintf("answer is larger than %d bytes", MaxBodySize)}
+	}
+	return &response{
+		Status:     httpResp.StatusCode,
+		Header:     httpResp.Header,
+		Body:       data,
+		SentAt:     sent,
+		ReceivedAt: r.now(),
+	}, nil
+}
+
+// transportMessage says why no answer arrived, preferring the caller's
+// deadline over the transport's wording of it.
+func transportMessage(ctx context.Context, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return "no complete answer within the request timeout"
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return "request cancelled"
+	}
+	return err.Error()
+}

@@ -1,0 +1,136 @@
+// Package provider holds the partner token protocols. Each partner is one
+// small file that knows how to mint a single token: build the request, parse
+// the response, report the expiry. None of them knows about caching, leases
+// or Vault; the backend decides when to mint (the split golang.org/x/oauth2
+// makes between a TokenSource and ReuseTokenSource).
+package provider
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"time"
+)
+
+// Provider mints bearer tokens for one kind of partner API.
+type Provider interface {
+	// Spec describes the provider: its name, documented environments and the
+	// configuration fields it adds.
+	Spec() Spec
+	// Mint requests one new token from the partner.
+	Mint(ctx context.Context, req *Request) (*Token, error)
+}
+
+// Request is everything a provider needs to mint one token. TokenURL is
+// already resolved from the environment or the operator's override.
+type Request struct {
+	TokenURL     string
+	ClientID     string
+	ClientSecret string
+	// Options holds the provider-specific fields, validated against Spec.Fields.
+	Options Options
+	// Client sends the request. Its timeout is set by the caller's context.
+	Client *http.Client
+	// Now is the local clock; tests replace it.
+	Now func() time.Time
+}
+
+func (r *Request) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Token is one bearer token as the partner issued it.
+type Token struct {
+	AccessToken string
+	// TokenType is always "Bearer": partners spell it "bearer" or omit it.
+	TokenType string
+	// IssuedAt is the local time the request was sent; lifetimes reported
+	// relative to the response are counted from it, so network latency can
+	// only shorten the token's life in our eyes, never lengthen it.
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// Extra holds what the partner reports besides the token (e.g. scope).
+	Extra map[string]string
+}
+
+// Lifetime is how long the token lives from when it was requested.
+func (t *Token) Lifetime() time.Duration { return t.ExpiresAt.Sub(t.IssuedAt) }
+
+// Spec describes a provider kind for validation and for `GET providers`.
+type Spec struct {
+	Name        string
+	DisplayName string
+	Description string
+	// Docs points at the partner's own documentation of the token endpoint.
+	Docs         string
+	Environments []Environment
+	Fields       []Field
+	// DefaultLifetime is the partner's documented token lifetime, used when
+	// a response carries no expiry at all. Zero means a response must carry one.
+	DefaultLifetime time.Duration
+}
+
+// Environment is a documented deployment of the partner's token endpoint.
+type Environment struct {
+	Name string
+	// Aliases are the partner's own names for it (DUPR calls its sandbox "uat").
+	Aliases  []string
+	TokenURL string
+}
+
+// Environment returns the environment called name or one of its aliases.
+func (s Spec) Environment(name string) (Environment, bool) {
+	for _, env := range s.Environments {
+		if env.Name == name {
+			return env, true
+		}
+		for _, alias := range env.Aliases {
+			if alias == name {
+				return env, true
+			}
+		}
+	}
+	return Environment{}, false
+}
+
+// Field returns the provider-specific field called name.
+func (s Spec) Field(name string) (Field, bool) {
+	for _, f := range s.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// Registry maps provider names to providers.
+type Registry map[string]Provider
+
+// NewRegistry registers the given providers by their spec names.
+func NewRegistry(providers ...Provider) Registry {
+	r := make(Registry, len(providers))
+	for _, p := range providers {
+		r[p.Spec().Name] = p
+	}
+	return r
+}
+
+// Names lists the registered providers in alphabetical order.
+func (r Registry) Names() []string {
+	names := make([]string, 0, len(r))
+	for name := range r {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Builtin returns every provider this engine ships with.
+func Builtin() Registry {
+	return NewRegistry(
+		OAuth2{},
+	)
+}
