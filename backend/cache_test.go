@@ -1,0 +1,149 @@
+package backend
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// With 100s tokens the lease margin is 10s, so a reader right after the
+// mint gets a 90s lease; Vault Agent re-reads it after 85% at the earliest
+// (76.5s). The refresh runs at 80% of that first lease: 72s, before 80% of
+// the lifetime (80s).
+const (
+	testLifetime  = 100 * time.Second
+	testRefreshAt = 72 * time.Second
+)
+
+func newRefreshEnv(t *testing.T) *testEnv {
+	env := newTestEnv(t)
+	env.partner.setLifetime(testLifetime)
+	env.writeConfig("p", nil)
+	return env
+}
+
+func TestRefreshAheadReplacesATokenInUseBeforeItExpires(t *testing.T) {
+	env := newRefreshEnv(t)
+	env.readToken("p")
+
+	env.clock.Advance(testRefreshAt - time.Second)
+	if got := env.readToken("p").Data["access_token"]; got != "token-1" || env.partner.mints.Load() != 1 {
+		t.Fatalf("refreshed before the refresh time: %v", got)
+	}
+	env.clock.Advance(time.Second)
+	env.waitRefresh(2)
+
+	resp := env.readToken("p")
+	if resp.Data["access_token"] != "token-2" {
+		t.Fatalf("after the refresh got %v", resp.Data["access_token"])
+	}
+	if resp.Secret.TTL != 90*time.Second {
+		t.Fatalf("lease on the new token = %s, want a full 90s", resp.Secret.TTL)
+	}
+}
+
+func TestRefreshAheadLeavesIdleConfigsAlone(t *testing.T) {
+	env := newRefreshEnv(t)
+	env.readToken("p")
+	env.clock.Advance(testRefreshAt)
+	env.waitRefresh(2)
+
+	// token-2 was never read: nobody uses this config any more.
+	env.clock.Advance(testLifetime)
+	if err := env.b.periodicFunc(t.Context(), &logical.Request{Storage: env.storage}); err != nil {
+		t.Fatal(err)
+	}
+	if n := env.partner.mints.Load(); n != 2 {
+		t.Fatalf("an idle config caused %d mints, want 2", n)
+	}
+}
+
+func TestPeriodicFuncRefreshesDueTokensAfterAReload(t *testing.T) {
+	env := newRefreshEnv(t)
+	env.readToken("p")
+	// A new backend (plugin reload) loads the token from storage and has
+	// no timer until the token is read.
+	reloaded := env.newBackend()
+	env.b.Cleanup(t.Context())
+	env.b = reloaded
+	env.readToken("p")
+	env.clock.Advance(testRefreshAt)
+	if err := env.b.periodicFunc(t.Context(), &logical.Request{Storage: env.storage}); err != nil {
+		t.Fatal(err)
+	}
+	env.waitRefresh(2)
+	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+		t.Fatalf("got %v after the periodic refresh", got)
+	}
+	if n := env.partner.mints.Load(); n != 2 {
+		t.Fatalf("timer and periodic function minted %d times, want 2 in all", n)
+	}
+}
+
+func TestFailedRefreshKeepsServingTheValidToken(t *testing.T) {
+	env := newRefreshEnv(t)
+	env.readToken("p")
+	env.partner.failNext(http.StatusServiceUnavailable)
+	env.clock.Advance(testRefreshAt)
+	// The failed attempt is retried after a second.
+	env.clock.BlockUntilContext(t.Context(), 1)
+	resp := env.readToken("p")
+	if resp.Data["access_token"] != "token-1" || resp.Secret.TTL != 18*time.Second {
+		t.Fatalf("during the failed refresh got %v with TTL %s", resp.Data["access_token"], resp.Secret.TTL)
+	}
+	env.clock.Advance(time.Second)
+	env.waitRefresh(2)
+	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+		t.Fatalf("retry did not replace the token: %v", got)
+	}
+}
+
+func TestForcedRefreshIsCoalescedAndRateLimited(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.readToken("p")
+	env.clock.Advance(time.Minute)
+
+	arrived, release := env.partner.hold()
+	const callers = 50
+	var wg sync.WaitGroup
+	refreshed := make(chan bool, callers)
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := env.request(logical.UpdateOperation, "refresh/p", nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			refreshed <- resp.Data["refreshed"].(bool)
+		}()
+	}
+	<-arrived
+	release()
+	wg.Wait()
+	close(refreshed)
+	if n := env.partner.mints.Load(); n != 2 {
+		t.Fatalf("%d concurrent forced refreshes caused %d mints in all, want 2", callers, n)
+	}
+	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+		t.Fatalf("after the refresh got %v", got)
+	}
+
+	// Right after, a refresh keeps the fresh token.
+	resp := env.mustOK(logical.UpdateOperation, "refresh/p", nil)
+	if resp.Data["refreshed"] != false || len(resp.Warnings) == 0 {
+		t.Fatalf("refresh within the rate limit: %#v", resp)
+	}
+	env.clock.Advance(refreshMinInterval)
+	if resp := env.mustOK(logical.UpdateOperation, "refresh/p", nil); resp.Data["refreshed"] != true {
+		t.Fatalf("refresh after the rate limit: %#v", resp)
+	}
+	if n := env.partner.mints.Load(); n != 3 {
+		t.Fatalf("mints = %d, want 3", n)
+	}
+}

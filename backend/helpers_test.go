@@ -1,0 +1,282 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jonboulle/clockwork"
+)
+
+const (
+	testClientID     = "test-client"
+	testClientSecret = "test-secret-0123456789"
+)
+
+// testEnv is a backend on in-memory storage with a fake clock and a strict
+// OAuth2 partner.
+type testEnv struct {
+	t       *testing.T
+	b       *backend
+	storage logical.Storage
+	clock   *clockwork.FakeClock
+	partner *testPartner
+	system  *logical.StaticSystemView
+	// logs captures everything the backend logs, for tests that check
+	// nothing secret is ever written there.
+	logs *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	partner := newTestPartner(t, clock)
+	env := &testEnv{t: t, storage: &logical.InmemStorage{}, clock: clock, partner: partner, logs: &syncBuffer{}}
+	env.system = &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 768 * time.Hour}
+	env.b = env.newBackend()
+	return env
+}
+
+// newBackend starts another backend on the same storage, as a plugin
+// reload or a Vault restart does.
+func (env *testEnv) newBackend() *backend {
+	env.t.Helper()
+	b := newBackend(Options{Clock: env.clock})
+	conf := logical.TestBackendConfig()
+	conf.StorageView = env.storage
+	conf.System = env.system
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: env.logs, Level: hclog.Trace})
+	if err := b.setup(context.Background(), conf); err != nil {
+		env.t.Fatal(err)
+	}
+	env.t.Cleanup(func() { b.Cleanup(context.Background()) })
+	return b
+}
+
+func (env *testEnv) request(op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	return env.requestTo(env.b, op, path, data)
+}
+
+func (env *testEnv) requestTo(b *backend, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	return b.HandleRequest(context.Background(), &logical.Request{
+		Operation:  op,
+		Path:       path,
+		Data:       data,
+		Storage:    env.storage,
+		MountPoint: "partner/",
+	})
+}
+
+// mustOK fails the test unless the request succeeded without an error response.
+func (env *testEnv) mustOK(op logical.Operation, path string, data map[string]any) *logical.Response {
+	env.t.Helper()
+	resp, err := env.request(op, path, data)
+	if err != nil {
+		env.t.Fatalf("%s %s: %v", op, path, err)
+	}
+	if resp != nil && resp.IsError() {
+		env.t.Fatalf("%s %s: %v", op, path, resp.Error())
+	}
+	return resp
+}
+
+// writeConfig stores an oauth2 config pointing at the test partner.
+func (env *testEnv) writeConfig(name string, extra map[string]any) {
+	env.t.Helper()
+	data := map[string]any{
+		"provider":      "oauth2",
+		"token_url":     env.partner.URL(),
+		"client_id":     testClientID,
+		"client_secret": testClientSecret,
+	}
+	for k, v := range extra {
+		data[k] = v
+	}
+	env.mustOK(logical.CreateOperation, "config/"+name, data)
+}
+
+func (env *testEnv) readToken(name string) *logical.Response {
+	env.t.Helper()
+	return env.mustOK(logical.ReadOperation, "token/"+name, nil)
+}
+
+// testPartner is an OAuth2 token endpoint that checks every request as a
+// strict partner would and counts the tokens it issues.
+type testPartner struct {
+	t      *testing.T
+	server *httptest.Server
+	clock  clockwork.Clock
+
+	mints atomic.Int64
+	// minted receives the number of each mint, for tests that wait for a
+	// background refresh without sleeping.
+	minted chan int64
+
+	mu        sync.Mutex
+	lifetime  time.Duration
+	gate      chan struct{} // when set, answers wait until it is closed
+	arrived   chan struct{} // signalled when a request reaches the gate
+	failWith  int           // when set, answer with this status
+	clientIDs []string
+}
+
+func newTestPartner(t *testing.T, clock clockwork.Clock) *testPartner {
+	p := &testPartner{t: t, clock: clock, lifetime: time.Hour, minted: make(chan int64, 1000)}
+	p.server = httptest.NewServer(http.HandlerFunc(p.serve))
+	t.Cleanup(p.server.Close)
+	return p
+}
+
+func (p *testPartner) URL() string { return p.server.URL + "/oauth/token" }
+
+func (p *testPartner) setLifetime(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lifetime = d
+}
+
+func (p *testPartner) failNext(status int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failWith = status
+}
+
+// hold makes answers wait until the returned release func is called;
+// arrived is signalled for each request that starts waiting.
+func (p *testPartner) hold() (arrived <-chan struct{}, release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gate = make(chan struct{})
+	p.arrived = make(chan struct{}, 1000)
+	gate := p.gate
+	return p.arrived, func() { close(gate) }
+}
+
+func (p *testPartner) seenClientIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.clientIDs...)
+}
+
+// waitRefresh waits for background refresh number n to be minted and
+// committed.
+func (env *testEnv) waitRefresh(n int64) {
+	env.t.Helper()
+	env.partner.waitMint(n)
+	env.b.cache.background.Wait()
+}
+
+// waitMint waits for mint number n, failing the test after a generous
+// real-time bound (a deadlock guard, not a timing assertion).
+func (p *testPartner) waitMint(n int64) {
+	p.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for p.mints.Load() < n {
+		select {
+		case <-p.minted:
+		case <-deadline:
+			p.t.Fatalf("waited for mint %d; partner has minted %d", n, p.mints.Load())
+		}
+	}
+}
+
+func (p *testPartner) serve(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, code, desc string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/oauth/token" {
+		fail(http.StatusNotFound, "not_found", "no such endpoint")
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+		fail(http.StatusBadRequest, "invalid_request", "content type "+ct)
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
+		fail(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials")
+		return
+	}
+	id, secret, ok := basicCredentials(r.Header.Get("Authorization"))
+	if !ok {
+		fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return
+	}
+
+	p.mu.Lock()
+	p.clientIDs = append(p.clientIDs, id)
+	gate, arrived, lifetime, failWith := p.gate, p.arrived, p.lifetime, p.failWith
+	p.failWith = 0
+	p.mu.Unlock()
+
+	if gate != nil {
+		arrived <- struct{}{}
+		<-gate
+	}
+	if failWith != 0 {
+		fail(failWith, "invalid_client", "client is disabled")
+		return
+	}
+	if secret != testClientSecret {
+		fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return
+	}
+	n := p.mints.Add(1)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": fmt.Sprintf("token-%d", n),
+		"token_type":   "bearer",
+		"expires_in":   int(lifetime / time.Second),
+		"scope":        r.PostForm.Get("scope"),
+	})
+	p.minted <- n
+}
+
+// basicCredentials decodes client_secret_basic credentials (RFC 6749 §2.3.1).
+func basicCredentials(header string) (id, secret string, ok bool) {
+	raw, found := strings.CutPrefix(header, "Basic ")
+	if !found {
+		return "", "", false
+	}
+	decoded, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return "", "", false
+	}
+	encID, encSecret, found := strings.Cut(string(decoded), ":")
+	if !found {
+		return "", "", false
+	}
+	id, err1 := url.QueryUnescape(encID)
+	secret, err2 := url.QueryUnescape(encSecret)
+	return id, secret, err1 == nil && err2 == nil
+}

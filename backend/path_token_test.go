@@ -1,0 +1,294 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func TestTokenReadIsANonRenewableLease(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"scopes": "read"})
+	resp := env.readToken("p")
+	if resp.Secret == nil {
+		t.Fatal("token read returned no lease")
+	}
+	if resp.Secret.Renewable {
+		t.Fatal("lease is renewable")
+	}
+	want := map[string]any{
+		"access_token": "token-1",
+		"token_type":   "Bearer",
+		"expires_at":   env.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"scope":        "read",
+	}
+	for k, v := range want {
+		if resp.Data[k] != v {
+			t.Errorf("%s = %v, want %v", k, resp.Data[k], v)
+		}
+	}
+	// 1h token: the lease ends 10% (capped at 5m) before expiry.
+	if resp.Secret.TTL != 55*time.Minute {
+		t.Fatalf("lease TTL = %s, want 55m", resp.Secret.TTL)
+	}
+}
+
+func TestTokenReadOfUnknownConfigSaysSo(t *testing.T) {
+	env := newTestEnv(t)
+	_, err := env.request(logical.ReadOperation, "token/nobody", nil)
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusNotFound || !strings.Contains(err.Error(), `no config named "nobody"`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestTokenCacheHitAndMiss(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	first := env.readToken("p")
+	env.clock.Advance(10 * time.Minute)
+	second := env.readToken("p")
+	if n := env.partner.mints.Load(); n != 1 {
+		t.Fatalf("two reads minted %d tokens, want 1", n)
+	}
+	if first.Data["access_token"] != second.Data["access_token"] {
+		t.Fatal("second read got another token")
+	}
+	if second.Secret.TTL != 45*time.Minute {
+		t.Fatalf("second lease TTL = %s, want the time left less the margin, 45m", second.Secret.TTL)
+	}
+}
+
+func TestConcurrentColdReadsMintOnce(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	arrived, release := env.partner.hold()
+
+	const readers = 1000
+	var wg sync.WaitGroup
+	tokens := make([]any, readers)
+	errs := make([]error, readers)
+	for i := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := env.request(logical.ReadOperation, "token/p", nil)
+			errs[i] = err
+			if err == nil {
+				tokens[i] = resp.Data["access_token"]
+			}
+		}()
+	}
+	<-arrived
+	release()
+	wg.Wait()
+	for i := range readers {
+		if errs[i] != nil || tokens[i] != "token-1" {
+			t.Fatalf("reader %d: token %v, error %v", i, tokens[i], errs[i])
+		}
+	}
+	if n := env.partner.mints.Load(); n != 1 {
+		t.Fatalf("%d concurrent cold reads caused %d mints, want 1", readers, n)
+	}
+}
+
+func TestLeaseTTLMapping(t *testing.T) {
+	tests := []struct {
+		name     string
+		lifetime time.Duration
+		config   map[string]any
+		mountMax time.Duration
+		want     time.Duration
+	}{
+		{"an hour-long token is leased until 5m before it expires", time.Hour, nil, 0, 55 * time.Minute},
+		{"a 30s token keeps the 5s minimum margin", 30 * time.Second, nil, 0, 25 * time.Second},
+		{"a 10h token keeps the 5m maximum margin", 10 * time.Hour, nil, 0, 10*time.Hour - 5*time.Minute},
+		{"ttl caps the lease", time.Hour, map[string]any{"ttl": "10m"}, 0, 10 * time.Minute},
+		{"max_ttl caps the lease", time.Hour, map[string]any{"max_ttl": "20m"}, 0, 20 * time.Minute},
+		{"the mount's max_lease_ttl caps the lease", time.Hour, nil, 15 * time.Minute, 15 * time.Minute},
+		{"expiry_margin replaces the automatic margin", time.Hour, map[string]any{"expiry_margin": "1m"}, 0, 59 * time.Minute},
+		{"a margin over half the lifetime is halved", 20 * time.Second, map[string]any{"expiry_margin": "1m"}, 0, 10 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			if tt.mountMax > 0 {
+				env.system.MaxLeaseTTLVal = tt.mountMax
+			}
+			env.partner.setLifetime(tt.lifetime)
+			env.writeConfig("p", tt.config)
+			if got := env.readToken("p").Secret.TTL; got != tt.want {
+				t.Fatalf("lease TTL = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTokenWithoutAMeaningfulLeaseIsReplacedFirst(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	cfg, err := readConfig(t.Context(), env.storage, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A stored token whose leases would end in half a second: Vault would
+	// turn its truncated TTL of 0 into a 32-day lease.
+	now := env.clock.Now()
+	if err := writeToken(t.Context(), env.storage, "p", &storedToken{
+		AccessToken: "nearly-expired", TokenType: "Bearer", ConfigID: cfg.ID,
+		IssuedAt: now.Add(-55 * time.Minute), ExpiresAt: now.Add(5*time.Minute + 500*time.Millisecond),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp := env.readToken("p")
+	if resp.Data["access_token"] != "token-1" || resp.Secret.TTL < time.Minute {
+		t.Fatalf("got %v with TTL %s, want a fresh token", resp.Data["access_token"], resp.Secret.TTL)
+	}
+}
+
+func TestRevokeIsANoOpThatKeepsTheSharedToken(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	lease := env.readToken("p")
+	revoke := &logical.Request{Operation: logical.RevokeOperation, Path: "token/p", Secret: lease.Secret, Data: lease.Data, Storage: env.storage}
+	for range 2 { // idempotent: Vault retries revokes and revokes on token expiry
+		resp, err := env.b.HandleRequest(t.Context(), revoke)
+		if err != nil || (resp != nil && resp.IsError()) {
+			t.Fatalf("revoke: %v %v", resp, err)
+		}
+	}
+	if again := env.readToken("p"); again.Data["access_token"] != lease.Data["access_token"] || env.partner.mints.Load() != 1 {
+		t.Fatal("revoking one lease replaced the shared token")
+	}
+}
+
+func TestRenewIsRefused(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	lease := env.readToken("p")
+	renew := &logical.Request{Operation: logical.RenewOperation, Path: "token/p", Secret: lease.Secret, Data: lease.Data, Storage: env.storage}
+	resp, err := env.b.HandleRequest(t.Context(), renew)
+	if err == nil && (resp == nil || !resp.IsError()) {
+		t.Fatalf("renew succeeded: %v", resp)
+	}
+}
+
+func TestConfigWriteAndDeleteDropTheCachedToken(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.readToken("p")
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "10m"})
+	if tok := env.readToken("p").Data["access_token"]; tok != "token-2" {
+		t.Fatalf("after a config write got %v, want a new token", tok)
+	}
+	env.mustOK(logical.DeleteOperation, "config/p", nil)
+	if _, err := env.request(logical.ReadOperation, "token/p", nil); err == nil {
+		t.Fatal("token of a deleted config still served")
+	}
+	if entry, _ := env.storage.Get(t.Context(), tokenPrefix+"p"); entry != nil {
+		t.Fatal("deleted config left its token in storage")
+	}
+}
+
+func TestANewBackendOnTheSameStorageReusesTheToken(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	first := env.readToken("p")
+	reloaded := env.newBackend()
+	resp, err := env.requestTo(reloaded, logical.ReadOperation, "token/p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Data["access_token"] != first.Data["access_token"] || env.partner.mints.Load() != 1 {
+		t.Fatal("a reloaded backend minted again")
+	}
+}
+
+func TestTokenMintedDuringAConfigRewriteIsDiscarded(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	arrived, release := env.partner.hold()
+	result := make(chan *logical.Response)
+	go func() {
+		resp, err := env.request(logical.ReadOperation, "token/p", nil)
+		if err != nil {
+			t.Error(err)
+		}
+		result <- resp
+	}()
+	<-arrived
+	// The operator replaces the client while the partner is answering.
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_id": "new-client"})
+	release()
+	resp := <-result
+	if got := env.partner.seenClientIDs(); len(got) != 2 || got[1] != "new-client" {
+		t.Fatalf("partner saw clients %v, want the old one then the new one", got)
+	}
+	if resp.Data["access_token"] != "token-2" {
+		t.Fatalf("reader got %v, minted with the replaced credentials", resp.Data["access_token"])
+	}
+	if again := env.readToken("p"); again.Data["access_token"] != "token-2" {
+		t.Fatalf("cache holds %v", again.Data["access_token"])
+	}
+}
+
+func TestStandbyServesCachedTokensAndForwardsMints(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.writeConfig("q", nil)
+	env.readToken("p")
+
+	env.system.ReplicationStateVal = consts.ReplicationPerformanceStandby
+	standby := env.newBackend()
+	if resp, err := env.requestTo(standby, logical.ReadOperation, "token/p", nil); err != nil || resp.Data["access_token"] != "token-1" {
+		t.Fatalf("standby did not serve the cached token: %v %v", resp, err)
+	}
+	if _, err := env.requestTo(standby, logical.ReadOperation, "token/q", nil); !errors.Is(err, logical.ErrReadOnly) {
+		t.Fatalf("standby read needing a mint: got %v, want ErrReadOnly so Vault forwards it", err)
+	}
+	if n := env.partner.mints.Load(); n != 1 {
+		t.Fatalf("standby minted: %d mints", n)
+	}
+}
+
+func TestInvalidateDropsMemory(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.readToken("p")
+	// Another node rewrote the config: storage changed under this node.
+	cfg, _ := readConfig(t.Context(), env.storage, "p")
+	cfg.ID = "rewritten-elsewhere"
+	if err := writeConfig(t.Context(), env.storage, "p", cfg); err != nil {
+		t.Fatal(err)
+	}
+	env.b.Invalidate(context.Background(), configPrefix+"p")
+	if tok := env.readToken("p").Data["access_token"]; tok != "token-2" {
+		t.Fatalf("after invalidation got %v, want a token for the new config", tok)
+	}
+}
+
+func TestPartnerRefusalIsAClearErrorWithoutTheSecret(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.partner.failNext(http.StatusUnauthorized)
+	_, err := env.request(logical.ReadOperation, "token/p", nil)
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway {
+		t.Fatalf("got %v, want a 502", err)
+	}
+	for _, want := range []string{`config "p"`, "OAuth2", "HTTP 401", "client is disabled"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), testClientSecret) {
+		t.Fatalf("error echoes the secret: %v", err)
+	}
+}
