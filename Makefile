@@ -1,0 +1,96 @@
+# Build, test and run the partnertoken secrets engine.
+#
+#   make build      plugin binary into bin/, with its version compiled in
+#   make test       unit tests (with -race), then the end-to-end suite
+#                   against a real Vault (built once into .cache/, 10-20 min)
+#   make dev        a Vault dev server with the plugin at partner/ and the
+#                   partner simulator, configured; Ctrl-C stops it all
+#   make help       every target
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+.DELETE_ON_ERROR:
+
+PLUGIN  := vault-plugin-secrets-partnertoken
+MODULE  := github.com/partnertoken/vault-plugin-secrets-partnertoken
+# Evaluated once per make run, so build and register agree.
+VERSION := $(shell scripts/version.sh)
+LDFLAGS := -X $(MODULE)/backend.Version=$(VERSION)
+
+# The race detector needs cgo (a C compiler); without one the unit tests
+# still run, without it.
+RACE := $(if $(filter 1,$(shell go env CGO_ENABLED)),-race,)
+
+# The end-to-end suite runs its own copy of the plugin, so a running
+# `make dev` is not disturbed when the tests rebuild it.
+E2E_PLUGIN_DIR := $(CURDIR)/.cache/e2e/plugins
+E2E_TIMEOUT    ?= 30m
+# Extra flags for the e2e `go test`, e.g. E2E_FLAGS='-run TestAgent -v'.
+E2E_FLAGS      ?=
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './tools/*' -not -path './tests/*') go.mod go.sum
+
+.PHONY: help
+help: ## List the targets.
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
+
+.PHONY: build
+build: bin/$(PLUGIN) ## Build the plugin into bin/ with the version (scripts/version.sh) compiled in.
+
+# Rebuilt whenever make runs (the version may change with a commit or an
+# edit); go's build cache makes an unchanged rebuild cheap.
+.PHONY: bin/$(PLUGIN)
+bin/$(PLUGIN):
+	go build -ldflags "$(LDFLAGS)" -o $@ .
+	@echo "built $@ $(VERSION)"
+
+.PHONY: fmt
+fmt: ## Format the Go code of every module.
+	gofmt -s -w $$(git ls-files --cached --others --exclude-standard -- '*.go' | grep -v '^tools/')
+
+.PHONY: vet
+vet: ## Vet the engine and the end-to-end suite.
+	go vet ./...
+	cd tests && go vet ./...
+
+.PHONY: test
+test: ## The whole suite: unit tests with -race, then the end-to-end tests with a real Vault.
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-e2e
+
+.PHONY: test-unit
+test-unit: ## Unit tests of the engine (go test -race ./...).
+ifeq ($(RACE),)
+	@echo "warning: no C compiler for cgo, running the unit tests without -race" >&2
+endif
+	go test $(RACE) ./...
+
+.PHONY: test-e2e
+test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, the simulator, a Vault Agent.
+	@vault="$$(scripts/get-vault.sh)"; \
+	mkdir -p "$(E2E_PLUGIN_DIR)"; \
+	go build -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .; \
+	echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"; \
+	echo "e2e: $$("$$vault" version), plugin $(VERSION)"; \
+	cd tests && \
+	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
+	PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
+	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
+	go test -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./...
+
+.PHONY: dev
+dev: ## Run Vault (dev mode) with the plugin at partner/ and the partner simulator; Ctrl-C stops them.
+	VERSION="$(VERSION)" scripts/dev.sh
+
+.PHONY: vault
+vault: ## Obtain the Vault binary (build it into .cache/bin once, or use VAULT_BIN) and print its path.
+	@scripts/get-vault.sh
+
+.PHONY: clean
+clean: ## Remove build output and test leftovers; keeps the Vault binary in .cache/bin.
+	rm -rf bin .cache/dev .cache/e2e tests/.work
+
+.PHONY: distclean
+distclean: clean ## Also remove .cache/ with the Vault binary (the next test or dev rebuilds it).
+	rm -rf .cache
