@@ -72,7 +72,6 @@ test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, th
 	mkdir -p "$(E2E_PLUGIN_DIR)"; \
 	go build -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .; \
 	echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"; \
-	echo "e2e: $$("$$vault" version), plugin $(VERSION)"; \
 	cd tests && \
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
 	PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env is where the build under test is, from the PARTNERTOKEN_E2E_*
+// variables `make test-e2e` sets, else where that target puts things.
+var env struct {
+	vaultBin      string
+	pluginDir     string
+	pluginVersion string
+	// workDir holds the logs of this run (tests/.work/<time>), kept after
+	// the run for whoever investigates a failure.
+	workDir string
+}
+
+// shared is the environment most tests use: one Vault dev server with the
+// plugin mounted at partner/, a file audit device, the partner simulator
+// and one config per simulated partner, named after it.
+var shared struct {
+	vault *vaultServer
+	root  *vaultClient
+	sim   *simulator
+	audit string // path of the audit log
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if err := locateBuild(); err != nil {
+		if os.Getenv("PARTNERTOKEN_E2E_SKIP") != "" {
+			fmt.Printf("e2e: skipped (PARTNERTOKEN_E2E_SKIP is set): %v\n", err)
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "e2e: %v\n\nRun `make test` (or `make test-e2e`) from the repository root: it builds Vault\nand the plugin, then runs these tests. Set PARTNERTOKEN_E2E_SKIP=1 to skip them instead.\n", err)
+		return 1
+	}
+	fmt.Printf("e2e: %s, plugin %s from %s, logs in %s\n", vaultVersion(), env.pluginVersion, env.pluginDir, env.workDir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	stop, err := startShared(ctx)
+	defer stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: setting up the shared Vault: %v\n", err)
+		return 1
+	}
+	code := m.Run()
+
+	// Every test ran against the shared server; whatever they did, neither
+	// its audit log nor its own log may hold a client secret.
+	if leaks := findSecrets([]string{shared.audit, shared.vault.LogPath}, shared.sim.secrets()); len(leaks) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: FAIL: client secrets in the shared server's logs after all tests:\n  %s\n", strings.Join(leaks, "\n  "))
+		code = 1
+	}
+	return code
+}
+
+// locateBuild fills env, or says what is missing.
+func locateBuild() error {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		return err
+	}
+	env.vaultBin = os.Getenv("PARTNERTOKEN_E2E_VAULT_BIN")
+	if env.vaultBin == "" {
+		version, err := pinnedVaultVersion(filepath.Join(repo, "tools", "vault", "go.mod"))
+		if err != nil {
+			return err
+		}
+		env.vaultBin = filepath.Join(repo, ".cache", "bin", "vault-"+version)
+	}
+	if info, err := os.Stat(env.vaultBin); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("no Vault binary at %s", env.vaultBin)
+	}
+
+	env.pluginDir = os.Getenv("PARTNERTOKEN_E2E_PLUGIN_DIR")
+	if env.pluginDir == "" {
+		env.pluginDir = filepath.Join(repo, ".cache", "e2e", "plugins")
+	}
+	if info, err := os.Stat(filepath.Join(env.pluginDir, pluginName)); err != nil || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("no plugin binary at %s", filepath.Join(env.pluginDir, pluginName))
+	}
+	env.pluginVersion = os.Getenv("PARTNERTOKEN_E2E_PLUGIN_VERSION")
+	if env.pluginVersion == "" {
+		data, err := os.ReadFile(filepath.Join(env.pluginDir, "..", "plugin-version"))
+		if err != nil {
+			return fmt.Errorf("the plugin's version is unknown: set PARTNERTOKEN_E2E_PLUGIN_VERSION (%v)", err)
+		}
+		env.pluginVersion = strings.TrimSpace(string(data))
+	}
+
+	work := filepath.Join(repo, "tests", ".work")
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
+	pruneRuns(work, 4)
+	env.workDir, err = os.MkdirTemp(work, time.Now().UTC().Format("20060102T150405Z-"))
+	return err
+}
+
+// pruneRuns removes the logs of all but the newest keep earlier runs.
+// Their directory names start with the time, so they sort by age.
+func pruneRuns(work string, keep int) {
+	runs, err := os.ReadDir(work)
+	if err != nil {
+		return
+	}
+	for len(runs) > keep {
+		_ = os.RemoveAll(filepath.Join(work, runs[0].Name()))
+		runs = runs[1:]
+	}
+}
+
+// pinnedVaultVersion reads the version of github.com/hashicorp/vault that
+// the tools module pins, as scripts/get-vault.sh does.
+func pinnedVaultVersion(goMod string) (string, error) {
+	f, err := os.Open(goMod)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(scanner.Text()), "require "))
+		if len(fields) >= 2 && fields[0] == "github.com/hashicorp/vault" {
+			return strings.TrimPrefix(fields[1], "v"), nil
+		}
+	}
+	return "", errors.New("no github.com/hashicorp/vault requirement in " + goMod)
+}
+
+func vaultVersion() string {
+	out, err := runCommand(env.vaultBin, "version")
+	if err != nil {
+		return "vault (version unknown)"
+	}
+	return strings.TrimSpace(out)
+}
+
+// startShared brings up the shared environment. stop tears down whatever
+// was started, also after an error.
+func startShared(ctx context.Context) (stop func(), err error) {
+	dir := filepath.Join(env.workDir, "shared")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return func() {}, err
+	}
+	shared.sim, err = startSimulator(nil)
+	if err != nil {
+		return func() {}, err
+	}
+	stop = func() { shared.sim.Close() }
+
+	shared.vault, err = startVault(ctx, dir)
+	if err != nil {
+		return stop, err
+	}
+	stop = func() {
+		shared.vault.Stop()
+		shared.sim.Close()
+	}
+	shared.root = shared.vault.root
+
+	// The audit device comes first, so it sees every request of every test.
+	shared.audit = filepath.Join(dir, "audit.log")
+	if _, err := shared.root.write(ctx, "sys/audit/file", map[string]any{
+		"type":    "file",
+		"options": map[string]any{"file_path": shared.audit},
+	}); err != nil {
+		return stop, fmt.Errorf("enabling the file audit device: %w", err)
+	}
+	if err := shared.vault.registerPlugin(ctx, mount); err != nil {
+		return stop, err
+	}
+	for _, name := range partners {
+		if err := configure(ctx, shared.root, mount, name, name, shared.sim, nil); err != nil {
+			return stop, err
+		}
+	}
+	return stop, nil
+}
+
+// configure writes config/<name> of the mount at path for a simulated
+// partner, plus extra fields.
+func configure(ctx context.Context, c *vaultClient, path, name, partner string, sim *simulator, extra map[string]any) error {
+	client := sim.client(partner)
+	body := map[string]any{
+		"provider":      partner,
+		"token_url":     sim.tokenURL(partner),
+		"client_id":     client.ID,
+		"client_secret": client.Secret,
+	}
+	for k, v := range extra {
+		body[k] = v
+	}
+	if _, err := c.write(ctx, path+"/config/"+name, body); err != nil {
+		return fmt.Errorf("configuring %s: %w", name, err)
+	}
+	return nil
+}

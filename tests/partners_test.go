@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// lease is a token read as a client sees it.
+type lease struct {
+	ID          string
+	Renewable   bool
+	Duration    time.Duration
+	AccessToken string
+	TokenType   string
+	ExpiresAt   time.Time
+	// ReceivedAt is when the answer arrived; the lease ends at the latest
+	// Duration after it.
+	ReceivedAt time.Time
+}
+
+func (l *lease) End() time.Time { return l.ReceivedAt.Add(l.Duration) }
+
+// readToken reads token/<name> of the mount at path with c.
+func readToken(ctx context.Context, c *vaultClient, path, name string) (*lease, error) {
+	resp, err := c.read(ctx, path+"/token/"+name)
+	if err != nil {
+		return nil, err
+	}
+	l := &lease{
+		ID:         resp.LeaseID,
+		Renewable:  resp.Renewable,
+		Duration:   time.Duration(resp.LeaseDuration) * time.Second,
+		ReceivedAt: time.Now(),
+	}
+	l.AccessToken, _ = resp.Data["access_token"].(string)
+	l.TokenType, _ = resp.Data["token_type"].(string)
+	expires, _ := resp.Data["expires_at"].(string)
+	l.ExpiresAt, err = time.Parse(time.RFC3339, expires)
+	if err != nil {
+		return l, err
+	}
+	return l, nil
+}
+
+// checkLease asserts what every token read must satisfy.
+func checkLease(t *testing.T, sim *simulator, partner, path, name string, l *lease) {
+	t.Helper()
+	if l.AccessToken == "" {
+		t.Fatalf("token/%s has no access_token", name)
+	}
+	if l.TokenType != "Bearer" {
+		t.Errorf("token_type = %q, want Bearer", l.TokenType)
+	}
+	if want := path + "/token/" + name + "/"; !strings.HasPrefix(l.ID, want) {
+		t.Errorf("lease_id = %q, want a lease under %s", l.ID, want)
+	}
+	if l.Renewable {
+		t.Errorf("the lease is renewable; renewing cannot extend the partner's token, so it must not be")
+	}
+	if l.Duration <= 0 {
+		t.Errorf("lease_duration = %s, want a positive lease", l.Duration)
+	}
+	// expires_at is in whole seconds, rounded down, and the lease is
+	// measured from when the answer arrived: both make this check stricter.
+	if l.End().After(l.ExpiresAt) {
+		t.Errorf("the lease (%s, ends %s) outlives the token (expires_at %s)",
+			l.Duration, l.End().UTC().Format(time.RFC3339), l.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if !sim.active(partner, l.AccessToken) {
+		t.Errorf("the partner does not accept the token Vault handed out")
+	}
+}
+
+// TestEveryPartner reads each simulated partner's token through Vault:
+// a non-renewable lease that ends before the token does, for a token the
+// partner accepts, minted once and then served from the cache.
+func TestEveryPartner(t *testing.T) {
+	for _, p := range partners {
+		t.Run(p, func(t *testing.T) {
+			ctx := ctxFor(t)
+			before := shared.sim.mints(p)
+			first, err := readToken(ctx, shared.root, mount, p)
+			if err != nil {
+				t.Fatalf("reading token/%s: %v", p, err)
+			}
+			checkLease(t, shared.sim, p, mount, p, first)
+			if minted := shared.sim.mints(p) - before; minted > 1 {
+				t.Errorf("one read minted %d tokens", minted)
+			}
+
+			afterFirst := shared.sim.mints(p)
+			second, err := readToken(ctx, shared.root, mount, p)
+			if err != nil {
+				t.Fatalf("reading token/%s again: %v", p, err)
+			}
+			checkLease(t, shared.sim, p, mount, p, second)
+			if second.AccessToken != first.AccessToken {
+				t.Errorf("the second read returned another token: it did not come from the cache")
+			}
+			if n := shared.sim.mints(p); n != afterFirst {
+				t.Errorf("the second read minted %d more tokens, want none", n-afterFirst)
+			}
+			if second.ID == first.ID {
+				t.Errorf("both reads share lease %s; each reader gets its own lease", first.ID)
+			}
+		})
+	}
+}

@@ -1,0 +1,75 @@
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestPluginReload restarts the plugin: the token cached in storage
+// survives it (no new mint), while rewriting the config drops it.
+func TestPluginReload(t *testing.T) {
+	ctx := ctxFor(t)
+	const p = "oauth2"
+	root := shared.root
+	before, err := readToken(ctx, root, mount, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted := shared.sim.mints(p)
+	reloads := countInLog(t, "successfully reloaded plugin")
+
+	if _, err := root.write(ctx, "sys/plugins/reload/backend", map[string]any{"plugin": pluginName}); err != nil {
+		t.Fatalf("reloading the plugin: %v", err)
+	}
+	if countInLog(t, "successfully reloaded plugin") == reloads {
+		t.Fatalf("Vault's log does not show the plugin reloaded")
+	}
+
+	// The reloaded plugin may take a moment to answer.
+	var after *lease
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		after, err = readToken(ctx, root, mount, p)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("reading after the reload: %v", err)
+	}
+	checkLease(t, shared.sim, p, mount, p, after)
+	if after.AccessToken != before.AccessToken {
+		t.Errorf("after a reload the read returned another token, want the cached one")
+	}
+	if n := shared.sim.mints(p); n != minted {
+		t.Errorf("the reload caused %d mints, want none", n-minted)
+	}
+
+	// Rewriting the config, even with the same values, drops the token.
+	if err := configure(ctx, root, mount, p, p, shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	rewritten, err := readToken(ctx, root, mount, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkLease(t, shared.sim, p, mount, p, rewritten)
+	if rewritten.AccessToken == before.AccessToken {
+		t.Errorf("after rewriting the config the read returned the old token")
+	}
+	if n := shared.sim.mints(p); n != minted+1 {
+		t.Errorf("rewriting the config and reading caused %d mints, want 1", n-minted)
+	}
+}
+
+// countInLog counts the lines of the shared server's log containing s.
+func countInLog(t *testing.T, s string) int {
+	t.Helper()
+	data, err := os.ReadFile(shared.vault.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(data, []byte(s))
+}

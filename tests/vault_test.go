@@ -1,0 +1,335 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	pluginName = "vault-plugin-secrets-partnertoken"
+	mount      = "partner"
+	rootToken  = "root"
+)
+
+// vaultServer is a Vault dev server (in-memory storage, unsealed, root token
+// "root") running in its own process with the plugin directory of the build
+// under test. Its stdout and stderr, where the plugin's log lands too, are
+// captured in LogPath.
+type vaultServer struct {
+	Addr    string // http://127.0.0.1:port
+	LogPath string
+	Dir     string
+
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process exited
+	err  error         // the exit status, once done
+	root *vaultClient
+}
+
+// startVault starts a dev server on a free loopback port and waits until
+// it answers. dir receives its log and anything else it writes.
+func startVault(ctx context.Context, dir string) (*vaultServer, error) {
+	port, err := freePortPair()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "vault.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+
+	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cmd := exec.Command(env.vaultBin, "server", "-dev",
+		"-dev-root-token-id="+rootToken,
+		"-dev-listen-address="+listen,
+		"-dev-plugin-dir="+env.pluginDir,
+		// Never overwrite the user's ~/.vault-token.
+		"-dev-no-store-token",
+		// Debug logs give a leaked secret more chances to show up.
+		"-log-level=debug",
+	)
+	cmd.Dir = dir
+	cmd.Env = childEnv(dir)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", env.vaultBin, err)
+	}
+	v := &vaultServer{
+		Addr:    "http://" + listen,
+		LogPath: logFile.Name(),
+		Dir:     dir,
+		cmd:     cmd,
+		done:    make(chan struct{}),
+	}
+	go func() {
+		v.err = cmd.Wait()
+		close(v.done)
+	}()
+	v.root = v.client(rootToken)
+
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for {
+		resp, err := v.root.request(ctx, http.MethodGet, "sys/health", nil)
+		if err == nil && resp.Status == http.StatusOK {
+			return v, nil
+		}
+		select {
+		case <-v.done:
+			return nil, fmt.Errorf("vault exited while starting (%v); its log:\n%s", v.err, tail(v.LogPath, 40))
+		case <-ctx.Done():
+			v.Stop()
+			return nil, fmt.Errorf("vault did not become healthy within 90s; its log:\n%s", tail(v.LogPath, 40))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Stop shuts the server down gracefully, so it stops its plugin processes.
+func (v *vaultServer) Stop() {
+	if v == nil || v.cmd.Process == nil {
+		return
+	}
+	_ = v.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-v.done:
+	case <-time.After(20 * time.Second):
+		_ = v.cmd.Process.Kill()
+		<-v.done
+	}
+}
+
+// registerPlugin registers the plugin under test by SHA-256 and version and
+// mounts it at path, as scripts/register.sh does with the CLI.
+func (v *vaultServer) registerPlugin(ctx context.Context, path string) error {
+	bin, err := os.ReadFile(filepath.Join(env.pluginDir, pluginName))
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(bin)
+	if _, err := v.root.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
+		"sha256":  hex.EncodeToString(sum[:]),
+		"command": pluginName,
+		"version": env.pluginVersion,
+	}); err != nil {
+		return fmt.Errorf("registering the plugin: %w", err)
+	}
+	return v.mountPlugin(ctx, path)
+}
+
+// mountPlugin mounts the registered plugin at path.
+func (v *vaultServer) mountPlugin(ctx context.Context, path string) error {
+	if _, err := v.root.write(ctx, "sys/mounts/"+path, map[string]any{
+		"type":           pluginName,
+		"plugin_version": env.pluginVersion,
+	}); err != nil {
+		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
+	}
+	return nil
+}
+
+// client returns an API client that authenticates with token.
+func (v *vaultServer) client(token string) *vaultClient {
+	return &vaultClient{addr: v.Addr, token: token, http: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// vaultClient speaks Vault's HTTP API. It is deliberately not the api
+// package: that one reads VAULT_* from the environment of whoever runs the
+// tests, and retries on its own.
+type vaultClient struct {
+	addr  string
+	token string
+	http  *http.Client
+}
+
+// vaultResponse is Vault's JSON answer, with the HTTP status.
+type vaultResponse struct {
+	Status        int            `json:"-"`
+	LeaseID       string         `json:"lease_id"`
+	Renewable     bool           `json:"renewable"`
+	LeaseDuration int            `json:"lease_duration"`
+	Data          map[string]any `json:"data"`
+	Warnings      []string       `json:"warnings"`
+	Errors        []string       `json:"errors"`
+	Auth          *struct {
+		ClientToken string `json:"client_token"`
+	} `json:"auth"`
+}
+
+// apiError is an answer outside 2xx.
+type apiError struct {
+	Method, Path string
+	Status       int
+	Errors       []string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, strings.Join(e.Errors, "; "))
+}
+
+// statusOf returns the HTTP status of an apiError, 0 for other errors.
+func statusOf(err error) int {
+	var apiErr *apiError
+	if errors.As(err, &apiErr) {
+		return apiErr.Status
+	}
+	return 0
+}
+
+// request sends one API request; body, when not nil, is sent as JSON.
+// Only transport failures are errors: the status is in the response.
+func (c *vaultClient) request(ctx context.Context, method, path string, body any) (*vaultResponse, error) {
+	var reader io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		reader = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.addr+"/v1/"+path, reader)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("X-Vault-Token", c.token)
+	}
+	httpResp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer httpResp.Body.Close()
+	data, err := io.ReadAll(httpResp.Body)
+	if err != nil {
+		return nil, err
+	}
+	resp := &vaultResponse{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, resp); err != nil {
+			return nil, fmt.Errorf("%s %s: HTTP %d with a body that is not JSON: %.200s", method, path, httpResp.StatusCode, data)
+		}
+	}
+	resp.Status = httpResp.StatusCode
+	return resp, nil
+}
+
+// call is request, with any answer outside 2xx turned into an *apiError.
+func (c *vaultClient) call(ctx context.Context, method, path string, body any) (*vaultResponse, error) {
+	resp, err := c.request(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Status < 200 || resp.Status > 299 {
+		return resp, &apiError{Method: method, Path: path, Status: resp.Status, Errors: resp.Errors}
+	}
+	return resp, nil
+}
+
+func (c *vaultClient) read(ctx context.Context, path string) (*vaultResponse, error) {
+	return c.call(ctx, http.MethodGet, path, nil)
+}
+
+func (c *vaultClient) write(ctx context.Context, path string, body map[string]any) (*vaultResponse, error) {
+	if body == nil {
+		body = map[string]any{}
+	}
+	return c.call(ctx, http.MethodPost, path, body)
+}
+
+func (c *vaultClient) list(ctx context.Context, path string) (*vaultResponse, error) {
+	return c.call(ctx, "LIST", path, nil)
+}
+
+func (c *vaultClient) delete(ctx context.Context, path string) (*vaultResponse, error) {
+	return c.call(ctx, http.MethodDelete, path, nil)
+}
+
+// childToken creates a token with the given policies and Vault's default
+// policy (which lets a token look itself up and renew or revoke its leases).
+func (c *vaultClient) childToken(ctx context.Context, policies ...string) (*vaultClient, error) {
+	resp, err := c.write(ctx, "auth/token/create", map[string]any{
+		"policies": policies,
+		"ttl":      "1h",
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Auth == nil || resp.Auth.ClientToken == "" {
+		return nil, errors.New("auth/token/create returned no token")
+	}
+	copied := *c
+	copied.token = resp.Auth.ClientToken
+	return &copied, nil
+}
+
+// freePortPair finds a free loopback port p whose neighbour p+1 is free
+// too: a dev server also listens for cluster traffic one port above its API.
+func freePortPair() (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		next, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+1)))
+		l.Close()
+		if err == nil {
+			next.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no two adjacent free loopback ports found")
+}
+
+// childEnv is the environment for Vault processes: the caller's, without
+// any VAULT_* setting (a developer's VAULT_ADDR or VAULT_TOKEN must not leak
+// in) and with HOME in dir, so nothing lands in the real home directory.
+func childEnv(dir string, extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "VAULT_") || strings.HasPrefix(kv, "HOME=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(append(out, "HOME="+dir), extra...)
+}
+
+// tail returns the last n lines of a file, for failure messages.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ctxFor returns a context that ends with the test.
+func ctxFor(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
