@@ -35,6 +35,8 @@ type Options struct {
 	Providers  provider.Registry
 	Clock      clockwork.Clock
 	HTTPClient *http.Client
+	// Retry replaces the waits between attempts of one mint.
+	Retry *retryPolicy
 }
 
 type backend struct {
@@ -43,6 +45,7 @@ type backend struct {
 	providers provider.Registry
 	clock     clockwork.Clock
 	client    *http.Client
+	retry     retryPolicy
 	cache     *tokenCache
 
 	// ctx lives as long as the mount; background refreshes run in it so a
@@ -84,6 +87,10 @@ func newBackend(opts Options) *backend {
 	}
 	if b.client == nil {
 		b.client = newHTTPClient()
+	}
+	b.retry = defaultRetryPolicy
+	if opts.Retry != nil {
+		b.retry = *opts.Retry
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cache = newTokenCache(b)

@@ -54,11 +54,15 @@ type entry struct {
 	// refreshed ahead, so an idle config costs no mints.
 	read atomic.Bool
 
-	mu       sync.Mutex // guards the refresh schedule below
+	mu       sync.Mutex // guards the refresh schedule and refusal below
 	timer    clockwork.Timer
 	failures int
 	retryAt  time.Time
 	dropped  bool
+	// refused is the partner's refusal of these credentials, remembered
+	// until refusedUntil; a config write replaces the entry and clears it.
+	refused      error
+	refusedUntil time.Time
 }
 
 // tokenCache holds one token per config. Memory answers cached reads
@@ -198,7 +202,7 @@ func (c *tokenCache) mint(ctx context.Context, seen *entry, needed func(cur *ent
 		if cur := c.lookup(seen.name); cur != nil && cur.config.ID == seen.config.ID && !needed(cur, c.b.clock.Now()) {
 			return cur, nil
 		}
-		return c.mintNow(seen.name, seen.config)
+		return c.mintNow(seen)
 	})
 	select {
 	case res := <-ch:
@@ -211,39 +215,25 @@ func (c *tokenCache) mint(ctx context.Context, seen *entry, needed func(cur *ent
 	}
 }
 
-// mintNow asks the partner for a token and commits it to storage and memory.
-func (c *tokenCache) mintNow(name string, cfg *Config) (*entry, error) {
-	p, ok := c.b.providers[cfg.Provider]
-	if !ok {
-		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
+// mintNow asks the partner for a token and commits it to storage and
+// memory. A refusal is remembered on the entry for the config's
+// refusal_backoff, so readers do not hammer the partner with a bad secret.
+func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
+	name, cfg := seen.name, seen.config
+	if err := seen.refusal(c.b.clock.Now()); err != nil {
+		return nil, err
 	}
-	spec := p.Spec()
-	ctx, cancel := context.WithTimeout(c.b.ctx, cfg.Timeout)
-	defer cancel()
-
 	start := c.b.clock.Now()
-	tok, err := p.Mint(ctx, &provider.Request{
-		TokenURL:     cfg.effectiveTokenURL(spec),
-		ClientID:     cfg.ClientID,
-		ClientSecret: cfg.ClientSecret,
-		Options:      cfg.Options,
-		Client:       c.b.client,
-		Now:          c.b.clock.Now,
-	})
+	res, err := c.b.mint(name, cfg)
 	took := c.b.clock.Since(start)
 	if err != nil {
 		c.b.Logger().Warn("mint failed", "config", name, "provider", cfg.Provider, "status", statusOf(err), "duration", took, "error", err.Error())
+		if perr, ok := provider.AsError(err); ok && perr.Refused() {
+			seen.rememberRefusal(mintError(name, err), c.b.clock.Now().Add(cfg.RefusalBackoff))
+		}
 		return nil, mintError(name, err)
 	}
-
-	stored := &storedToken{
-		AccessToken: tok.AccessToken,
-		TokenType:   tok.TokenType,
-		Extra:       tok.Extra,
-		IssuedAt:    tok.IssuedAt,
-		ExpiresAt:   tok.ExpiresAt,
-		ConfigID:    cfg.ID,
-	}
+	stored := newStoredToken(res.token, cfg.ID)
 
 	lock := c.lock(name)
 	lock.Lock()
@@ -258,6 +248,16 @@ func (c *tokenCache) mintNow(name string, cfg *Config) (*entry, error) {
 		c.b.Logger().Info("discarding token: config was rewritten during the mint", "config", name)
 		return nil, errConfigChanged
 	}
+	if res.usedNext {
+		// The partner retired the old secret: promote the next one. The ID
+		// stays, since the token was minted with the secret the config now holds.
+		latest.ClientSecret, latest.NextClientSecret = latest.NextClientSecret, ""
+		if err := writeConfig(c.b.ctx, c.b.storage, name, latest); err != nil {
+			return nil, err
+		}
+		cfg = latest
+		c.b.Logger().Info("promoted next_client_secret to client_secret", "config", name, "provider", cfg.Provider)
+	}
 	if err := writeToken(c.b.ctx, c.b.storage, name, stored); err != nil {
 		return nil, err
 	}
@@ -266,6 +266,35 @@ func (c *tokenCache) mintNow(name string, cfg *Config) (*entry, error) {
 	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took,
 		"lifetime", stored.lifetime().Round(time.Second), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
 	return e, nil
+}
+
+func newStoredToken(tok *provider.Token, configID string) *storedToken {
+	return &storedToken{
+		AccessToken: tok.AccessToken,
+		TokenType:   tok.TokenType,
+		Extra:       tok.Extra,
+		IssuedAt:    tok.IssuedAt,
+		ExpiresAt:   tok.ExpiresAt,
+		ConfigID:    configID,
+	}
+}
+
+// rememberRefusal makes mints of this entry fail fast with err until until.
+func (e *entry) rememberRefusal(err error, until time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.refused, e.refusedUntil = err, until
+}
+
+// refusal is the remembered refusal, if it is still in force at now.
+func (e *entry) refusal(now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.refused == nil || !now.Before(e.refusedUntil) {
+		return nil
+	}
+	return fmt.Errorf("%w (remembered: no new attempt for another %s; fix the config's credentials to try at once)",
+		e.refused, e.refusedUntil.Sub(now).Round(time.Second))
 }
 
 // refresh mints a new token for name on demand. It joins a mint already in

@@ -85,8 +85,11 @@ func TestPeriodicFuncRefreshesDueTokensAfterAReload(t *testing.T) {
 
 func TestFailedRefreshKeepsServingTheValidToken(t *testing.T) {
 	env := newRefreshEnv(t)
+	// A refusal is not retried within the mint, and with refusal_backoff
+	// 0 it is not remembered either: the refresh is retried on schedule.
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"refusal_backoff": 0})
 	env.readToken("p")
-	env.partner.failNext(http.StatusServiceUnavailable)
+	env.partner.failNext(http.StatusForbidden)
 	env.clock.Advance(testRefreshAt)
 	// The failed attempt is retried after a second.
 	env.clock.BlockUntilContext(t.Context(), 1)

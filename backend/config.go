@@ -16,6 +16,7 @@ const (
 	defaultTimeout         = 10 * time.Second
 	maxTimeout             = 5 * time.Minute
 	defaultRefreshFraction = 0.8
+	defaultRefusalBackoff  = 30 * time.Second
 )
 
 // Config is one partner's credentials and how its tokens are leased.
@@ -25,18 +26,24 @@ type Config struct {
 	// served, on this node or any other.
 	ID string `json:"id"`
 
-	Provider     string           `json:"provider"`
-	Environment  string           `json:"environment,omitempty"`
-	TokenURL     string           `json:"token_url,omitempty"`
-	ClientID     string           `json:"client_id"`
-	ClientSecret string           `json:"client_secret"`
-	Options      provider.Options `json:"options,omitempty"`
+	Provider     string `json:"provider"`
+	Environment  string `json:"environment,omitempty"`
+	TokenURL     string `json:"token_url,omitempty"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	// NextClientSecret is tried when the partner refuses ClientSecret, and
+	// replaces it once it works: a secret rotation at the partner never
+	// stops minting.
+	NextClientSecret string           `json:"next_client_secret,omitempty"`
+	Options          provider.Options `json:"options,omitempty"`
 
 	TTL             time.Duration `json:"ttl"`
 	MaxTTL          time.Duration `json:"max_ttl"`
 	Timeout         time.Duration `json:"timeout"`
 	RefreshFraction float64       `json:"refresh_fraction"`
 	ExpiryMargin    time.Duration `json:"expiry_margin"`
+	// RefusalBackoff is how long a refusal of the credentials is remembered.
+	RefusalBackoff time.Duration `json:"refusal_backoff"`
 }
 
 // effectiveTokenURL is the URL tokens are requested from: the operator's

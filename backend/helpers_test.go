@@ -28,7 +28,7 @@ const (
 // testEnv is a backend on in-memory storage with a fake clock and a strict
 // OAuth2 partner.
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	b       *backend
 	storage logical.Storage
 	clock   *clockwork.FakeClock
@@ -56,7 +56,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	partner := newTestPartner(t, clock)
@@ -70,7 +70,7 @@ func newTestEnv(t *testing.T) *testEnv {
 // reload or a Vault restart does.
 func (env *testEnv) newBackend() *backend {
 	env.t.Helper()
-	b := newBackend(Options{Clock: env.clock})
+	b := newBackend(Options{Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}})
 	conf := logical.TestBackendConfig()
 	conf.StorageView = env.storage
 	conf.System = env.system
@@ -132,7 +132,7 @@ func (env *testEnv) readToken(name string) *logical.Response {
 // testPartner is an OAuth2 token endpoint that checks every request as a
 // strict partner would and counts the tokens it issues.
 type testPartner struct {
-	t      *testing.T
+	t      testing.TB
 	server *httptest.Server
 	clock  clockwork.Clock
 
@@ -149,7 +149,7 @@ type testPartner struct {
 	clientIDs []string
 }
 
-func newTestPartner(t *testing.T, clock clockwork.Clock) *testPartner {
+func newTestPartner(t testing.TB, clock clockwork.Clock) *testPartner {
 	p := &testPartner{t: t, clock: clock, lifetime: time.Hour, minted: make(chan int64, 1000)}
 	p.server = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(p.server.Close)
@@ -259,7 +259,10 @@ func (p *testPartner) serve(w http.ResponseWriter, r *http.Request) {
 		"expires_in":   int(lifetime / time.Second),
 		"scope":        r.PostForm.Get("scope"),
 	})
-	p.minted <- n
+	select {
+	case p.minted <- n:
+	default: // waitMint reads the count; the signal only wakes it
+	}
 }
 
 // basicCredentials decodes client_secret_basic credentials (RFC 6749 §2.3.1).

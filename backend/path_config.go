@@ -60,6 +60,22 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 				Sensitive: true,
 			},
 		},
+		"next_client_secret": {
+			Type:        framework.TypeString,
+			Description: "The partner's next client secret during a rotation. It is tried when the partner refuses client_secret and replaces it once it works. Write-only.",
+			DisplayAttrs: &framework.DisplayAttributes{
+				Sensitive: true,
+			},
+		},
+		"verify": {
+			Type:        framework.TypeBool,
+			Description: "Mint a token with the new settings before storing them, and refuse the write with the partner's message if that fails. Not stored.",
+		},
+		"refusal_backoff": {
+			Type:        framework.TypeDurationSecond,
+			Description: "How long a refusal of the credentials (HTTP 400, 401 or 403) is remembered: until then reads fail at once instead of asking the partner again. Defaults to 30s; 0 disables it. A config write clears it.",
+			Default:     int(defaultRefusalBackoff / time.Second),
+		},
 		"ttl": {
 			Type:        framework.TypeDurationSecond,
 			Description: "Longest lease handed to a reader. 0 (the default) leases for as long as the token stays valid, less the expiry margin.",
@@ -203,16 +219,18 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 		return nil, nil
 	}
 	data := map[string]any{
-		"provider":          cfg.Provider,
-		"environment":       cfg.Environment,
-		"token_url":         cfg.TokenURL,
-		"client_id":         cfg.ClientID,
-		"client_secret_set": cfg.ClientSecret != "",
-		"ttl":               int64(cfg.TTL / time.Second),
-		"max_ttl":           int64(cfg.MaxTTL / time.Second),
-		"timeout":           int64(cfg.Timeout / time.Second),
-		"refresh_fraction":  cfg.RefreshFraction,
-		"expiry_margin":     int64(cfg.ExpiryMargin / time.Second),
+		"provider":               cfg.Provider,
+		"environment":            cfg.Environment,
+		"token_url":              cfg.TokenURL,
+		"client_id":              cfg.ClientID,
+		"client_secret_set":      cfg.ClientSecret != "",
+		"next_client_secret_set": cfg.NextClientSecret != "",
+		"refusal_backoff":        int64(cfg.RefusalBackoff / time.Second),
+		"ttl":                    int64(cfg.TTL / time.Second),
+		"max_ttl":                int64(cfg.MaxTTL / time.Second),
+		"timeout":                int64(cfg.Timeout / time.Second),
+		"refresh_fraction":       cfg.RefreshFraction,
+		"expiry_margin":          int64(cfg.ExpiryMargin / time.Second),
 	}
 	if p, ok := b.providers[cfg.Provider]; ok {
 		data["effective_token_url"] = cfg.effectiveTokenURL(p.Spec())
@@ -262,6 +280,15 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if cfg.ID, err = uuid.GenerateUUID(); err != nil {
 		return nil, err
 	}
+	var verified *mintResult
+	if d.Get("verify").(bool) {
+		if verified, err = b.mint(name, cfg); err != nil {
+			return logical.ErrorResponse("verify: nothing was stored: %s", err.Error()), nil
+		}
+		if verified.usedNext {
+			cfg.ClientSecret, cfg.NextClientSecret = cfg.NextClientSecret, ""
+		}
+	}
 	if err := writeConfig(ctx, req.Storage, name, cfg); err != nil {
 		return nil, err
 	}
@@ -271,14 +298,25 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err := b.cache.forget(ctx, req.Storage, name); err != nil {
 		return nil, err
 	}
-	return nil, nil
+	if verified == nil {
+		return nil, nil
+	}
+	// The verifying token is as good as any: keep it rather than mint again.
+	stored := newStoredToken(verified.token, cfg.ID)
+	if err := writeToken(ctx, req.Storage, name, stored); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{
+		"verified":   true,
+		"expires_at": stored.ExpiresAt.UTC().Format(time.RFC3339),
+	}}, nil
 }
 
 // mergeConfig applies a write to the stored config (nil when creating) and
 // validates the result. Its errors are meant for the operator: each names
 // the field and what to fix.
 func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, error) {
-	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction}
+	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction, RefusalBackoff: defaultRefusalBackoff}
 	if old != nil {
 		copied := *old
 		copied.Options = maps.Clone(old.Options)
@@ -302,20 +340,22 @@ func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, err
 	}
 
 	for field, target := range map[string]*string{
-		"environment":   &cfg.Environment,
-		"token_url":     &cfg.TokenURL,
-		"client_id":     &cfg.ClientID,
-		"client_secret": &cfg.ClientSecret,
+		"environment":        &cfg.Environment,
+		"token_url":          &cfg.TokenURL,
+		"client_id":          &cfg.ClientID,
+		"client_secret":      &cfg.ClientSecret,
+		"next_client_secret": &cfg.NextClientSecret,
 	} {
 		if v, ok := d.GetOk(field); ok {
 			*target = strings.TrimSpace(v.(string))
 		}
 	}
 	for field, target := range map[string]*time.Duration{
-		"ttl":           &cfg.TTL,
-		"max_ttl":       &cfg.MaxTTL,
-		"timeout":       &cfg.Timeout,
-		"expiry_margin": &cfg.ExpiryMargin,
+		"ttl":             &cfg.TTL,
+		"max_ttl":         &cfg.MaxTTL,
+		"timeout":         &cfg.Timeout,
+		"expiry_margin":   &cfg.ExpiryMargin,
+		"refusal_backoff": &cfg.RefusalBackoff,
 	} {
 		// The framework already refuses negative and unparsable values.
 		if v, ok := d.GetOk(field); ok {
@@ -443,6 +483,11 @@ func validateConfig(cfg *Config, spec provider.Spec) error {
 	if err := checkCredential("client_secret", cfg.ClientSecret); err != nil {
 		return err
 	}
+	if cfg.NextClientSecret != "" {
+		if err := checkCredential("next_client_secret", cfg.NextClientSecret); err != nil {
+			return err
+		}
+	}
 	if cfg.TTL > 0 && cfg.MaxTTL > 0 && cfg.TTL > cfg.MaxTTL {
 		return fmt.Errorf("ttl (%s) must not exceed max_ttl (%s)", cfg.TTL, cfg.MaxTTL)
 	}
@@ -461,8 +506,8 @@ func checkCredential(field, value string) error {
 	if strings.IndexFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return fmt.Errorf("%s must not contain control characters such as newlines", field)
 	}
-	if field == "client_secret" && len(value) < 4 {
-		return fmt.Errorf("client_secret is too short: a partner secret has at least 4 characters")
+	if field != "client_id" && len(value) < 4 {
+		return fmt.Errorf("%s is too short: a partner secret has at least 4 characters", field)
 	}
 	return nil
 }

@@ -1,0 +1,150 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+)
+
+const (
+	// maxRetryAfter bounds the wait a partner can ask for between attempts.
+	maxRetryAfter = time.Minute
+)
+
+// retryPolicy shapes the waits between attempts of one mint. Tests shorten it.
+type retryPolicy struct {
+	initial, max time.Duration
+}
+
+var defaultRetryPolicy = retryPolicy{initial: 250 * time.Millisecond, max: 5 * time.Second}
+
+func (p retryPolicy) backOff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = p.initial
+	b.MaxInterval = p.max
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.5 // jitter, so a fleet of nodes does not retry in step
+	return b
+}
+
+// mintResult is a token and the secret that minted it.
+type mintResult struct {
+	token *provider.Token
+	// usedNext is set when the current secret was refused and
+	// next_client_secret minted the token: the rotation happened at the
+	// partner, and the config should promote the next secret.
+	usedNext bool
+}
+
+// mint asks the partner for one token within the config's timeout budget.
+// Network errors, timeouts, 408, 429 and 5xx are retried with exponential
+// backoff and jitter (a 429 waits as long as the partner asks); refusals are
+// not, except that a refused current secret is retried once with the next
+// one during a rotation.
+func (b *backend) mint(name string, cfg *Config) (*mintResult, error) {
+	p, ok := b.providers[cfg.Provider]
+	if !ok {
+		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, cfg.Timeout)
+	defer cancel()
+
+	tok, err := b.mintWithRetries(ctx, name, p, cfg, cfg.ClientSecret)
+	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
+		b.Logger().Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
+		tok, err = b.mintWithRetries(ctx, name, p, cfg, cfg.NextClientSecret)
+		if err == nil {
+			return &mintResult{token: tok, usedNext: true}, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &mintResult{token: tok}, nil
+}
+
+func (b *backend) mintWithRetries(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
+	req := &provider.Request{
+		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
+		ClientID:     cfg.ClientID,
+		ClientSecret: secret,
+		Options:      cfg.Options,
+		Client:       b.client,
+		Now:          b.clock.Now,
+	}
+	attempts := 0
+	var last error
+	tok, err := backoff.Retry(ctx, func() (*provider.Token, error) {
+		attempts++
+		start := b.clock.Now()
+		tok, err := mintOnce(ctx, p, req)
+		if err != nil {
+			last = err
+			b.Logger().Debug("mint attempt failed", "config", name, "provider", cfg.Provider, "attempt", attempts,
+				"status", statusOf(err), "duration", b.clock.Since(start), "error", err.Error())
+			return nil, retryable(err)
+		}
+		return tok, nil
+	},
+		backoff.WithBackOff(b.retry.backOff()),
+		backoff.WithMaxElapsedTime(cfg.Timeout),
+	)
+	if err == nil {
+		return tok, nil
+	}
+	if last == nil {
+		return nil, err
+	}
+	var later *retryLater
+	switch {
+	case errors.As(err, &later) && later.wait > 0:
+		return nil, fmt.Errorf("%w (the partner asked to wait %s before trying again, beyond the %s timeout)", last, later.wait, cfg.Timeout)
+	case attempts > 1:
+		return nil, fmt.Errorf("gave up after %d attempts within the %s timeout: %w", attempts, cfg.Timeout, last)
+	default:
+		return nil, last
+	}
+}
+
+// mintOnce calls the provider, turning a panic in partner-parsing code into
+// an error instead of a crashed plugin.
+func mintOnce(ctx context.Context, p provider.Provider, req *provider.Request) (tok *provider.Token, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %v", p.Spec().Name, r)
+		}
+	}()
+	return p.Mint(ctx, req)
+}
+
+// retryLater carries a partner's requested wait to the retry loop while
+// keeping the partner's error for the final message.
+type retryLater struct {
+	partner *provider.Error
+	wait    time.Duration
+}
+
+func (r *retryLater) Error() string { return r.partner.Error() }
+
+func (r *retryLater) Unwrap() []error {
+	return []error{r.partner, &backoff.RetryAfterError{Duration: r.wait}}
+}
+
+// retryable classifies a failed attempt for the retry loop.
+func retryable(err error) error {
+	perr, ok := provider.AsError(err)
+	switch {
+	case !ok, !perr.Temporary():
+		// Refusals and unusable answers: the same request fails again.
+		return backoff.Permanent(err)
+	case perr.RetryAfter > 0:
+		return &retryLater{partner: perr, wait: min(perr.RetryAfter, maxRetryAfter)}
+	default:
+		return err
+	}
+}
