@@ -132,5 +132,10 @@ func (r Registry) Names() []string {
 func Builtin() Registry {
 	return NewRegistry(
 		OAuth2{},
+		DUPR{},
+		Setu{},
+		Podero{},
+		DOKU{},
+		Dinie{},
 	)
 }

@@ -1,0 +1,126 @@
+package provider
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// DUPR is the DUPR RaaS partner access token: the client key and secret go
+// base64-encoded in an x-authorization header, and the answer wraps the token
+// in DUPR's {status, result} envelope.
+// https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation
+type DUPR struct{}
+
+// duprSuccess is the status DUPR's envelope (SingleWrapperOfTokenResponse in
+// its swagger) carries when a token was issued.
+const duprSuccess = "SUCCESS"
+
+func (DUPR) Spec() Spec {
+	return Spec{
+		Name:        "dupr",
+		DisplayName: "DUPR",
+		Description: "DUPR RaaS partner access token, minted from a client key and client secret.",
+		Docs:        "https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation",
+		Environments: []Environment{
+			{Name: "sandbox", Aliases: []string{"uat"}, TokenURL: "https://uat.mydupr.com/api/auth/v1.0/token"},
+			{Name: "production", TokenURL: "https://prod.mydupr.com/api/auth/v1.0/token"},
+		},
+		// "Access tokens are valid for 1 hour." (DUPR RaaS docs)
+		DefaultLifetime: time.Hour,
+	}
+}
+
+func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
+	partner := d.Spec().DisplayName
+	// The swagger declares x-authorization as a required header parameter and
+	// no body; the official example is the bare base64 string, without the
+	// "Basic " prefix some third-party clients wrongly add.
+	header := http.Header{}
+	header.Set("X-Authorization", duprCredentials(req.ClientID, req.ClientSecret))
+
+	resp, err := req.post(ctx, partner, header, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.ok() {
+		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
+	}
+
+	var body struct {
+		Status string `json:"status"`
+		Result *struct {
+			Token  string `json:"token"`
+			Expiry string `json:"expiry"`
+		} `json:"result"`
+	}
+	if err := req.decodeJSON(partner, resp, &body); err != nil {
+		return nil, err
+	}
+	// The envelope, not the HTTP status, says whether a token was issued:
+	// success is a 2xx AND status SUCCESS AND a token.
+	switch body.Status {
+	case duprSuccess:
+	case "":
+		// Not partnerMessage: without a status it would quote the whole
+		// body, which may hold a token.
+		return nil, req.malformed(partner, resp, "answer has no status (expected %s)", duprSuccess)
+	default:
+		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
+	}
+	if body.Result == nil {
+		return nil, req.malformed(partner, resp, "answer has no result")
+	}
+
+	tok := &Token{AccessToken: body.Result.Token}
+	switch {
+	case body.Result.Expiry != "":
+		expiry, ok := parseISOTime(body.Result.Expiry)
+		if !ok {
+			return nil, req.malformed(partner, resp, "result.expiry %q is not an ISO-8601 time", clean(body.Result.Expiry))
+		}
+		tok.ExpiresAt = serverExpiry(resp, expiry)
+	default:
+		if exp, ok := jwtExpiry(tok.AccessToken, resp.SentAt); ok {
+			tok.ExpiresAt = exp
+		} else {
+			tok.ExpiresAt = resp.SentAt.Add(d.Spec().DefaultLifetime)
+		}
+	}
+	return req.finish(partner, resp, tok)
+}
+
+// duprCredentials is DUPR's x-authorization value: standard base64 with
+// padding of "ClientKey:ClientSecret".
+func duprCredentials(key, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(key + ":" + secret))
+}
+
+// parseISOTime reads the ISO-8601 timestamps DUPR sends ("2023-04-02T17:21:23Z",
+// with or without fractional seconds). A time without a zone is read as UTC,
+// the zone of every documented example, rather than refused.
+func parseISOTime(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// serverExpiry maps an absolute expiry stamped by the partner's clock onto
+// ours: the lifetime expiry − Date (the response's own Date header, RFC 9110
+// §6.6.1) is counted from when the request was sent, so a partner clock ahead
+// of or behind ours neither shortens nor lengthens the token. Without a
+// usable Date header the expiry is taken as is.
+func serverExpiry(resp *response, expiry time.Time) time.Time {
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		return expiry
+	}
+	return resp.SentAt.Add(expiry.Sub(date))
+}

@@ -1,0 +1,61 @@
+package provider
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Setu is Setu's deprecated partner token (Deposits / FD SDK, configured on
+// the Bridge): client credentials in a form body, answered with camelCase
+// accessToken and refreshToken and no expires_in.
+// https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token
+type Setu struct{}
+
+func (Setu) Spec() Spec {
+	return Spec{
+		Name:        "setu",
+		DisplayName: "Setu",
+		Description: "Setu partner access token (the deprecated Bridge partner token of the Deposits SDK). Setu gives the token endpoint at onboarding, so token_url is required.",
+		Docs:        "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token",
+		// The docs give only the path POST /auth/token, never a host, so
+		// there is no environment to offer: token_url is required.
+		// "The partner accessToken is valid for 15 minutes" (Setu docs); the
+		// token's own exp is preferred, since the documented sample lives 5.
+		DefaultLifetime: 15 * time.Minute,
+	}
+}
+
+func (s Setu) Mint(ctx context.Context, req *Request) (*Token, error) {
+	partner := s.Spec().DisplayName
+	// "Include these as URL encoded body parameters", in the documented order.
+	body := "grant_type=client_credentials" +
+		"&client_id=" + url.QueryEscape(req.ClientID) +
+		"&client_secret=" + url.QueryEscape(req.ClientSecret)
+	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+
+	resp, err := req.post(ctx, partner, header, []byte(body))
+	if err != nil {
+		return nil, err
+	}
+	if !resp.ok() {
+		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
+	}
+
+	// refreshToken is deliberately not decoded: Setu says it "can be ignored",
+	// and a credential the engine never holds cannot leak.
+	var answer struct {
+		AccessToken string `json:"accessToken"`
+	}
+	if err := req.decodeJSON(partner, resp, &answer); err != nil {
+		return nil, err
+	}
+	tok := &Token{AccessToken: answer.AccessToken}
+	if exp, ok := jwtExpiry(answer.AccessToken, resp.SentAt); ok {
+		tok.ExpiresAt = exp
+	} else {
+		tok.ExpiresAt = resp.SentAt.Add(s.Spec().DefaultLifetime)
+	}
+	return req.finish(partner, resp, tok)
+}
