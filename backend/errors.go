@@ -13,8 +13,8 @@ import (
 // for anything the partner did or failed to do, with the partner's name,
 // status and message; never the secret (providers redact it).
 func mintError(name string, err error) error {
-	if perr, ok := provider.AsError(err); ok {
-		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("minting a token for config %q failed: %s", name, perr.Error()))
+	if _, ok := provider.AsError(err); ok {
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("minting a token for config %q failed: %s", name, err.Error()))
 	}
 	return fmt.Errorf("minting a token for config %q failed: %w", name, err)
 }

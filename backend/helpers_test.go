@@ -145,12 +145,20 @@ type testPartner struct {
 	lifetime  time.Duration
 	gate      chan struct{} // when set, answers wait until it is closed
 	arrived   chan struct{} // signalled when a request reaches the gate
-	failWith  int           // when set, answer with this status
+	faults    []fault // answered in order, one request each, before any token
 	clientIDs []string
+	secrets   map[string]bool // accepted client secrets
+}
+
+// fault is one answer that carries no token.
+type fault struct {
+	status     int
+	retryAfter string
 }
 
 func newTestPartner(t testing.TB, clock clockwork.Clock) *testPartner {
-	p := &testPartner{t: t, clock: clock, lifetime: time.Hour, minted: make(chan int64, 1000)}
+	p := &testPartner{t: t, clock: clock, lifetime: time.Hour, minted: make(chan int64, 1000),
+		secrets: map[string]bool{testClientSecret: true}}
 	p.server = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(p.server.Close)
 	return p
@@ -164,10 +172,29 @@ func (p *testPartner) setLifetime(d time.Duration) {
 	p.lifetime = d
 }
 
-func (p *testPartner) failNext(status int) {
+func (p *testPartner) failNext(status int) { p.inject(fault{status: status}) }
+
+func (p *testPartner) inject(faults ...fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.failWith = status
+	p.faults = append(p.faults, faults...)
+}
+
+// acceptSecrets replaces the client secrets the partner accepts, as a
+// rotation at the partner does.
+func (p *testPartner) acceptSecrets(secrets ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.secrets = map[string]bool{}
+	for _, s := range secrets {
+		p.secrets[s] = true
+	}
+}
+
+func (p *testPartner) requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.clientIDs)
 }
 
 // hold makes answers wait until the returned release func is called;
@@ -235,19 +262,26 @@ func (p *testPartner) serve(w http.ResponseWriter, r *http.Request) {
 
 	p.mu.Lock()
 	p.clientIDs = append(p.clientIDs, id)
-	gate, arrived, lifetime, failWith := p.gate, p.arrived, p.lifetime, p.failWith
-	p.failWith = 0
+	gate, arrived, lifetime, accepted := p.gate, p.arrived, p.lifetime, p.secrets[secret]
+	var next *fault
+	if len(p.faults) > 0 {
+		next = &p.faults[0]
+		p.faults = p.faults[1:]
+	}
 	p.mu.Unlock()
 
 	if gate != nil {
 		arrived <- struct{}{}
 		<-gate
 	}
-	if failWith != 0 {
-		fail(failWith, "invalid_client", "client is disabled")
+	if next != nil {
+		if next.retryAfter != "" {
+			w.Header().Set("Retry-After", next.retryAfter)
+		}
+		fail(next.status, "invalid_client", "client is disabled")
 		return
 	}
-	if secret != testClientSecret {
+	if !accepted {
 		fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}
