@@ -145,7 +145,7 @@ type testPartner struct {
 	lifetime  time.Duration
 	gate      chan struct{} // when set, answers wait until it is closed
 	arrived   chan struct{} // signalled when a request reaches the gate
-	faults    []fault // answered in order, one request each, before any token
+	faults    []fault       // answered in order, one request each, before any token
 	clientIDs []string
 	secrets   map[string]bool // accepted client secrets
 }
