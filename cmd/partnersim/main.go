@@ -1,0 +1,111 @@
+// Command partnersim serves the partner token simulator (package partnersim)
+// on loopback for `make dev` and the Vault end-to-end tests.
+//
+// On start it prints one JSON line to stdout, the handshake a script or a
+// test reads to configure the engine:
+//
+//	{"url":"http://127.0.0.1:8300","token_urls":{"dupr":"...",...},"clients":{"dupr":{"id":"...","secret":"..."},...}}
+//
+// The clients are the simulator's demo credentials, printed on purpose so the
+// caller can configure the engine with them; nothing else is ever written to
+// stdout. Logs go to stderr. SIGINT or SIGTERM stops it cleanly.
+//
+// Usage:
+//
+//	partnersim [-addr 127.0.0.1:8300] [-lifetime dupr=30s,doku=2m] [-lifetime setu=1m] [-dinie-rate-limit 100]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+)
+
+// lifetimes is the repeatable -lifetime flag: partner=duration pairs, one
+// per flag or comma-separated.
+type lifetimes map[string]time.Duration
+
+func (l lifetimes) String() string {
+	parts := make([]string, 0, len(l))
+	for p, d := range l {
+		parts = append(parts, p+"="+d.String())
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (l lifetimes) Set(v string) error {
+	for _, pair := range strings.Split(v, ",") {
+		partner, dur, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			return fmt.Errorf("%q: want partner=duration, e.g. dupr=30s", pair)
+		}
+		if !slices.Contains(partnersim.Partners(), partner) {
+			return fmt.Errorf("unknown partner %q (want one of %s)", partner, strings.Join(partnersim.Partners(), ", "))
+		}
+		d, err := time.ParseDuration(dur)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("%s=%s: want a duration of at least 1s, e.g. 30s or 2m", partner, dur)
+		}
+		l[partner] = d
+	}
+	return nil
+}
+
+// handshake is the one line printed to stdout once listening.
+type handshake struct {
+	URL       string                       `json:"url"`
+	TokenURLs map[string]string            `json:"token_urls"`
+	Clients   map[string]partnersim.Client `json:"clients"`
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8300", "listen address (loopback only is advised: the credentials are public)")
+	lt := lifetimes{}
+	flag.Var(lt, "lifetime", "token lifetime per partner as partner=duration; repeatable or comma-separated (e.g. dupr=30s,doku=2m)")
+	dinieLimit := flag.Int("dinie-rate-limit", partnersim.DefaultDinieRateLimit, "Dinie token requests accepted per one-minute window")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "partnersim: unexpected arguments %q\n", flag.Args())
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	clients := partnersim.DefaultClients()
+	srv := partnersim.New(partnersim.Options{
+		Addr:           *addr,
+		Clients:        clients,
+		Lifetimes:      lt,
+		Logger:         logger,
+		DinieRateLimit: *dinieLimit,
+	})
+	if err := srv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	defer srv.Close()
+
+	hs := handshake{URL: srv.URL(), TokenURLs: map[string]string{}, Clients: clients}
+	for _, p := range partnersim.Partners() {
+		hs.TokenURLs[p] = srv.TokenURL(p)
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(hs); err != nil {
+		fmt.Fprintln(os.Stderr, "partnersim: writing the handshake:", err)
+		srv.Close()
+		os.Exit(1)
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	logger.Info("partner simulator stopping", "signal", (<-sig).String())
+}
