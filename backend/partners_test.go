@@ -1,0 +1,100 @@
+package backend
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+)
+
+// TestEveryPartnerThroughTheEngine mints, caches and leases a token of each
+// partner against the strict simulator, with the engine's and the
+// simulator's clocks in step.
+func TestEveryPartnerThroughTheEngine(t *testing.T) {
+	for _, partner := range partnersim.Partners() {
+		t.Run(partner, func(t *testing.T) {
+			env := newTestEnv(t)
+			sim := partnersim.New(partnersim.Options{Now: env.clock.Now})
+			if err := sim.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(sim.Close)
+			const lifetime = 30 * time.Minute
+			sim.SetLifetime(partner, lifetime)
+
+			client := partnersim.DefaultClients()[partner]
+			env.mustOK(logical.CreateOperation, "config/"+partner, map[string]any{
+				"provider":      partner,
+				"token_url":     sim.TokenURL(partner),
+				"client_id":     client.ID,
+				"client_secret": client.Secret,
+			})
+			first := env.readToken(partner)
+			wantExpiry := env.clock.Now().Add(lifetime).UTC().Format(time.RFC3339)
+			if first.Data["expires_at"] != wantExpiry {
+				t.Fatalf("expires_at = %v, want %s", first.Data["expires_at"], wantExpiry)
+			}
+			if first.Data["token_type"] != "Bearer" {
+				t.Fatalf("token_type = %v", first.Data["token_type"])
+			}
+			if first.Secret.Renewable || first.Secret.TTL != lifetime-3*time.Minute {
+				t.Fatalf("lease: renewable %v, TTL %s; want not renewable, 27m", first.Secret.Renewable, first.Secret.TTL)
+			}
+			if active, _ := sim.Introspect(partner, first.Data["access_token"].(string)); !active {
+				t.Fatal("the partner does not know the token")
+			}
+
+			env.clock.Advance(time.Minute)
+			second := env.readToken(partner)
+			if second.Data["access_token"] != first.Data["access_token"] || sim.Mints(partner) != 1 {
+				t.Fatalf("second read was not served from the cache (%d mints)", sim.Mints(partner))
+			}
+			if second.Secret.TTL != lifetime-4*time.Minute {
+				t.Fatalf("second lease TTL %s, want 26m", second.Secret.TTL)
+			}
+		})
+	}
+}
+
+// TestPartnerRefusalsNameThePartner checks that each partner's own refusal
+// reaches the reader with its status and message, without the secret.
+func TestPartnerRefusalsNameThePartner(t *testing.T) {
+	for _, partner := range partnersim.Partners() {
+		t.Run(partner, func(t *testing.T) {
+			env := newTestEnv(t)
+			sim := partnersim.New(partnersim.Options{Now: env.clock.Now})
+			if err := sim.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(sim.Close)
+			const wrongSecret = "definitely-the-wrong-secret"
+			env.mustOK(logical.CreateOperation, "config/"+partner, map[string]any{
+				"provider":      partner,
+				"token_url":     sim.TokenURL(partner),
+				"client_id":     partnersim.DefaultClients()[partner].ID,
+				"client_secret": wrongSecret,
+			})
+			_, err := env.request(logical.ReadOperation, "token/"+partner, nil)
+			if err == nil {
+				t.Fatal("a wrong secret minted a token")
+			}
+			spec := env.b.providers[partner].Spec()
+			for _, want := range []string{spec.DisplayName, "answered HTTP 4"} {
+				if !contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			if contains(err.Error(), wrongSecret) {
+				t.Fatalf("error echoes the secret: %v", err)
+			}
+			if sim.Mints(partner) != 0 {
+				t.Fatal("simulator minted for a wrong secret")
+			}
+		})
+	}
+}
+
+var contains = strings.Contains
