@@ -58,7 +58,14 @@ func (b *syncBuffer) String() string {
 
 func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
-	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	return newTestEnvAt(t, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+}
+
+// newTestEnvAt starts the fake clock at start; time.Now() for tests whose
+// partner checks timestamps against the real clock.
+func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
+	t.Helper()
+	clock := clockwork.NewFakeClockAt(start)
 	partner := newTestPartner(t, clock)
 	env := &testEnv{t: t, storage: &logical.InmemStorage{}, clock: clock, partner: partner, logs: &syncBuffer{}}
 	env.system = &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 768 * time.Hour}

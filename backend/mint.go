@@ -106,6 +106,8 @@ func (b *backend) mintWithRetries(ctx context.Context, name string, p provider.P
 		return nil, fmt.Errorf("%w (the partner asked to wait %s before trying again, beyond the %s timeout)", last, later.wait, cfg.Timeout)
 	case attempts > 1:
 		return nil, fmt.Errorf("gave up after %d attempts within the %s timeout: %w", attempts, cfg.Timeout, last)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return nil, fmt.Errorf("%w (within the %s timeout)", last, cfg.Timeout)
 	default:
 		return nil, last
 	}

@@ -76,7 +76,7 @@ func (r *Request) post(ctx context.Context, partner string, header http.Header, 
 // deadline over the transport's wording of it.
 func transportMessage(ctx context.Context, err error) string {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
-		return "no complete answer within the request timeout"
+		return "no complete answer before the deadline"
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return "request cancelled"
