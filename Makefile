@@ -26,8 +26,9 @@ RACE := $(if $(filter 1,$(shell go env CGO_ENABLED)),-race,)
 # `make dev` is not disturbed when the tests rebuild it.
 E2E_PLUGIN_DIR := $(CURDIR)/.cache/e2e/plugins
 E2E_TIMEOUT    ?= 30m
-# Extra flags for the e2e `go test`, e.g. E2E_FLAGS='-run TestAgent -v'.
-E2E_FLAGS      ?=
+# Extra flags for the e2e `go test`, e.g. E2E_FLAGS='-run TestAgent -v';
+# verbose in CI, so the log shows each test as it runs.
+E2E_FLAGS      ?= $(if $(CI),-v,)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './tools/*' -not -path './tests/*') go.mod go.sum
 

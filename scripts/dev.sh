@@ -60,7 +60,8 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+# Ctrl-C is how a session ends: not an error.
+trap 'exit 0' INT
 trap 'exit 143' TERM
 
 log "starting Vault on $vault_addr (log: ${work#"$root"/}/vault.log)"
@@ -130,7 +131,7 @@ HCL
 
 cat <<EOF2
 
-Vault $("$vault_bin" version | cut -d' ' -f2) is running at $VAULT_ADDR (root token: root) with
+Vault $("$vault_bin" version | cut -d' ' -f2 | tr -d ,) is running at $VAULT_ADDR (root token: root) with
 $plugin $version at $mount/, and the partner
 simulator at http://$sim_addr. In another terminal:
 

@@ -27,9 +27,9 @@ const (
 // when it does.
 func TestAgentKeepsValidToken(t *testing.T) {
 	ctx := ctxFor(t)
-	const p = "oauth2"
+	const p = "dupr"
 	name := "agent-" + p
-	sim, err := startSimulator(map[string]time.Duration{p: agentLifetime})
+	sim, err := startSimulator("agent", map[string]time.Duration{p: agentLifetime})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ template {
 		if _, ok := seen[tok]; !ok {
 			seen[tok] = time.Now()
 		}
-		if tok == "" || !sim.active(p, tok) {
+		if tok == "" || !sim.active(t, p, tok) {
 			bad++
 			t.Errorf("after %s the rendered file holds a token the partner does not accept (token %d seen)",
 				time.Since(start).Round(time.Second), len(seen))
@@ -153,8 +153,8 @@ template {
 		t.Errorf("the file held %d different tokens in %s, want at least %d: the Agent did not follow the expiries",
 			len(seen), agentWatch, min)
 	}
-	if minted, max := sim.mints(p), 2*int(agentWatch/agentLifetime)+3; minted > max {
+	if minted, max := sim.mints(t, p), 2*int(agentWatch/agentLifetime)+3; minted > max {
 		t.Errorf("%d tokens were minted in %s for one reader, want at most %d", minted, agentWatch, max)
 	}
-	t.Logf("the Agent rendered %d tokens in %s, %d minted, %d bad checks", len(seen), agentWatch, sim.mints(p), bad)
+	t.Logf("the Agent rendered %d tokens in %s, %d minted, %d bad checks", len(seen), agentWatch, sim.mints(t, p), bad)
 }

@@ -64,7 +64,7 @@ func waitLeaseGone(ctx context.Context, c *vaultClient, id string, timeout time.
 // leases share stays cached for the other readers. Renewal is refused.
 func TestRevokeKeepsSharedToken(t *testing.T) {
 	ctx := ctxFor(t)
-	const p = "oauth2"
+	const p = "setu"
 	root := shared.root
 	if _, err := root.write(ctx, "sys/policies/acl/read-all-partner-tokens", map[string]any{
 		"policy": `path "` + mount + `/token/*" { capabilities = ["read"] }`,
@@ -80,7 +80,7 @@ func TestRevokeKeepsSharedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minted := shared.sim.mints(p)
+	minted := shared.sim.mints(t, p)
 
 	// One reader's lease.
 	if _, err := root.write(ctx, "sys/leases/revoke", map[string]any{"lease_id": first.ID}); err != nil {
@@ -103,7 +103,7 @@ func TestRevokeKeepsSharedToken(t *testing.T) {
 	if second.AccessToken != first.AccessToken {
 		t.Errorf("after revoking one lease the next read got another token, want the shared one")
 	}
-	if n := shared.sim.mints(p); n != minted {
+	if n := shared.sim.mints(t, p); n != minted {
 		t.Errorf("revoking a lease caused %d mints, want none", n-minted)
 	}
 
@@ -142,7 +142,7 @@ func TestRevokeKeepsSharedToken(t *testing.T) {
 	if fourth.AccessToken != third.AccessToken || fourth.AccessToken != first.AccessToken {
 		t.Errorf("revoking by prefix replaced the shared token")
 	}
-	if n := shared.sim.mints(p); n != minted {
+	if n := shared.sim.mints(t, p); n != minted {
 		t.Errorf("the revokes caused %d mints, want none", n-minted)
 	}
 }
@@ -151,7 +151,7 @@ func TestRevokeKeepsSharedToken(t *testing.T) {
 // revoke that fails would leave them stuck and block the unmount.
 func TestDisableWithLiveLeases(t *testing.T) {
 	ctx := ctxFor(t)
-	const path, p = "partner-disable", "oauth2"
+	const path, p = "partner-disable", "doku"
 	root := shared.root
 	if err := shared.vault.mountPlugin(ctx, path); err != nil {
 		t.Fatal(err)

@@ -156,7 +156,7 @@ func startShared(ctx context.Context) (stop func(), err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return func() {}, err
 	}
-	shared.sim, err = startSimulator(nil)
+	shared.sim, err = startSimulator("shared", nil)
 	if err != nil {
 		return func() {}, err
 	}

@@ -68,7 +68,7 @@ func checkLease(t *testing.T, sim *simulator, partner, path, name string, l *lea
 		t.Errorf("the lease (%s, ends %s) outlives the token (expires_at %s)",
 			l.Duration, l.End().UTC().Format(time.RFC3339), l.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	if !sim.active(partner, l.AccessToken) {
+	if !sim.active(t, partner, l.AccessToken) {
 		t.Errorf("the partner does not accept the token Vault handed out")
 	}
 }
@@ -80,17 +80,17 @@ func TestEveryPartner(t *testing.T) {
 	for _, p := range partners {
 		t.Run(p, func(t *testing.T) {
 			ctx := ctxFor(t)
-			before := shared.sim.mints(p)
+			before := shared.sim.mints(t, p)
 			first, err := readToken(ctx, shared.root, mount, p)
 			if err != nil {
 				t.Fatalf("reading token/%s: %v", p, err)
 			}
 			checkLease(t, shared.sim, p, mount, p, first)
-			if minted := shared.sim.mints(p) - before; minted > 1 {
+			if minted := shared.sim.mints(t, p) - before; minted > 1 {
 				t.Errorf("one read minted %d tokens", minted)
 			}
 
-			afterFirst := shared.sim.mints(p)
+			afterFirst := shared.sim.mints(t, p)
 			second, err := readToken(ctx, shared.root, mount, p)
 			if err != nil {
 				t.Fatalf("reading token/%s again: %v", p, err)
@@ -99,7 +99,7 @@ func TestEveryPartner(t *testing.T) {
 			if second.AccessToken != first.AccessToken {
 				t.Errorf("the second read returned another token: it did not come from the cache")
 			}
-			if n := shared.sim.mints(p); n != afterFirst {
+			if n := shared.sim.mints(t, p); n != afterFirst {
 				t.Errorf("the second read minted %d more tokens, want none", n-afterFirst)
 			}
 			if second.ID == first.ID {

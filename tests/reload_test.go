@@ -11,13 +11,13 @@ import (
 // survives it (no new mint), while rewriting the config drops it.
 func TestPluginReload(t *testing.T) {
 	ctx := ctxFor(t)
-	const p = "oauth2"
+	const p = "dinie"
 	root := shared.root
 	before, err := readToken(ctx, root, mount, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	minted := shared.sim.mints(p)
+	minted := shared.sim.mints(t, p)
 	reloads := countInLog(t, "successfully reloaded plugin")
 
 	if _, err := root.write(ctx, "sys/plugins/reload/backend", map[string]any{"plugin": pluginName}); err != nil {
@@ -43,7 +43,7 @@ func TestPluginReload(t *testing.T) {
 	if after.AccessToken != before.AccessToken {
 		t.Errorf("after a reload the read returned another token, want the cached one")
 	}
-	if n := shared.sim.mints(p); n != minted {
+	if n := shared.sim.mints(t, p); n != minted {
 		t.Errorf("the reload caused %d mints, want none", n-minted)
 	}
 
@@ -59,7 +59,7 @@ func TestPluginReload(t *testing.T) {
 	if rewritten.AccessToken == before.AccessToken {
 		t.Errorf("after rewriting the config the read returned the old token")
 	}
-	if n := shared.sim.mints(p); n != minted+1 {
+	if n := shared.sim.mints(t, p); n != minted+1 {
 		t.Errorf("rewriting the config and reading caused %d mints, want 1", n-minted)
 	}
 }

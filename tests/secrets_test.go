@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/base64"
 	"fmt"
 	"net/url"
@@ -9,6 +11,13 @@ import (
 	"strings"
 	"testing"
 )
+
+// randomString returns n random bytes, hex-encoded.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 // secretForms are the shapes a client secret could leak in: raw, encoded
 // for a form or URL, base64 in every alphabet, and inside HTTP Basic and
@@ -82,7 +91,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		if err := configure(ctx, c, mount, "gone-"+p, p, shared.sim, map[string]any{
 			"client_secret": gone.Secret,
 			"token_url":     "http://127.0.0.1:9/token",
-			"timeout":       2,
+			"timeout":       1,
 		}); err != nil {
 			t.Fatal(err)
 		}

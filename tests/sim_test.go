@@ -1,97 +1,215 @@
 package e2e
 
-// TEMPORARY stand-in for the partner simulator (../partnersim), which is
-// being written; it speaks only the generic OAuth2 client credentials grant.
-
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
-	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
+	"syscall"
+	"testing"
 	"time"
 )
 
-// partners are the simulated partners, each configured under its own name.
-var partners = []string{"oauth2"}
+// partners are the simulated partners; the shared server has a config
+// named after each.
+var partners = []string{"dupr", "setu", "podero", "doku", "dinie", "oauth2"}
 
-type simClient struct{ ID, Secret string }
+// simClient is a client the simulator accepts.
+type simClient struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
+}
 
+// simulator is a partner simulator (cmd/partnersim) in its own process, as
+// `make dev` runs it, driven through its admin API under /_sim/.
 type simulator struct {
-	srv       *httptest.Server
-	clients   map[string]simClient
-	lifetimes map[string]time.Duration
+	URL       string               `json:"url"`
+	TokenURLs map[string]string    `json:"token_urls"`
+	Clients   map[string]simClient `json:"clients"`
 
-	mu     sync.Mutex
-	minted map[string]int
-	tokens map[string]time.Time // token -> expiry
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logPath string
+	http    *http.Client
 }
 
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+var buildSim = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(env.workDir, "partnersim")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/partnersim")
+	cmd.Dir = ".." // the engine's module, which holds the simulator
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the partner simulator: %v\n%s", err, out)
+	}
+	return bin, nil
+})
 
-func startSimulator(lifetimes map[string]time.Duration) (*simulator, error) {
+// startSimulator starts a simulator on a free loopback port, with the
+// given token lifetimes instead of the partners' defaults. name tells its
+// log apart from other simulators'.
+func startSimulator(name string, lifetimes map[string]time.Duration) (*simulator, error) {
+	bin, err := buildSim()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-addr", "127.0.0.1:0"}
+	if len(lifetimes) > 0 {
+		var list []string
+		for p, d := range lifetimes {
+			list = append(list, p+"="+d.String())
+		}
+		sort.Strings(list)
+		args = append(args, "-lifetime", strings.Join(list, ","))
+	}
 	s := &simulator{
-		clients:   map[string]simClient{},
-		lifetimes: lifetimes,
-		minted:    map[string]int{},
-		tokens:    map[string]time.Time{},
+		done:    make(chan struct{}),
+		logPath: filepath.Join(env.workDir, "partnersim-"+name+".log"),
+		http:    &http.Client{Timeout: 10 * time.Second},
+	}
+	logFile, err := os.Create(s.logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Stderr = logFile
+	stdout, err := s.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	setDeathSignal(s.cmd)
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		close(s.done)
+	}()
+
+	// Its first line on stdout says where it listens and whom it accepts.
+	lines := make(chan []byte, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadBytes('\n')
+		lines <- line
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-lines:
+		if err := json.Unmarshal(line, s); err != nil || s.URL == "" {
+			s.Close()
+			return nil, fmt.Errorf("the simulator's first line is not the expected JSON (%v); its log:\n%s", err, tail(s.logPath, 20))
+		}
+	case <-time.After(30 * time.Second):
+		s.Close()
+		return nil, fmt.Errorf("the simulator printed nothing within 30s; its log:\n%s", tail(s.logPath, 20))
 	}
 	for _, p := range partners {
-		s.clients[p] = simClient{ID: p + "-" + randomString(4), Secret: "s3cr3t-" + randomString(12)}
+		if s.TokenURLs[p] == "" || s.Clients[p].Secret == "" {
+			s.Close()
+			return nil, fmt.Errorf("the simulator does not simulate %s", p)
+		}
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /oauth2/token", func(w http.ResponseWriter, r *http.Request) {
-		id, secret, ok := r.BasicAuth()
-		if c := s.clients["oauth2"]; !ok || id != c.ID || secret != c.Secret {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			w.Write([]byte(`{"error":"invalid_client"}`))
-			return
-		}
-		life := time.Hour
-		if l, ok := s.lifetimes["oauth2"]; ok {
-			life = l
-		}
-		tok := "at-" + randomString(16)
-		s.mu.Lock()
-		s.minted["oauth2"]++
-		s.tokens[tok] = time.Now().Add(life)
-		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": int(life.Seconds())})
-	})
-	s.srv = httptest.NewServer(mux)
 	return s, nil
 }
 
-func (s *simulator) Close() { s.srv.Close() }
-
-func (s *simulator) tokenURL(partner string) string { return s.srv.URL + "/" + partner + "/token" }
-
-func (s *simulator) client(partner string) simClient { return s.clients[partner] }
-
-func (s *simulator) mints(partner string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.minted[partner]
+// Close stops the simulator.
+func (s *simulator) Close() {
+	if s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
 }
 
-func (s *simulator) active(partner, token string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.tokens[token]
-	return ok && time.Now().Before(exp)
-}
+func (s *simulator) tokenURL(partner string) string { return s.TokenURLs[partner] }
 
+func (s *simulator) client(partner string) simClient { return s.Clients[partner] }
+
+// secrets are the credentials of every simulated client.
 func (s *simulator) secrets() []simClient {
 	var out []simClient
-	for _, c := range s.clients {
+	for _, c := range s.Clients {
 		out = append(out, c)
 	}
 	return out
+}
+
+// admin calls the simulator's admin API and decodes the answer into out.
+func (s *simulator) admin(method, path string, body, out any) error {
+	var reader io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		reader = bytes.NewReader(data)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.URL+"/_sim/"+path, reader)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("simulator %s /_sim/%s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// simStats are one partner's counters.
+type simStats struct {
+	Mints      int `json:"mints"`
+	Requests   int `json:"requests"`
+	Rejections int `json:"rejections"`
+	Faults     int `json:"faults"`
+}
+
+// mints counts the tokens the simulator issued for partner.
+func (s *simulator) mints(t testing.TB, partner string) int {
+	t.Helper()
+	var stats map[string]simStats
+	if err := s.admin(http.MethodGet, "stats", nil, &stats); err != nil {
+		t.Fatalf("asking the simulator for its counters: %v", err)
+	}
+	st, ok := stats[partner]
+	if !ok {
+		t.Fatalf("the simulator has no counters for %s", partner)
+	}
+	return st.Mints
+}
+
+// active tells whether partner issued token and still accepts it.
+func (s *simulator) active(t testing.TB, partner, token string) bool {
+	t.Helper()
+	var out struct {
+		Active bool `json:"active"`
+	}
+	if err := s.admin(http.MethodPost, "introspect", map[string]string{"partner": partner, "token": token}, &out); err != nil {
+		t.Errorf("asking the simulator about a token: %v", err)
+		return false
+	}
+	return out.Active
 }
