@@ -3,8 +3,8 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
