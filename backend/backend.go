@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-cleanhttp"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -47,6 +48,7 @@ type backend struct {
 	client    *http.Client
 	retry     retryPolicy
 	cache     *tokenCache
+	metrics   *metrics
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
@@ -86,7 +88,7 @@ func newBackend(opts Options) *backend {
 		b.clock = clockwork.NewRealClock()
 	}
 	if b.client == nil {
-		b.client = newHTTPClient()
+		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() })
 	}
 	b.retry = defaultRetryPolicy
 	if opts.Retry != nil {
@@ -94,6 +96,7 @@ func newBackend(opts Options) *backend {
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cache = newTokenCache(b)
+	b.metrics = newMetrics()
 
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -108,6 +111,8 @@ func newBackend(opts Options) *backend {
 			pathToken(b),
 			pathRefresh(b),
 			pathProviders(b),
+			pathStatus(b),
+			pathMetrics(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		PeriodicFunc:   b.periodicFunc,
@@ -122,9 +127,10 @@ func newBackend(opts Options) *backend {
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
 // survive any redirect).
-func newHTTPClient() *http.Client {
+func newHTTPClient(logger func() hclog.Logger) *http.Client {
 	client := cleanhttp.DefaultPooledClient()
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Transport = loggingTransport{next: client.Transport, logger: logger}
 	return client
 }
 

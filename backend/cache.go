@@ -82,6 +82,8 @@ type tokenCache struct {
 	// background counts refreshes running outside any request, so that
 	// cleanup can wait for them to end.
 	background sync.WaitGroup
+	// statuses holds a *mintStatus per config name.
+	statuses sync.Map
 }
 
 func newTokenCache(b *backend) *tokenCache {
@@ -171,9 +173,11 @@ func (c *tokenCache) get(ctx context.Context, name string) (*entry, error) {
 			return nil, err
 		}
 		if e.config.servable(e.token, c.b.clock.Now()) {
+			c.b.metrics.cacheHits.WithLabelValues(name, e.config.Provider).Inc()
 			c.noteRead(e)
 			return e, nil
 		}
+		c.b.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
 		if !c.b.writeSafe() {
 			// Vault forwards the request to the active node, which mints.
 			// Minting here first would mint twice.
@@ -198,7 +202,10 @@ func (c *tokenCache) get(ctx context.Context, name string) (*entry, error) {
 // request to the partner; a caller that gives up does not cancel it.
 func (c *tokenCache) mint(ctx context.Context, seen *entry, needed func(cur *entry, now time.Time) bool) (*entry, error) {
 	key := seen.name + "\x00" + seen.config.ID
+	// Only the first caller's function runs; the others share its result.
+	leader := false
 	ch := c.flights.DoChan(key, func() (any, error) {
+		leader = true
 		if cur := c.lookup(seen.name); cur != nil && cur.config.ID == seen.config.ID && !needed(cur, c.b.clock.Now()) {
 			return cur, nil
 		}
@@ -206,6 +213,9 @@ func (c *tokenCache) mint(ctx context.Context, seen *entry, needed func(cur *ent
 	})
 	select {
 	case res := <-ch:
+		if !leader {
+			c.b.metrics.coalescedReads.WithLabelValues(seen.name, seen.config.Provider).Inc()
+		}
 		if res.Err != nil {
 			return nil, res.Err
 		}
@@ -226,10 +236,13 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	start := c.b.clock.Now()
 	res, err := c.b.mint(name, cfg)
 	took := c.b.clock.Since(start)
+	c.b.metrics.mintDone(cfg, name, took, err)
+	c.status(name).record(c.b.clock.Now(), err)
 	if err != nil {
 		c.b.Logger().Warn("mint failed", "config", name, "provider", cfg.Provider, "status", statusOf(err), "duration", took, "error", err.Error())
 		if perr, ok := provider.AsError(err); ok && perr.Refused() {
 			seen.rememberRefusal(mintError(name, err), c.b.clock.Now().Add(cfg.RefusalBackoff))
+			c.b.sendEvent(eventCredentialsRefused, name, cfg.Provider)
 		}
 		return nil, mintError(name, err)
 	}
@@ -265,6 +278,7 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	c.install(e)
 	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took,
 		"lifetime", stored.lifetime().Round(time.Second), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
+	c.b.sendEvent(eventTokenMinted, name, cfg.Provider)
 	return e, nil
 }
 
@@ -308,6 +322,9 @@ func (c *tokenCache) refresh(ctx context.Context, name string, minInterval time.
 		}
 		if !c.b.writeSafe() {
 			return nil, false, logical.ErrReadOnly
+		}
+		if attempt == 0 {
+			c.b.metrics.forcedRefresh.WithLabelValues(name, seen.config.Provider).Inc()
 		}
 		fresh := func(cur *entry, now time.Time) bool {
 			return cur.token != nil && now.Sub(cur.token.IssuedAt) < minInterval
@@ -371,6 +388,7 @@ func (c *tokenCache) refreshAhead(e *entry) {
 		e.retryAt = now.Add(wait)
 		retryAt := e.retryAt
 		e.mu.Unlock()
+		c.b.sendEvent(eventRefreshFailed, e.name, e.config.Provider)
 		if e.config.servable(e.token, retryAt) {
 			c.b.Logger().Warn("refresh ahead failed; still serving the current token", "config", e.name,
 				"provider", e.config.Provider, "retry_in", wait, "error", err.Error())
@@ -387,6 +405,7 @@ func (c *tokenCache) refreshNow(e *entry) error {
 	if c.lookup(e.name) != e || !c.b.writeSafe() {
 		return nil
 	}
+	c.b.metrics.refreshAhead.WithLabelValues(e.name, e.config.Provider).Inc()
 	_, err := c.mint(c.b.ctx, e, func(cur *entry, _ time.Time) bool { return cur.token.same(e.token) })
 	return err
 }
@@ -425,6 +444,7 @@ func (c *tokenCache) refreshDue() {
 // Callers hold the name's lock.
 func (c *tokenCache) forget(ctx context.Context, s logical.Storage, name string) error {
 	c.drop(name)
+	c.statuses.Delete(name)
 	if err := s.Delete(ctx, tokenPrefix+name); err != nil {
 		return fmt.Errorf("deleting the cached token of %q: %w", name, err)
 	}

@@ -68,7 +68,11 @@ func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
 	clock := clockwork.NewFakeClockAt(start)
 	partner := newTestPartner(t, clock)
 	env := &testEnv{t: t, storage: &logical.InmemStorage{}, clock: clock, partner: partner, logs: &syncBuffer{}}
-	env.system = &logical.StaticSystemView{DefaultLeaseTTLVal: 768 * time.Hour, MaxLeaseTTLVal: 768 * time.Hour}
+	env.system = &logical.StaticSystemView{
+		DefaultLeaseTTLVal: 768 * time.Hour,
+		MaxLeaseTTLVal:     768 * time.Hour,
+		PluginEnvironment:  &logical.PluginEnvironment{VaultVersion: "1.21.0"},
+	}
 	env.b = env.newBackend()
 	return env
 }

@@ -255,6 +255,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 	if err := req.Storage.Delete(ctx, configPrefix+name); err != nil {
 		return nil, err
 	}
+	b.metrics.forget(name)
 	return nil, b.cache.forget(ctx, req.Storage, name)
 }
 

@@ -1,0 +1,115 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+)
+
+// metrics are the mount's counters and latency summaries. Each backend (one
+// per mount, even in a multiplexed plugin process) has its own registry, so
+// one mount's numbers never mix with another's. Labels are the config name
+// and provider only: never anything from the credentials or the token.
+type metrics struct {
+	registry *prometheus.Registry
+
+	mints          *prometheus.CounterVec
+	mintFailures   *prometheus.CounterVec
+	mintDuration   *prometheus.SummaryVec
+	cacheHits      *prometheus.CounterVec
+	cacheMisses    *prometheus.CounterVec
+	refreshAhead   *prometheus.CounterVec
+	forcedRefresh  *prometheus.CounterVec
+	coalescedReads *prometheus.CounterVec
+}
+
+var configLabels = []string{"config", "provider"}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		mints: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_mints_total",
+			Help: "Tokens minted from the partner.",
+		}, configLabels),
+		mintFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_mint_failures_total",
+			Help: "Mints that failed, by the class of the partner's HTTP status (network when none arrived).",
+		}, append(configLabels, "status_class")),
+		mintDuration: prometheus.NewSummaryVec(prometheus.SummaryOpts{
+			Name:       "partnertoken_mint_duration_seconds",
+			Help:       "Time to mint a token, retries included.",
+			Objectives: map[float64]float64{0.5: 0.05, 0.9: 0.01, 0.99: 0.001},
+			MaxAge:     10 * time.Minute,
+		}, configLabels),
+		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_cache_hits_total",
+			Help: "Token reads answered with a cached token.",
+		}, configLabels),
+		cacheMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_cache_misses_total",
+			Help: "Token reads that found no valid token and waited for a mint.",
+		}, configLabels),
+		refreshAhead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_refresh_ahead_total",
+			Help: "Background refreshes of a token in use before it expires.",
+		}, configLabels),
+		forcedRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_forced_refreshes_total",
+			Help: "Writes to refresh/<name>.",
+		}, configLabels),
+		coalescedReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_coalesced_requests_total",
+			Help: "Reads and refreshes that shared a mint another request started instead of calling the partner.",
+		}, configLabels),
+	}
+	m.registry.MustRegister(m.mints, m.mintFailures, m.mintDuration, m.cacheHits, m.cacheMisses,
+		m.refreshAhead, m.forcedRefresh, m.coalescedReads)
+	return m
+}
+
+func (m *metrics) mintDone(cfg *Config, name string, took time.Duration, err error) {
+	m.mintDuration.WithLabelValues(name, cfg.Provider).Observe(took.Seconds())
+	if err == nil {
+		m.mints.WithLabelValues(name, cfg.Provider).Inc()
+		return
+	}
+	m.mintFailures.WithLabelValues(name, cfg.Provider, statusClass(err)).Inc()
+}
+
+// statusClass groups failures: 4xx, 5xx, 2xx (an unusable answer), network.
+func statusClass(err error) string {
+	var perr *provider.Error
+	switch {
+	case !errors.As(err, &perr):
+		return "internal"
+	case perr.Status == 0:
+		return "network"
+	default:
+		return fmt.Sprintf("%dxx", perr.Status/100)
+	}
+}
+
+// mintCount is the number of tokens minted for a config since the plugin started.
+func (m *metrics) mintCount(name, providerName string) int64 {
+	var out dto.Metric
+	if err := m.mints.WithLabelValues(name, providerName).Write(&out); err != nil {
+		return 0
+	}
+	return int64(out.GetCounter().GetValue())
+}
+
+// forget drops a deleted config's series.
+func (m *metrics) forget(name string) {
+	for _, vec := range []*prometheus.MetricVec{
+		m.mints.MetricVec, m.mintFailures.MetricVec, m.mintDuration.MetricVec, m.cacheHits.MetricVec,
+		m.cacheMisses.MetricVec, m.refreshAhead.MetricVec, m.forcedRefresh.MetricVec, m.coalescedReads.MetricVec,
+	} {
+		vec.DeletePartialMatch(prometheus.Labels{"config": name})
+	}
+}

@@ -1,0 +1,120 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"sort"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+func pathMetrics(b *backend) []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "metrics/?$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefix,
+			OperationSuffix: "metrics",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"format": {
+				Type:          framework.TypeString,
+				Description:   "json (the default) for Vault's JSON response, prometheus for the Prometheus text exposition format.",
+				Default:       "json",
+				AllowedValues: []any{"json", "prometheus"},
+				Query:         true,
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback: b.pathMetricsRead,
+				DisplayAttrs: &framework.DisplayAttributes{
+					OperationVerb: "read",
+				},
+			},
+		},
+		HelpSynopsis: "Counters and mint latency per config and provider.",
+		HelpDescription: `
+Mints, mint failures by status class, cache hits and misses, refresh-ahead
+runs, forced refreshes, coalesced requests and mint latency quantiles, per
+config and provider, since the plugin started on this node. Authenticated
+like any other path: grant read on <mount>/metrics to your monitoring.
+format=prometheus returns the Prometheus text format for a scraper
+(metrics_path /v1/<mount>/metrics, params format=prometheus, a Vault token
+as bearer token).`,
+	}}
+}
+
+func (b *backend) pathMetricsRead(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	families, err := b.metrics.registry.Gather()
+	if err != nil {
+		return nil, err
+	}
+	if d.Get("format").(string) == "prometheus" {
+		var buf bytes.Buffer
+		enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range families {
+			if err := enc.Encode(mf); err != nil {
+				return nil, err
+			}
+		}
+		return &logical.Response{Data: map[string]any{
+			logical.HTTPContentType: string(expfmt.NewFormat(expfmt.TypeTextPlain)),
+			logical.HTTPRawBody:     buf.Bytes(),
+			logical.HTTPStatusCode:  http.StatusOK,
+		}}, nil
+	}
+	return &logical.Response{Data: map[string]any{"metrics": metricsJSON(families)}}, nil
+}
+
+// metricsJSON shapes metric families for Vault's JSON response: name →
+// help, type and one series per label set.
+func metricsJSON(families []*dto.MetricFamily) map[string]any {
+	out := make(map[string]any, len(families))
+	for _, mf := range families {
+		series := make([]map[string]any, 0, len(mf.GetMetric()))
+		for _, m := range mf.GetMetric() {
+			s := map[string]any{}
+			for _, l := range m.GetLabel() {
+				s[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				s["value"] = m.GetCounter().GetValue()
+			case m.Summary != nil:
+				s["count"] = m.GetSummary().GetSampleCount()
+				s["sum_seconds"] = m.GetSummary().GetSampleSum()
+				quantiles := map[string]float64{}
+				for _, q := range m.GetSummary().GetQuantile() {
+					quantiles[formatQuantile(q.GetQuantile())] = q.GetValue()
+				}
+				s["quantiles_seconds"] = quantiles
+			}
+			series = append(series, s)
+		}
+		sort.Slice(series, func(i, j int) bool {
+			return series[i]["config"].(string) < series[j]["config"].(string)
+		})
+		out[mf.GetName()] = map[string]any{
+			"help":   mf.GetHelp(),
+			"type":   mf.GetType().String(),
+			"series": series,
+		}
+	}
+	return out
+}
+
+func formatQuantile(q float64) string {
+	switch q {
+	case 0.5:
+		return "p50"
+	case 0.9:
+		return "p90"
+	case 0.99:
+		return "p99"
+	}
+	return "q"
+}

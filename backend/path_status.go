@@ -1,0 +1,146 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func pathStatus(b *backend) []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: "status/" + framework.GenericNameRegex("name"),
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "status",
+			},
+			Fields: map[string]*framework.FieldSchema{
+				"name": {
+					Type:        framework.TypeLowerCaseString,
+					Description: "Name of the config.",
+					Required:    true,
+				},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{
+					Callback: b.pathStatusRead,
+					DisplayAttrs: &framework.DisplayAttributes{
+						OperationVerb: "read",
+					},
+				},
+			},
+			HelpSynopsis: "What the engine knows about a config's token, without the token.",
+			HelpDescription: `
+Reports the provider and environment, whether a token is cached, when it was
+minted and expires, when the next refresh is due, how many tokens this node
+minted since the plugin started, the last upstream error (HTTP status,
+partner message, time) and any active back-off. Never the token or the
+secret, so it can be granted to on-call without token access. Reading it
+never calls the partner.`,
+		},
+		{
+			Pattern: "status/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefix,
+				OperationSuffix: "statuses",
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{
+					Callback: b.pathStatusList,
+					DisplayAttrs: &framework.DisplayAttributes{
+						OperationVerb: "list",
+					},
+				},
+			},
+			HelpSynopsis:    "One line of status per config.",
+			HelpDescription: "Lists every config with its provider, whether a token is cached, its expiry and the last upstream error status.",
+		},
+	}
+}
+
+func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	e, err := b.cache.current(ctx, name)
+	if errors.Is(err, errNoConfig) {
+		return nil, noSuchConfig(req.MountPoint, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: b.statusOf(e)}, nil
+}
+
+func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	names, err := req.Storage.List(ctx, configPrefix)
+	if err != nil {
+		return nil, err
+	}
+	info := make(map[string]any, len(names))
+	for _, name := range names {
+		e, err := b.cache.current(ctx, name)
+		if errors.Is(err, errNoConfig) {
+			continue // deleted since the list
+		}
+		if err != nil {
+			return nil, err
+		}
+		full := b.statusOf(e)
+		line := map[string]any{"provider": full["provider"], "token_cached": full["token_cached"]}
+		for _, k := range []string{"expires_at", "last_error_status", "backoff_until"} {
+			if v, ok := full[k]; ok {
+				line[k] = v
+			}
+		}
+		info[name] = line
+	}
+	return logical.ListResponseWithInfo(names, info), nil
+}
+
+// statusOf describes e for operators: everything but the token and secret.
+func (b *backend) statusOf(e *entry) map[string]any {
+	cfg := e.config
+	now := b.clock.Now()
+	data := map[string]any{
+		"provider":     cfg.Provider,
+		"environment":  cfg.Environment,
+		"token_cached": e.token != nil,
+		"mint_count":   b.metrics.mintCount(e.name, cfg.Provider),
+	}
+	if p, ok := b.providers[cfg.Provider]; ok {
+		data["token_url"] = cfg.effectiveTokenURL(p.Spec())
+	}
+	if tok := e.token; tok != nil {
+		data["minted_at"] = rfc3339(tok.IssuedAt)
+		data["expires_at"] = rfc3339(tok.ExpiresAt)
+		data["token_valid"] = cfg.servable(tok, now)
+		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok))
+		// Only tokens read during their lifetime are refreshed ahead.
+		data["refresh_scheduled"] = e.read.Load()
+	}
+	lastMint, lastErr := b.cache.status(e.name).snapshot()
+	if !lastMint.IsZero() {
+		data["last_mint_at"] = rfc3339(lastMint)
+	}
+	if lastErr != nil {
+		data["last_error"] = lastErr.message
+		data["last_error_status"] = lastErr.status
+		data["last_error_at"] = rfc3339(lastErr.at)
+	}
+	e.mu.Lock()
+	refusedUntil, retryAt := e.refusedUntil, e.retryAt
+	e.mu.Unlock()
+	switch {
+	case now.Before(refusedUntil):
+		data["backoff"] = "credentials refused"
+		data["backoff_until"] = rfc3339(refusedUntil)
+	case now.Before(retryAt):
+		data["backoff"] = "refresh retry"
+		data["backoff_until"] = rfc3339(retryAt)
+	}
+	return data
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,42 @@
+package backend
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// loggingTransport logs the shape of every partner request at debug level:
+// method, URL without query, header names (never values: they carry the
+// credentials), body size, status and duration. Enough to compare with a
+// partner's documentation, nothing an attacker could use.
+type loggingTransport struct {
+	next   http.RoundTripper
+	logger func() hclog.Logger
+}
+
+func (t loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	logger := t.logger()
+	if !logger.IsDebug() {
+		return t.next.RoundTrip(req)
+	}
+	names := make([]string, 0, len(req.Header))
+	for name := range req.Header {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	args := []any{
+		"method", req.Method, "url", req.URL.Scheme + "://" + req.URL.Host + req.URL.Path,
+		"headers", names, "body_bytes", req.ContentLength, "duration", time.Since(start),
+	}
+	if err != nil {
+		logger.Debug("partner request failed", append(args, "error", err.Error())...)
+		return nil, err
+	}
+	logger.Debug("partner request", append(args, "status", resp.StatusCode, "content_type", resp.Header.Get("Content-Type"))...)
+	return resp, nil
+}
