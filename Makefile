@@ -30,8 +30,6 @@ E2E_TIMEOUT    ?= 30m
 # verbose in CI, so the log shows each test as it runs.
 E2E_FLAGS      ?= $(if $(CI),-v,)
 
-GO_SOURCES := $(shell find . -name '*.go' -not -path './.cache/*' -not -path './tools/*' -not -path './tests/*') go.mod go.sum
-
 .PHONY: help
 help: ## List the targets.
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'

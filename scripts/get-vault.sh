@@ -21,10 +21,14 @@ log() { printf 'get-vault: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # An existing binary chosen by the user wins.
+# It may be a command on PATH (VAULT_BIN=vault); the path printed is
+# absolute, since callers run it from other directories.
 if [[ -n "${VAULT_BIN:-}" ]]; then
-  [[ -x "$VAULT_BIN" ]] || die "VAULT_BIN=$VAULT_BIN is not an executable file"
-  "$VAULT_BIN" version >/dev/null 2>&1 || die "VAULT_BIN=$VAULT_BIN does not run \`version\`"
-  echo "$VAULT_BIN"
+  bin="$VAULT_BIN"
+  [[ "$bin" == */* ]] || bin="$(command -v "$bin")" || die "VAULT_BIN=$VAULT_BIN is not a command on PATH"
+  [[ -f "$bin" && -x "$bin" ]] || die "VAULT_BIN=$VAULT_BIN is not an executable file"
+  "$bin" version >/dev/null 2>&1 || die "VAULT_BIN=$VAULT_BIN does not run \`version\`"
+  echo "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
   exit 0
 fi
 

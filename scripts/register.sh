@@ -59,7 +59,9 @@ log "registering $name $version (sha256 ${sum:0:12}...) from $(basename "$binary
 "$vault" plugin register -sha256="$sum" -version="$version" -command="$(basename "$binary")" secret "$name" >/dev/null
 
 # GET sys/mounts/<path> answers only for an existing mount.
-if current="$("$vault" read -field=plugin_version "sys/mounts/$mount" 2>/dev/null)"; then
+if type="$("$vault" read -field=type "sys/mounts/$mount" 2>/dev/null)"; then
+  [[ "$type" == "$name" ]] || die "$mount/ is already a mount of $type; choose another MOUNT"
+  current="$("$vault" read -field=plugin_version "sys/mounts/$mount" 2>/dev/null || true)"
   log "upgrading the mount at $mount/ from ${current:-an unversioned plugin} to $version"
   "$vault" secrets tune -plugin-version="$version" "$mount/" >/dev/null
   # Restart the plugin so the mount runs the newly registered binary.
