@@ -79,9 +79,11 @@ type tokenCache struct {
 	// locks orders, per name, config writes against the commit of a mint,
 	// so a token minted with replaced credentials is never stored.
 	locks []*locksutil.LockEntry
-	// background counts refreshes running outside any request, so that
-	// cleanup can wait for them to end.
+	// background counts refreshes running outside any request, and timers
+	// the armed refresh timers and their running callbacks, so that cleanup
+	// can wait for all of them to end.
 	background sync.WaitGroup
+	timers     sync.WaitGroup
 	// statuses holds a *mintStatus per config name.
 	statuses sync.Map
 }
@@ -107,7 +109,7 @@ func (c *tokenCache) install(e *entry) {
 	c.entries[e.name] = e
 	c.mu.Unlock()
 	if old != nil {
-		old.cancelRefresh()
+		c.cancelRefresh(old)
 	}
 }
 
@@ -118,7 +120,7 @@ func (c *tokenCache) drop(name string) {
 	delete(c.entries, name)
 	c.mu.Unlock()
 	if old != nil {
-		old.cancelRefresh()
+		c.cancelRefresh(old)
 	}
 }
 
@@ -127,10 +129,11 @@ func (c *tokenCache) drop(name string) {
 func (c *tokenCache) stop() {
 	c.mu.Lock()
 	for name, e := range c.entries {
-		e.cancelRefresh()
+		c.cancelRefresh(e)
 		delete(c.entries, name)
 	}
 	c.mu.Unlock()
+	c.timers.Wait()
 	c.background.Wait()
 }
 
@@ -359,19 +362,25 @@ func (c *tokenCache) schedule(e *entry, at time.Time) {
 	if e.dropped {
 		return
 	}
-	if e.timer != nil {
-		e.timer.Stop()
+	if e.timer != nil && e.timer.Stop() {
+		c.timers.Done()
 	}
-	e.timer = c.b.clock.AfterFunc(at.Sub(c.b.clock.Now()), func() { c.refreshAhead(e) })
+	c.timers.Add(1)
+	e.timer = c.b.clock.AfterFunc(at.Sub(c.b.clock.Now()), func() {
+		defer c.timers.Done()
+		c.refreshAhead(e)
+	})
 }
 
-func (e *entry) cancelRefresh() {
+// cancelRefresh stops e's refresh timer for good.
+func (c *tokenCache) cancelRefresh(e *entry) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.dropped = true
-	if e.timer != nil {
-		e.timer.Stop()
+	if e.timer != nil && e.timer.Stop() {
+		c.timers.Done()
 	}
+	e.timer = nil
 }
 
 // refreshAhead replaces e's token in the background while readers keep

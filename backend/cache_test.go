@@ -9,13 +9,11 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// With 100s tokens the lease margin is 10s, so a reader right after the
-// mint gets a 90s lease; Vault Agent re-reads it after 85% at the earliest
-// (76.5s). The refresh runs at 80% of that first lease: 72s, before 80% of
-// the lifetime (80s).
+// With 100s tokens the lease margin is 10s and the refresh runs at 80% of
+// the lifetime.
 const (
 	testLifetime  = 100 * time.Second
-	testRefreshAt = 72 * time.Second
+	testRefreshAt = 80 * time.Second
 )
 
 func newRefreshEnv(t *testing.T) *testEnv {
@@ -94,7 +92,7 @@ func TestFailedRefreshKeepsServingTheValidToken(t *testing.T) {
 	// The failed attempt is retried after a second.
 	env.clock.BlockUntilContext(t.Context(), 1)
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-1" || resp.Secret.TTL != 18*time.Second {
+	if resp.Data["access_token"] != "token-1" || resp.Secret.TTL != 10*time.Second {
 		t.Fatalf("during the failed refresh got %v with TTL %s", resp.Data["access_token"], resp.Secret.TTL)
 	}
 	env.clock.Advance(time.Second)
@@ -148,5 +146,25 @@ func TestForcedRefreshIsCoalescedAndRateLimited(t *testing.T) {
 	}
 	if n := env.partner.mints.Load(); n != 3 {
 		t.Fatalf("mints = %d, want 3", n)
+	}
+}
+
+// TestADayOfReadsMintsAtMostThirtyHourLongTokens reads every 10 seconds for
+// 24 simulated hours: refresh ahead at 80% of an hour is one mint per 48
+// minutes.
+func TestADayOfReadsMintsAtMostThirtyHourLongTokens(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	for elapsed := time.Duration(0); elapsed < 24*time.Hour; elapsed += 10 * time.Second {
+		resp := env.readToken("p")
+		if resp.Secret.TTL < minLease {
+			t.Fatalf("at %s a reader got a %s lease", elapsed, resp.Secret.TTL)
+		}
+		// Background refreshes run on their own; a read that finds no
+		// valid token joins or follows them without minting twice.
+		env.clock.Advance(10 * time.Second)
+	}
+	if n := env.partner.mints.Load(); n > 30 {
+		t.Fatalf("24 hours of reads minted %d hour-long tokens, want at most 30", n)
 	}
 }

@@ -14,11 +14,10 @@ const (
 	minAutoMargin = 5 * time.Second
 	maxAutoMargin = 5 * time.Minute
 
-	// Vault Agent (consul-template) re-reads a non-renewable lease at 85% to
-	// 95% of its duration. A refresh must be done by the earliest re-read so
-	// it gets a new token; refreshing at 80% of the first lease leaves the
-	// rest for the mint itself.
-	refreshLeaseShare = 0.80
+	// lastRefreshShare is the latest point, as a share of the time until
+	// every lease on a token has ended, at which it is refreshed: the rest is
+	// left for the mint itself.
+	lastRefreshShare = 0.95
 )
 
 // margin is how long before the token's expiry every lease on it ends, so
@@ -56,9 +55,15 @@ func (c *Config) servable(tok *storedToken, now time.Time) bool {
 }
 
 // refreshAt is when a replacement for tok is minted in the background:
-// once refresh_fraction of its lifetime has passed, and early enough that a
-// Vault Agent which read the token right after it was minted re-reads after
-// the replacement is there.
+// once refresh_fraction of its lifetime has passed, and in any case a little
+// before every lease on it has ended, so readers never have to wait.
+//
+// Vault Agent re-reads a non-renewable lease after 85% to 95% of it. A token
+// read just after its mint can therefore be re-read slightly before the
+// refresh (85% of a lease of 90% of the lifetime is 76.5%); that re-read gets
+// the same, still valid token with a short lease, and the one after it the
+// new token. Refreshing earlier than 80% would cost more than one mint in 30
+// per day for hour-long tokens.
 func (c *Config) refreshAt(tok *storedToken) time.Time {
 	life := tok.lifetime()
 	fraction := c.RefreshFraction
@@ -66,7 +71,6 @@ func (c *Config) refreshAt(tok *storedToken) time.Time {
 		fraction = defaultRefreshFraction
 	}
 	byFraction := time.Duration(float64(life) * fraction)
-	firstLease := life - c.margin(life)
-	byAgent := time.Duration(float64(firstLease) * refreshLeaseShare)
-	return tok.IssuedAt.Add(min(byFraction, byAgent))
+	beforeLeasesEnd := time.Duration(float64(life-c.margin(life)) * lastRefreshShare)
+	return tok.IssuedAt.Add(min(byFraction, beforeLeasesEnd))
 }
