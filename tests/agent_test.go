@@ -149,12 +149,12 @@ template {
 
 	// Several tokens expired during the watch, and each was minted once
 	// for every reader: the Agent's reads were served from the cache.
-	if min := int(agentWatch/agentLifetime) + 1; len(seen) < min {
+	if want := int(agentWatch/agentLifetime) + 1; len(seen) < want {
 		t.Errorf("the file held %d different tokens in %s, want at least %d: the Agent did not follow the expiries",
-			len(seen), agentWatch, min)
+			len(seen), agentWatch, want)
 	}
-	if minted, max := sim.mints(t, p), 2*int(agentWatch/agentLifetime)+3; minted > max {
-		t.Errorf("%d tokens were minted in %s for one reader, want at most %d", minted, agentWatch, max)
+	if minted, limit := sim.mints(t, p), 2*int(agentWatch/agentLifetime)+3; minted > limit {
+		t.Errorf("%d tokens were minted in %s for one reader, want at most %d", minted, agentWatch, limit)
 	}
 	t.Logf("the Agent rendered %d tokens in %s, %d minted, %d bad checks", len(seen), agentWatch, sim.mints(t, p), bad)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,11 +143,11 @@ func pinnedVaultVersion(goMod string) (string, error) {
 }
 
 func vaultVersion() string {
-	out, err := runCommand(env.vaultBin, "version")
+	out, err := exec.Command(env.vaultBin, "version").Output()
 	if err != nil {
 		return "vault (version unknown)"
 	}
-	return strings.TrimSpace(out)
+	return strings.TrimSpace(string(out))
 }
 
 // startShared brings up the shared environment. stop tears down whatever

@@ -11,7 +11,7 @@ import (
 // everything under config/.
 func TestPolicyLimitsReaders(t *testing.T) {
 	ctx := ctxFor(t)
-	own, other := policyPartners()
+	const own, other = "dupr", "setu"
 	if _, err := shared.root.write(ctx, "sys/policies/acl/team-"+own, map[string]any{
 		"policy": `path "` + mount + `/token/` + own + `" { capabilities = ["read"] }`,
 	}); err != nil {
@@ -44,12 +44,4 @@ func TestPolicyLimitsReaders(t *testing.T) {
 			t.Errorf("the team may %s: got %v, want HTTP 403", tc.what, err)
 		}
 	}
-}
-
-// policyPartners are the team's partner and another one.
-func policyPartners() (own, other string) {
-	if len(partners) > 1 {
-		return partners[0], partners[1]
-	}
-	return partners[0], "nosuchconfig"
 }
