@@ -49,6 +49,7 @@ type backend struct {
 	retry     retryPolicy
 	cache     *tokenCache
 	metrics   *metrics
+	limits    *refreshLimits
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
@@ -97,6 +98,7 @@ func newBackend(opts Options) *backend {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.cache = newTokenCache(b)
 	b.metrics = newMetrics()
+	b.limits = &refreshLimits{b: b}
 
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -113,6 +115,7 @@ func newBackend(opts Options) *backend {
 			pathProviders(b),
 			pathStatus(b),
 			pathMetrics(b),
+			pathSettings(b),
 		),
 		Secrets:        []*framework.Secret{secretToken(b)},
 		PeriodicFunc:   b.periodicFunc,
@@ -139,6 +142,8 @@ func newHTTPClient(logger func() hclog.Logger) *http.Client {
 // another node changes.
 func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
+	case key == settingsKey:
+		b.limits.reset()
 	case strings.HasPrefix(key, configPrefix):
 		b.cache.drop(strings.TrimPrefix(key, configPrefix))
 	case strings.HasPrefix(key, tokenPrefix):

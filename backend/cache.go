@@ -53,6 +53,10 @@ type entry struct {
 	// read is set once a reader got this token: only tokens in use are
 	// refreshed ahead, so an idle config costs no mints.
 	read atomic.Bool
+	// refreshing is set while a background refresh of this entry waits for
+	// its turn or runs, so the timer and the periodic function never both
+	// queue one.
+	refreshing atomic.Bool
 
 	mu       sync.Mutex // guards the refresh schedule and refusal below
 	timer    clockwork.Timer
@@ -411,8 +415,14 @@ func (c *tokenCache) refreshAhead(e *entry) {
 
 // refreshNow mints a replacement for e's token if it is still current.
 func (c *tokenCache) refreshNow(e *entry) error {
-	if c.lookup(e.name) != e || !c.b.writeSafe() {
+	if c.lookup(e.name) != e || !c.b.writeSafe() || !e.refreshing.CompareAndSwap(false, true) {
 		return nil
+	}
+	defer e.refreshing.Store(false)
+	if p, ok := c.b.providers[e.config.Provider]; ok {
+		if err := c.b.limits.wait(c.b.ctx, e.config.effectiveTokenURL(p.Spec())); err != nil {
+			return err
+		}
 	}
 	c.b.metrics.refreshAhead.WithLabelValues(e.name, e.config.Provider).Inc()
 	_, err := c.mint(c.b.ctx, e, func(cur *entry, _ time.Time) bool { return cur.token.same(e.token) })

@@ -158,6 +158,7 @@ type testPartner struct {
 	arrived   chan struct{} // signalled when a request reaches the gate
 	faults    []fault       // answered in order, one request each, before any token
 	clientIDs []string
+	arrivals  []time.Time     // real time of each request, for rate checks
 	secrets   map[string]bool // accepted client secrets
 }
 
@@ -273,6 +274,7 @@ func (p *testPartner) serve(w http.ResponseWriter, r *http.Request) {
 
 	p.mu.Lock()
 	p.clientIDs = append(p.clientIDs, id)
+	p.arrivals = append(p.arrivals, time.Now())
 	gate, arrived, lifetime, accepted := p.gate, p.arrived, p.lifetime, p.secrets[secret]
 	var next *fault
 	if len(p.faults) > 0 {
