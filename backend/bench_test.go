@@ -2,7 +2,10 @@ package backend
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -60,5 +63,41 @@ func BenchmarkTokenReadMiss(b *testing.B) {
 		if _, err := env.request(logical.ReadOperation, "token/p", nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkScaleTenThousandConfigs configures 10,000 partners in one mount,
+// reads a token of each, and reports the memory each cached config costs
+// and how long listing them takes.
+//
+//	go test -run '^$' -bench Scale -benchtime 1x ./backend/
+func BenchmarkScaleTenThousandConfigs(b *testing.B) {
+	const configs = 10000
+	for range b.N {
+		env := newTestEnv(b)
+		env.logs.discard = true
+		for i := range configs {
+			env.writeConfig(fmt.Sprintf("partner-%05d", i), nil)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range configs {
+			env.readToken(fmt.Sprintf("partner-%05d", i))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/configs, "heap-B/cached-config")
+
+		start := time.Now()
+		list := env.mustOK(logical.ListOperation, "config/", nil)
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "list-config-ms")
+		if n := len(list.Data["keys"].([]string)); n != configs {
+			b.Fatalf("listed %d configs", n)
+		}
+		start = time.Now()
+		env.mustOK(logical.ListOperation, "status/", nil)
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "list-status-ms")
+		env.b.Cleanup(context.Background())
 	}
 }

@@ -20,7 +20,7 @@ type metrics struct {
 
 	mints          *prometheus.CounterVec
 	mintFailures   *prometheus.CounterVec
-	mintDuration   *prometheus.SummaryVec
+	mintDuration   *prometheus.HistogramVec
 	cacheHits      *prometheus.CounterVec
 	cacheMisses    *prometheus.CounterVec
 	refreshAhead   *prometheus.CounterVec
@@ -41,11 +41,12 @@ func newMetrics() *metrics {
 			Name: "partnertoken_mint_failures_total",
 			Help: "Mints that failed, by the class of the partner's HTTP status (network when none arrived).",
 		}, append(configLabels, "status_class")),
-		mintDuration: prometheus.NewSummaryVec(prometheus.SummaryOpts{
-			Name:       "partnertoken_mint_duration_seconds",
-			Help:       "Time to mint a token, retries included.",
-			Objectives: map[float64]float64{0.5: 0.05, 0.9: 0.01, 0.99: 0.001},
-			MaxAge:     10 * time.Minute,
+		// A histogram rather than a summary: a few buckets per config stay
+		// small at 10,000 configs, and Prometheus can aggregate them.
+		mintDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "partnertoken_mint_duration_seconds",
+			Help:    "Time to mint a token, retries included.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, configLabels),
 		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partnertoken_cache_hits_total",

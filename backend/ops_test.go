@@ -114,7 +114,7 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 	checks := map[string]float64{
 		"partnertoken_mints_total":            1,
 		"partnertoken_forced_refreshes_total": 1,
-		"partnertoken_mint_duration_seconds":  2,
+		"partnertoken_mint_duration_seconds":  2, // samples
 	}
 	// The concurrent readers that arrived while the mint was in flight are
 	// misses that shared it; the later ones are hits.

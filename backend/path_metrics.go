@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"strconv"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -84,14 +85,15 @@ func metricsJSON(families []*dto.MetricFamily) map[string]any {
 			switch {
 			case m.Counter != nil:
 				s["value"] = m.GetCounter().GetValue()
-			case m.Summary != nil:
-				s["count"] = m.GetSummary().GetSampleCount()
-				s["sum_seconds"] = m.GetSummary().GetSampleSum()
-				quantiles := map[string]float64{}
-				for _, q := range m.GetSummary().GetQuantile() {
-					quantiles[formatQuantile(q.GetQuantile())] = q.GetValue()
+			case m.Histogram != nil:
+				h := m.GetHistogram()
+				s["count"] = h.GetSampleCount()
+				s["sum_seconds"] = h.GetSampleSum()
+				buckets := map[string]uint64{}
+				for _, b := range h.GetBucket() {
+					buckets[strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)] = b.GetCumulativeCount()
 				}
-				s["quantiles_seconds"] = quantiles
+				s["buckets_seconds"] = buckets
 			}
 			series = append(series, s)
 		}
@@ -107,14 +109,3 @@ func metricsJSON(families []*dto.MetricFamily) map[string]any {
 	return out
 }
 
-func formatQuantile(q float64) string {
-	switch q {
-	case 0.5:
-		return "p50"
-	case 0.9:
-		return "p90"
-	case 0.99:
-		return "p99"
-	}
-	return "q"
-}
