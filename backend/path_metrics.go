@@ -108,4 +108,3 @@ func metricsJSON(families []*dto.MetricFamily) map[string]any {
 	}
 	return out
 }
-
