@@ -246,7 +246,7 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	c.b.metrics.mintDone(cfg, name, took, err)
 	c.status(name).record(c.b.clock.Now(), err)
 	if err != nil {
-		c.b.Logger().Warn("mint failed", "config", name, "provider", cfg.Provider, "status", statusOf(err), "duration", took, "error", err.Error())
+		c.b.Logger().Warn("mint failed", "config", name, "provider", cfg.Provider, "status", statusOf(err), "duration", took.String(), "error", err.Error())
 		if perr, ok := provider.AsError(err); ok && perr.Refused() {
 			seen.rememberRefusal(mintError(name, err), c.b.clock.Now().Add(cfg.RefusalBackoff))
 			c.b.sendEvent(eventCredentialsRefused, name, cfg.Provider)
@@ -283,8 +283,8 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	}
 	e := &entry{name: name, config: cfg, token: stored}
 	c.install(e)
-	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took,
-		"lifetime", stored.lifetime().Round(time.Second), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
+	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took.String(),
+		"lifetime", stored.lifetime().Round(time.Second).String(), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
 	c.b.sendEvent(eventTokenMinted, name, cfg.Provider)
 	return e, nil
 }
@@ -404,7 +404,7 @@ func (c *tokenCache) refreshAhead(e *entry) {
 		c.b.sendEvent(eventRefreshFailed, e.name, e.config.Provider)
 		if e.config.servable(e.token, retryAt) {
 			c.b.Logger().Warn("refresh ahead failed; still serving the current token", "config", e.name,
-				"provider", e.config.Provider, "retry_in", wait, "error", err.Error())
+				"provider", e.config.Provider, "retry_in", wait.String(), "error", err.Error())
 			c.schedule(e, retryAt)
 		} else {
 			c.b.Logger().Warn("refresh ahead failed; the next read will mint", "config", e.name,

@@ -86,7 +86,7 @@ func (b *backend) mintWithRetries(ctx context.Context, name string, p provider.P
 		if err != nil {
 			last = err
 			b.Logger().Debug("mint attempt failed", "config", name, "provider", cfg.Provider, "attempt", attempts,
-				"status", statusOf(err), "duration", b.clock.Since(start), "error", err.Error())
+				"status", statusOf(err), "duration", b.clock.Since(start).String(), "error", err.Error())
 			return nil, retryable(err)
 		}
 		return tok, nil

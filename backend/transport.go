@@ -31,7 +31,7 @@ func (t loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	args := []any{
 		"method", req.Method, "url", req.URL.Scheme + "://" + req.URL.Host + req.URL.Path,
-		"headers", names, "body_bytes", req.ContentLength, "duration", time.Since(start),
+		"headers", names, "body_bytes", req.ContentLength, "duration", time.Since(start).String(),
 	}
 	if err != nil {
 		logger.Debug("partner request failed", append(args, "error", err.Error())...)
