@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -314,8 +315,8 @@ func (e *entry) refusal(now time.Time) error {
 	if e.refused == nil || !now.Before(e.refusedUntil) {
 		return nil
 	}
-	return fmt.Errorf("%w (remembered: no new attempt for another %s; fix the config's credentials to try at once)",
-		e.refused, e.refusedUntil.Sub(now).Round(time.Second))
+	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("%s (remembered: no new attempt for another %s; fix the config's credentials to try at once)",
+		e.refused.Error(), e.refusedUntil.Sub(now).Round(time.Second)))
 }
 
 // refresh mints a new token for name on demand. It joins a mint already in

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/base64"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -95,8 +96,10 @@ func TestRefusalIsRememberedUntilTheConfigChanges(t *testing.T) {
 		t.Fatal("refused read succeeded")
 	}
 	_, err := env.request(logical.ReadOperation, "token/p", nil)
-	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "remembered: no new attempt for another 30s") {
-		t.Fatalf("second read: %v", err)
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway ||
+		!strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "remembered: no new attempt for another 30s") {
+		t.Fatalf("second read: %v, want a 502 saying the refusal is remembered", err)
 	}
 	if n := env.partner.requests(); n != 1 {
 		t.Fatalf("a remembered refusal still reached the partner: %d requests", n)
