@@ -94,12 +94,9 @@ func (d DOKU) Mint(ctx context.Context, req *Request) (*Token, error) {
 		"Content-Type":      {"application/json"},
 	}
 
-	resp, err := req.post(ctx, partner, header, body)
+	resp, err := req.send(ctx, partner, header, body)
 	if err != nil {
 		return nil, err
-	}
-	if !resp.ok() {
-		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
 	}
 
 	var answer struct {

@@ -41,12 +41,9 @@ func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
 	header := http.Header{}
 	header.Set("X-Authorization", duprCredentials(req.ClientID, req.ClientSecret))
 
-	resp, err := req.post(ctx, partner, header, nil)
+	resp, err := req.send(ctx, partner, header, nil)
 	if err != nil {
 		return nil, err
-	}
-	if !resp.ok() {
-		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
 	}
 
 	var body struct {

@@ -110,46 +110,32 @@ func addSeeds(f *testing.F) {
 	}
 }
 
-func FuzzOAuth2Response(f *testing.F) {
+// fuzzProvider fuzzes the answers p gets from its token endpoint.
+func fuzzProvider(f *testing.F, p Provider, tokenURL string) {
 	addSeeds(f)
 	f.Fuzz(func(t *testing.T, status int, contentType, date string, body []byte) {
-		fuzzMint(t, OAuth2{}, "https://partner.example/token", fuzzStatus(status), contentType, date, body)
+		fuzzMint(t, p, tokenURL, fuzzStatus(status), contentType, date, body)
 	})
 }
+
+func FuzzOAuth2Response(f *testing.F) { fuzzProvider(f, OAuth2{}, "https://partner.example/token") }
 
 func FuzzDUPRResponse(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, status int, contentType, date string, body []byte) {
-		fuzzMint(t, DUPR{}, "https://uat.mydupr.com/api/auth/v1.0/token", fuzzStatus(status), contentType, date, body)
-	})
+	fuzzProvider(f, DUPR{}, "https://uat.mydupr.com/api/auth/v1.0/token")
 }
 
-func FuzzSetuResponse(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, status int, contentType, date string, body []byte) {
-		fuzzMint(t, Setu{}, "https://fd.example/auth/token", fuzzStatus(status), contentType, date, body)
-	})
-}
+func FuzzSetuResponse(f *testing.F) { fuzzProvider(f, Setu{}, "https://fd.example/auth/token") }
 
 func FuzzPoderoResponse(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, status int, contentType, date string, body []byte) {
-		fuzzMint(t, Podero{}, "https://app.podero.com/oauth2/token/", fuzzStatus(status), contentType, date, body)
-	})
+	fuzzProvider(f, Podero{}, "https://app.podero.com/oauth2/token/")
 }
 
 func FuzzDOKUResponse(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, status int, contentType, date string, body []byte) {
-		fuzzMint(t, DOKU{}, "https://api-uat.doku.com/adv-core-api/partner/v1.0/token", fuzzStatus(status), contentType, date, body)
-	})
+	fuzzProvider(f, DOKU{}, "https://api-uat.doku.com/adv-core-api/partner/v1.0/token")
 }
 
 func FuzzDinieResponse(f *testing.F) {
-	addSeeds(f)
-	f.Fuzz(func(t *testing.T, status int, contentType, date string, body []byte) {
-		fuzzMint(t, Dinie{}, "https://sandbox.api.dinie.com.br/v3/auth/token", fuzzStatus(status), contentType, date, body)
-	})
+	fuzzProvider(f, Dinie{}, "https://sandbox.api.dinie.com.br/v3/auth/token")
 }
 
 // fuzzStatus maps any int onto a status code an HTTP client can receive.

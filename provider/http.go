@@ -72,6 +72,19 @@ func (r *Request) post(ctx context.Context, partner string, header http.Header, 
 	}, nil
 }
 
+// send posts a token request and turns an answer outside 2xx into the
+// partner's refusal or failure, with the partner's own message.
+func (r *Request) send(ctx context.Context, partner string, header http.Header, body []byte) (*response, error) {
+	resp, err := r.post(ctx, partner, header, body)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.ok() {
+		return nil, r.failure(partner, resp, partnerMessage(resp.Body))
+	}
+	return resp, nil
+}
+
 // transportMessage says why no answer arrived, preferring the caller's
 // deadline over the transport's wording of it.
 func transportMessage(ctx context.Context, err error) string {

@@ -95,12 +95,9 @@ func (o OAuth2) Mint(ctx context.Context, req *Request) (*Token, error) {
 		header.Set("Authorization", basicAuth(url.QueryEscape(req.ClientID), url.QueryEscape(req.ClientSecret)))
 	}
 
-	resp, err := req.post(ctx, partner, header, []byte(form.Encode()))
+	resp, err := req.send(ctx, partner, header, []byte(form.Encode()))
 	if err != nil {
 		return nil, err
-	}
-	if !resp.ok() {
-		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
 	}
 	fallback, _ := time.ParseDuration(req.Options.String("token_lifetime"))
 	return req.parseOAuth2(partner, resp, fallback)

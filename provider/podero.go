@@ -41,12 +41,9 @@ func (p Podero) Mint(ctx context.Context, req *Request) (*Token, error) {
 		"Cache-Control": {"no-cache"},
 	}
 
-	resp, err := req.post(ctx, partner, header, []byte(poderoBody))
+	resp, err := req.send(ctx, partner, header, []byte(poderoBody))
 	if err != nil {
 		return nil, err
-	}
-	if !resp.ok() {
-		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
 	}
 	return req.parseOAuth2(partner, resp, 0)
 }

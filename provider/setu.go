@@ -35,12 +35,9 @@ func (s Setu) Mint(ctx context.Context, req *Request) (*Token, error) {
 		"&client_secret=" + url.QueryEscape(req.ClientSecret)
 	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 
-	resp, err := req.post(ctx, partner, header, []byte(body))
+	resp, err := req.send(ctx, partner, header, []byte(body))
 	if err != nil {
 		return nil, err
-	}
-	if !resp.ok() {
-		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
 	}
 
 	// refreshToken is deliberately not decoded: Setu says it "can be ignored",
