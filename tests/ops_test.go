@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -130,4 +132,58 @@ func rawGet(t *testing.T, ctx context.Context, c *vaultClient, path string) stri
 		t.Fatalf("GET %s: HTTP %d %s: %.500s", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	return string(body)
+}
+
+// TestOpenAPIThroughVault checks that Vault's OpenAPI document describes the
+// whole API of the mount, with an operation ID and a description for each.
+func TestOpenAPIThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, shared.root.addr+"/v1/sys/internal/specs/openapi", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Vault-Token", shared.root.token)
+	resp, err := shared.root.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	type operation struct {
+		OperationID string `json:"operationId"`
+	}
+	var doc struct {
+		Paths map[string]struct {
+			Description string     `json:"description"`
+			Get         *operation `json:"get"`
+			Post        *operation `json:"post"`
+		} `json:"paths"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"/" + mount + "/config/{name}":  "partnertoken-write-config",
+		"/" + mount + "/token/{name}":   "partnertoken-read-token",
+		"/" + mount + "/refresh/{name}": "partnertoken-refresh-token",
+		"/" + mount + "/status/{name}":  "partnertoken-read-status",
+		"/" + mount + "/providers":      "partnertoken-list-providers",
+		"/" + mount + "/metrics":        "partnertoken-read-metrics",
+		"/" + mount + "/settings":       "partnertoken-read-settings",
+	}
+	for path, id := range want {
+		item, ok := doc.Paths[path]
+		if !ok {
+			t.Errorf("the OpenAPI document has no path %s", path)
+			continue
+		}
+		var ids []string
+		for _, op := range []*operation{item.Get, item.Post} {
+			if op != nil {
+				ids = append(ids, op.OperationID)
+			}
+		}
+		if item.Description == "" || !slices.Contains(ids, id) {
+			t.Errorf("%s: description %q, operations %v, want %s", path, item.Description, ids, id)
+		}
+	}
 }
