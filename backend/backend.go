@@ -50,6 +50,7 @@ type backend struct {
 	cache     *tokenCache
 	metrics   *metrics
 	limits    *refreshLimits
+	maxTTL    mountMaxTTL
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
