@@ -161,12 +161,20 @@ func pathConfig(b *backend) []*framework.Path {
 					DisplayAttrs: &framework.DisplayAttributes{
 						OperationVerb: "write",
 					},
+					// verify=true calls the partner before the storage
+					// write; forwarding first keeps it to one call.
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
 				},
 				logical.UpdateOperation: &framework.PathOperation{
 					Callback: b.pathConfigWrite,
 					DisplayAttrs: &framework.DisplayAttributes{
 						OperationVerb: "write",
 					},
+					// verify=true calls the partner before the storage
+					// write; forwarding first keeps it to one call.
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
 				},
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: b.pathConfigRead,
