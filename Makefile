@@ -98,6 +98,10 @@ test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, th
 dev: ## Run Vault (dev mode) with the plugin at partner/ and the partner simulator; Ctrl-C stops them.
 	VERSION="$(VERSION)" scripts/dev.sh
 
+.PHONY: bench
+bench: ## Measure the plugin through a real Vault against its goals (BENCHMARKS.md); not part of make test.
+	VERSION="$(VERSION)" scripts/bench.sh
+
 .PHONY: vault
 vault: ## Obtain the Vault binary (build it into .cache/bin once, or use VAULT_BIN) and print its path.
 	@scripts/get-vault.sh

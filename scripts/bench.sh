@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# bench.sh measures partnertoken through a real Vault against its
+# performance goals (BENCHMARKS.md, "Through a real Vault"):
+#
+#   1. builds the plugin, the minimal baseline plugin (tests/baseline), the
+#      KV plugin from the module proxy (tools/kv), the partner simulator and
+#      the load tool (tests/load);
+#   2. starts a Vault dev server on a free loopback port with all three
+#      plugins in its plugin directory, and the simulator;
+#   3. registers them by SHA-256 and mounts them: partnertoken at partner/,
+#      the baseline at baseline/, and KV v0.25.0, under the catalog name
+#      kv-external, at kv-v1/ and kv-v2/. Vault passes the KV version option
+#      at mount time only to the built-in type kv (and refuses a non-built-in
+#      version of kv), so both start as KV v1, the plugin's default, and
+#      kv-v2/ is then tuned to version=2, which Vault allows for any mount;
+#   4. configures partner/config/load (simulated OAuth2, hour-long tokens),
+#      writes the same three fields to kv-v1/load and kv-v2/data/load, and
+#      makes a non-root token with a read policy for the readers;
+#   5. runs the load tool: the throughput mode once per kind of reader
+#      token (READ_TOKENS), then the cold, refresh and scale modes; prints
+#      the report, also kept in .cache/bench/report.md;
+#   6. stops everything it started.
+#
+# Not part of `make test`: it takes about 5 minutes, and its numbers depend
+# on the machine. The load tool shares the CPUs with Vault, its plugins and
+# the simulator, so compare the ratios (measured side by side in one run),
+# not the absolute rates.
+#
+# The exit status is 1 if a goal was missed.
+#
+# Environment:
+#   MODES         load tool modes to run (default throughput,cold,refresh,scale)
+#   READ_TOKENS   kinds of reader token to run the throughput mode with, in
+#                 turn (default "policy no-default"): policy is the bench-read
+#                 policy plus Vault's default policy, as tokens from auth
+#                 methods have; no-default is bench-read alone; root is root
+#   LOAD_FLAGS    extra flags for the load tool, e.g. LOAD_FLAGS='-rounds 3 -clients 8'
+#                 (`go run ./load -h` in tests/ lists them)
+#   PLUGIN_PPROF  1: run partnertoken built from tests/load/pprofplugin
+#                 (main.go plus net/http/pprof) and the baseline with pprof
+#                 on, and save their CPU profiles next to Vault's
+#   VERSION       plugin version (default: scripts/version.sh)
+#   VAULT_BIN     an existing Vault binary to use instead of building one
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+version="$(scripts/version.sh)"
+plugin=vault-plugin-secrets-partnertoken
+baseline=vault-plugin-secrets-baseline
+baseline_version=v1.0.0 # what tests/baseline reports
+kv=vault-plugin-secrets-kv
+kv_version="$(awk '$1 == "require" && $2 == "github.com/hashicorp/vault-plugin-secrets-kv" { print $3 }' tools/kv/go.mod)"
+[[ -n "$kv_version" ]] || die "cannot find the vault-plugin-secrets-kv version in tools/kv/go.mod"
+
+umask 077 # the simulator's demo secrets land in the work directory
+work="$root/.cache/bench"
+rm -rf "$work"
+mkdir -p "$work/plugins" "$work/bin" "$work/profiles"
+
+# --- build -------------------------------------------------------------------
+log "building $plugin $version, the baseline plugin, KV $kv_version, the simulator and the load tool"
+ldflags="-X github.com/partnertoken/vault-plugin-secrets-partnertoken/backend.Version=$version"
+if [[ "${PLUGIN_PPROF:-}" == 1 ]]; then
+  log "PLUGIN_PPROF=1: partnertoken is the profiling build, tests/load/pprofplugin"
+  (cd tests && go build -ldflags "$ldflags" -o "$work/plugins/$plugin" ./load/pprofplugin)
+else
+  go build -ldflags "$ldflags" -o "$work/plugins/$plugin" .
+fi
+go build -o "$work/bin/partnersim" ./cmd/partnersim
+go build -o "$work/bin/jsonget" scripts/jsonget.go
+(cd tests && go build -o "$work/plugins/$baseline" ./baseline/cmd/vault-plugin-secrets-baseline)
+(cd tests && go build -o "$work/bin/load" ./load)
+(cd tools/kv && go build -o "$work/plugins/$kv" github.com/hashicorp/vault-plugin-secrets-kv/cmd/vault-plugin-secrets-kv)
+vault_bin="$(scripts/get-vault.sh)"
+vault() { "$vault_bin" "$@"; }
+jsonget() { "$work/bin/jsonget" "$@"; }
+
+# --- start, and stop on exit ----------------------------------------------------
+# listening HOST:PORT succeeds if something accepts connections there.
+listening() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+# free_port prints a loopback port where neither it nor the next one is in
+# use (Vault's dev server takes the next one for its cluster listener).
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 20000))
+    if ! listening "127.0.0.1:$p" && ! listening "127.0.0.1:$((p + 1))"; then
+      echo "$p"
+      return
+    fi
+  done
+  die "found no free loopback port"
+}
+port="$(free_port)"
+
+pids=()
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if ((${#pids[@]})); then
+    log "stopping Vault and the simulator"
+    # Vault stops its plugins on the way out; any that outlive it are ended too.
+    local plugins=()
+    [[ -n "${vault_pid:-}" ]] && mapfile -t plugins < <(pgrep -P "$vault_pid" || true)
+    kill "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+    ((${#plugins[@]})) && kill "${plugins[@]}" 2>/dev/null
+  fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN=root
+log "starting Vault $("$vault_bin" version | cut -d" " -f2 | tr -d ,) at $VAULT_ADDR (log: ${work#"$root"/}/vault.log)"
+# Warnings only: a debug log line per request would be part of what is measured.
+"$vault_bin" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
+  -dev-plugin-dir="$work/plugins" -dev-no-store-token -log-level=warn >"$work/vault.log" 2>&1 &
+vault_pid=$!
+pids+=("$vault_pid")
+"$work/bin/partnersim" -addr 127.0.0.1:0 >"$work/partnersim.json" 2>"$work/partnersim.log" &
+pids+=($!)
+
+for ((i = 0; ; i++)); do
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || die "a process exited early; see $work/vault.log and $work/partnersim.log"
+  done
+  if vault status >/dev/null 2>&1 && (($(wc -l <"$work/partnersim.json") >= 1)); then
+    break
+  fi
+  ((i < 120)) || die "Vault or the simulator did not come up within 60s"
+  sleep 0.5
+done
+
+# --- register and mount ----------------------------------------------------------
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+# register NAME VERSION BINARY [ENV]: registers a plugin from the plugin
+# directory by SHA-256 (and version, unless empty).
+register() {
+  local args=(-sha256="$(sha "$work/plugins/$3")" -command="$3")
+  [[ -n "$2" ]] && args+=(-version="$2")
+  [[ -n "${4:-}" ]] && args+=(-env="$4")
+  vault plugin register "${args[@]}" secret "$1" >/dev/null
+}
+pprof_flags=()
+plugin_env="" baseline_env=""
+if [[ "${PLUGIN_PPROF:-}" == 1 ]]; then
+  plugin_pprof="127.0.0.1:$(free_port)"
+  baseline_pprof="127.0.0.1:$(free_port)"
+  plugin_env="PPROF_ADDR=$plugin_pprof" baseline_env="PPROF_ADDR=$baseline_pprof"
+  pprof_flags=(-plugin-pprof "partnertoken=http://$plugin_pprof" -plugin-pprof "minimal=http://$baseline_pprof")
+fi
+
+log "registering $plugin $version and $baseline $baseline_version, mounting them at partner/ and baseline/"
+register "$plugin" "$version" "$plugin" "$plugin_env"
+vault secrets enable -path=partner -plugin-version="$version" "$plugin" >/dev/null
+register "$baseline" "$baseline_version" "$baseline" "$baseline_env"
+vault secrets enable -path=baseline -plugin-version="$baseline_version" "$baseline" >/dev/null
+
+# KV reports no version of its own; Vault takes the registered one.
+log "registering KV $kv_version as kv-external, mounting it at kv-v1/ and kv-v2/ (tuned to version=2)"
+register kv-external "$kv_version" "$kv"
+vault secrets enable -path=kv-v1 -plugin-version="$kv_version" kv-external >/dev/null
+vault secrets enable -path=kv-v2 -plugin-version="$kv_version" kv-external >/dev/null
+vault secrets tune -options=version=2 kv-v2/ >/dev/null
+
+for mount in partner baseline kv-v1 kv-v2; do
+  type="$(vault read -field=type "sys/mounts/$mount")"
+  bin="$work/plugins/$type"
+  [[ "$type" == kv-external ]] && bin="$work/plugins/$kv"
+  sum="$(vault read -field=running_sha256 "sys/mounts/$mount" 2>/dev/null || true)"
+  [[ "$sum" == "$(sha "$bin")" ]] || die "$mount/ does not run $bin (running sha256: ${sum:-none})"
+  log "$mount/: $type $(vault read -field=running_plugin_version "sys/mounts/$mount")," \
+    "options $(vault read -field=options "sys/mounts/$mount" 2>/dev/null || echo 'map[]'), running sha256 ${sum:0:12}..."
+done
+
+# --- data ---------------------------------------------------------------------------
+sim="$work/partnersim.json"
+jsonget "$sim" clients.oauth2.secret | vault write partner/config/load provider=oauth2 \
+  token_url="$(jsonget "$sim" token_urls.oauth2)" client_id="$(jsonget "$sim" clients.oauth2.id)" \
+  client_secret=- >/dev/null
+vault read partner/token/load >/dev/null # the one mint; every later read is cached
+
+# The same three fields (and sizes) as a partner token.
+value='{"access_token":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk","token_type":"Bearer","expires_at":"2030-01-01T00:00:00Z"}'
+echo "$value" | vault write kv-v1/load - >/dev/null
+# The upgrade to version 2 finishes in the background.
+for ((i = 0; ; i++)); do
+  echo "{\"data\":$value}" | vault write kv-v2/data/load - >/dev/null 2>&1 && break
+  ((i < 60)) || die "kv-v2/ did not accept a write within 30s"
+  sleep 0.5
+done
+
+# Readers use a non-root token with a read policy, as applications do.
+vault policy write bench-read - >/dev/null <<'HCL'
+path "partner/token/*" { capabilities = ["read"] }
+path "baseline/*"      { capabilities = ["read"] }
+path "kv-v1/*"         { capabilities = ["read"] }
+path "kv-v2/data/*"    { capabilities = ["read"] }
+HCL
+# reader_token KIND prints a token for the readers.
+reader_token() {
+  case "$1" in
+  policy) vault token create -policy=bench-read -ttl=24h -field=token ;;
+  no-default) vault token create -policy=bench-read -no-default-policy -ttl=24h -field=token ;;
+  root) echo root ;;
+  *) die "READ_TOKENS: unknown kind $1 (want policy, no-default or root)" ;;
+  esac
+}
+
+# --- measure --------------------------------------------------------------------------
+modes="${MODES:-throughput,cold,refresh,scale}"
+read -r -a kinds <<<"${READ_TOKENS:-policy no-default}"
+((${#kinds[@]})) || die "READ_TOKENS is empty"
+for kind in "${kinds[@]}"; do
+  [[ "$kind" =~ ^(policy|no-default|root)$ ]] || die "READ_TOKENS: unknown kind $kind (want policy, no-default or root)"
+done
+# shellcheck disable=SC2206 # LOAD_FLAGS is a list of flags
+extra=(${LOAD_FLAGS:-})
+load() {
+  "$work/bin/load" -addr "$VAULT_ADDR" -token root -sim-handshake "$sim" \
+    -vault-pid "$vault_pid" -plugin-name "$plugin" "$@" "${extra[@]}"
+}
+: >"$work/report.md"
+status=0
+if [[ ",$modes," == *,throughput,* ]]; then
+  for kind in "${kinds[@]}"; do
+    log "throughput with a $kind token for the readers (about 2 minutes)"
+    load -modes throughput -label "readers with a $kind token" -read-token "$(reader_token "$kind")" \
+      -partner partner/token/load \
+      -baseline minimal=baseline/token/load@0.9 \
+      -baseline kv-v1=kv-v1/load@1.3 \
+      -baseline kv-v2=kv-v2/data/load@1.3 \
+      -vault-profile "$work/profiles/$kind" "${pprof_flags[@]}" | tee -a "$work/report.md" || status=1
+  done
+fi
+others="$(tr , '\n' <<<"$modes" | grep -vx throughput | paste -sd, -)"
+if [[ -n "$others" ]]; then
+  log "modes $others with a ${kinds[0]} token for the readers (about 3 minutes)"
+  load -modes "$others" -label "readers with a ${kinds[0]} token" -read-token "$(reader_token "${kinds[0]}")" \
+    -refresh-control baseline/token/load |
+    tee -a "$work/report.md" || status=1
+fi
+log "report: ${work#"$root"/}/report.md, profiles: ${work#"$root"/}/profiles/"
+exit "$status"

@@ -1,0 +1,122 @@
+// Command vault-plugin-secrets-baseline is the ceiling for any external
+// secrets plugin in the load benchmark (tests/load, scripts/bench.sh): it
+// answers every read of token/<name> with the same fixed leased response,
+// without touching storage or any other state.
+//
+// It is shaped like partnertoken's token/<name> (same path pattern, same
+// field, a non-renewable lease with a no-op revoke, a response of the same
+// fields and about the same size) and served the same way
+// (plugin.ServeMultiplex), so what is left between the two is the work
+// partnertoken does to find its cached token.
+//
+// token/<name> is declared with the framework's Callbacks, which is the
+// least a plugin can do: for a path declared with Operations (as
+// partnertoken's and KV's are), the SDK's framework asks Vault for its
+// replication state over gRPC on every request, to forward it from
+// performance standbys. ops/<name> is the same response through
+// Operations, to measure that round trip (the load tool's
+// -baseline minimal-ops=baseline/ops/<name>).
+//
+// With PPROF_ADDR in its environment (vault plugin register -env
+// PPROF_ADDR=127.0.0.1:6062) it also serves net/http/pprof there.
+package main
+
+import (
+	"context"
+	"net/http"
+	_ "net/http/pprof" // the profiling endpoints, on PPROF_ADDR only
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/sdk/plugin"
+)
+
+// Version is what the plugin reports to Vault; register it with the same
+// version (scripts/bench.sh does).
+const Version = "v1.0.0"
+
+const secretType = "baseline_token"
+
+// leaseTTL is the lease of every read: about what partnertoken hands out
+// for an hour-long token (the lifetime less a 5-minute margin).
+const leaseTTL = 55 * time.Minute
+
+// accessToken is as long as the simulator's OAuth2 tokens.
+var accessToken = strings.Repeat("b", 40)
+
+func main() {
+	logger := hclog.New(&hclog.LoggerOptions{})
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		go func() {
+			if err := http.ListenAndServe(addr, nil); err != nil {
+				logger.Error("pprof listener", "addr", addr, "error", err)
+			}
+		}()
+	}
+	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
+		BackendFactoryFunc: factory,
+	}); err != nil {
+		logger.Error("plugin shutting down", "error", err)
+		os.Exit(1)
+	}
+}
+
+func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	secret := &framework.Secret{
+		Type: secretType,
+		Fields: map[string]*framework.FieldSchema{
+			"access_token": {Type: framework.TypeString},
+			"token_type":   {Type: framework.TypeString},
+			"expires_at":   {Type: framework.TypeString},
+		},
+		Revoke: func(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
+			return nil, nil
+		},
+	}
+	var b *framework.Backend
+	read := func(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		data := map[string]any{
+			"access_token": accessToken,
+			"token_type":   "Bearer",
+			"expires_at":   "2030-01-01T00:00:00Z",
+		}
+		resp := b.Secret(secretType).Response(data, map[string]any{"config": d.Get("name").(string)})
+		resp.Secret.TTL = leaseTTL
+		resp.Secret.MaxTTL = leaseTTL
+		return resp, nil
+	}
+	fields := map[string]*framework.FieldSchema{
+		"name": {Type: framework.TypeLowerCaseString, Required: true},
+	}
+	b = &framework.Backend{
+		Help:        "A fixed leased response at token/<name> (and ops/<name>), for benchmarks.",
+		BackendType: logical.TypeLogical,
+		Paths: []*framework.Path{
+			{
+				Pattern: "token/" + framework.GenericNameRegex("name"),
+				Fields:  fields,
+				//nolint:staticcheck // Callbacks on purpose: see the package doc.
+				Callbacks: map[logical.Operation]framework.OperationFunc{
+					logical.ReadOperation: read,
+				},
+			},
+			{
+				Pattern: "ops/" + framework.GenericNameRegex("name"),
+				Fields:  fields,
+				Operations: map[logical.Operation]framework.OperationHandler{
+					logical.ReadOperation: &framework.PathOperation{Callback: read},
+				},
+			},
+		},
+		Secrets:        []*framework.Secret{secret},
+		RunningVersion: Version,
+	}
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}

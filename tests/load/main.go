@@ -1,0 +1,259 @@
+// Command load drives a real Vault over HTTP with concurrent clients and
+// measures partnertoken against its performance goals (see BENCHMARKS.md,
+// "Through a real Vault"). scripts/bench.sh (make bench) sets up a dev Vault
+// with every plugin and the partner simulator, then runs it.
+//
+// Modes (-modes, comma-separated; default all):
+//
+//	throughput  the cached partner token read and the baselines (a minimal
+//	            external plugin, HashiCorp's KV plugin as an external plugin)
+//	            with the same -clients concurrent keep-alive clients, for
+//	            -duration each, in -rounds rounds whose order rotates, so
+//	            drift and machine noise hit every target alike. Reports req/s,
+//	            latency percentiles and the ratios against the goals.
+//	cold        -cold-clients readers (1000) released at once on a config
+//	            nobody read yet, while the simulator holds the mint for
+//	            -cold-delay: the partner must see exactly one mint.
+//	refresh     -refresh-clients readers keep reading a short-lived token at
+//	            -refresh-rate reads/s in all while the simulator holds each
+//	            refresh-ahead mint for -refresh-delay; p99 latency of the
+//	            reads during the refresh against the cached p50.
+//	scale       -scale-configs configs (10,000) in the mount: write time,
+//	            LIST config/ and LIST status/ time through Vault, the time to
+//	            read (mint) every token, and the plugin's resident memory per
+//	            cached config.
+//
+// cold, refresh and scale write their own configs (fresh names, so a rerun
+// against the same Vault works) from the simulator's handshake line
+// (-sim-handshake, as cmd/partnersim prints it). The exit status is 1 if a
+// request failed or a goal was missed, so scripts can tell.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// target is one path the throughput mode reads.
+type target struct {
+	name string
+	path string
+	// goal is the least throughput of the partner read relative to this
+	// target (0: shown without a goal).
+	goal float64
+}
+
+type options struct {
+	addr       string
+	adminToken string
+	readToken  string
+	mount      string
+	modes      map[string]bool
+
+	clients  int
+	duration time.Duration
+	warmup   time.Duration
+	rounds   int
+
+	partner   string
+	baselines []target
+
+	handshake string
+
+	coldClients int
+	coldTrials  int
+	coldPartner string
+	coldDelay   time.Duration
+
+	refreshPartner  string
+	refreshLifetime time.Duration
+	refreshFraction float64
+	refreshDelay    time.Duration
+	refreshCycles   int
+	refreshClients  int
+	refreshRate     float64
+	refreshControl  string
+
+	scaleConfigs int
+	scalePartner string
+	vaultPid     int
+	pluginName   string
+
+	vaultProfile  string
+	pluginProfile map[string]string // target name -> pprof base URL
+}
+
+func main() {
+	o := options{}
+	flag.StringVar(&o.addr, "addr", envOr("VAULT_ADDR", "http://127.0.0.1:8200"), "Vault address")
+	flag.StringVar(&o.adminToken, "token", os.Getenv("VAULT_TOKEN"), "token that may write configs and read sys/pprof (root in a dev server)")
+	flag.StringVar(&o.readToken, "read-token", "", "token the readers use (default: -token); scripts/bench.sh uses a non-root token with a read policy, as apps do")
+	flag.StringVar(&o.mount, "mount", "partner", "mount path of partnertoken")
+	label := flag.String("label", "", "what to call this run in the report's first line (e.g. the kind of reader token)")
+	modes := flag.String("modes", "throughput,cold,refresh,scale", "comma-separated modes to run, in this order")
+
+	flag.IntVar(&o.clients, "clients", 16, "concurrent clients (keep-alive connections) for throughput and scale")
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target per round")
+	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured reads per target before the first round")
+	flag.IntVar(&o.rounds, "rounds", 10, "rounds; each reads every target for -duration, in a rotating order")
+
+	flag.StringVar(&o.partner, "partner", "partner/token/load", "path of the cached partnertoken read")
+	var targets targetList
+	flag.Var(&targets, "baseline", "name=path[@goal] of a baseline read, repeatable: the partner read must reach goal times its throughput (e.g. minimal=baseline/token/load@0.9, kv-v1=kv-v1/load@1.3)")
+
+	flag.StringVar(&o.handshake, "sim-handshake", "", "file holding the partner simulator's handshake line (needed by cold, refresh and scale)")
+
+	flag.IntVar(&o.coldClients, "cold-clients", 1000, "concurrent cold readers")
+	flag.IntVar(&o.coldTrials, "cold-trials", 3, "cold trials, each on a fresh config")
+	flag.StringVar(&o.coldPartner, "cold-partner", "dupr", "simulated partner the cold configs mint from (nothing else may mint from it meanwhile)")
+	flag.DurationVar(&o.coldDelay, "cold-delay", time.Second, "how long the simulator holds the cold mint, so every reader arrives while it is in flight (0: no delay)")
+
+	flag.StringVar(&o.refreshPartner, "refresh-partner", "podero", "simulated partner of the refresh config (its lifetime is changed; nothing else may mint from it meanwhile)")
+	flag.DurationVar(&o.refreshLifetime, "refresh-lifetime", 40*time.Second, "token lifetime the simulator gives the refresh partner")
+	flag.Float64Var(&o.refreshFraction, "refresh-fraction", 0, "refresh_fraction of the refresh config (0: the engine's default)")
+	flag.DurationVar(&o.refreshDelay, "refresh-delay", 500*time.Millisecond, "how long the simulator holds each refresh mint")
+	flag.IntVar(&o.refreshCycles, "refresh-cycles", 4, "refreshes to measure")
+	flag.IntVar(&o.refreshClients, "refresh-clients", 4, "concurrent readers in the refresh mode")
+	flag.Float64Var(&o.refreshRate, "refresh-rate", 300, "reads a second of all refresh readers together, paced so the machine is not saturated (a saturated machine's p99 is several times its p50 with or without a refresh); 0: as fast as they can")
+
+	flag.StringVar(&o.refreshControl, "refresh-control", "", "a path the refresh readers read in turn with the token (e.g. the minimal plugin's baseline/token/load), as a control")
+	flag.IntVar(&o.scaleConfigs, "scale-configs", 10000, "configs the scale mode writes")
+	flag.StringVar(&o.scalePartner, "scale-partner", "oauth2", "simulated partner of the scale configs")
+	flag.IntVar(&o.vaultPid, "vault-pid", 0, "pid of the Vault server, to account the CPU time of Vault and of each plugin process (its children) per read, and the plugin's memory (Linux /proc)")
+	flag.StringVar(&o.pluginName, "plugin-name", "vault-plugin-secrets-partnertoken", "file name of the partnertoken binary, to find its process among Vault's children")
+
+	flag.StringVar(&o.vaultProfile, "vault-profile", "", "directory: after the rounds, read each target again while taking Vault's CPU profile (sys/pprof/profile) into <dir>/vault-<target>.pprof")
+	o.pluginProfile = map[string]string{}
+	flag.Func("plugin-pprof", "target=URL, repeatable: with -vault-profile, also take the CPU profile of that target's plugin from its net/http/pprof at URL (e.g. partnertoken=http://127.0.0.1:6061) into <dir>/plugin-<target>.pprof", func(v string) error {
+		name, url, ok := strings.Cut(v, "=")
+		if !ok || name == "" || url == "" {
+			return fmt.Errorf("%q: want target=URL", v)
+		}
+		o.pluginProfile[name] = strings.TrimSuffix(url, "/")
+		return nil
+	})
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fatalf("unexpected arguments %q", flag.Args())
+	}
+	if o.readToken == "" {
+		o.readToken = o.adminToken
+	}
+	o.mount = strings.Trim(o.mount, "/")
+	o.baselines = targets
+	o.modes = map[string]bool{}
+	var order []string
+	for _, m := range strings.Split(*modes, ",") {
+		m = strings.TrimSpace(m)
+		switch m {
+		case "throughput", "cold", "refresh", "scale":
+			o.modes[m] = true
+			order = append(order, m)
+		case "":
+		default:
+			fatalf("unknown mode %q (want throughput, cold, refresh or scale)", m)
+		}
+	}
+	if o.adminToken == "" {
+		fatalf("no token: set -token or VAULT_TOKEN")
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	if *label != "" {
+		*label += ": "
+	}
+	fmt.Printf("\n# load: %s%s, %d clients, Go %s, GOMAXPROCS %d, %d CPUs (shared with Vault, its plugins and the simulator)%s\n",
+		*label, o.addr, o.clients, runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), loadAverage())
+	ok := true
+	for _, m := range order {
+		var err error
+		var pass bool
+		switch m {
+		case "throughput":
+			pass, err = runThroughput(ctx, &o)
+		case "cold":
+			pass, err = runCold(ctx, &o)
+		case "refresh":
+			pass, err = runRefresh(ctx, &o)
+		case "scale":
+			pass, err = runScale(ctx, &o)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "load: %s: %v\n", m, err)
+			os.Exit(2)
+		}
+		ok = ok && pass
+	}
+	if !ok {
+		fmt.Println("\nload: at least one goal was missed (MISS above)")
+		os.Exit(1)
+	}
+}
+
+// targetList is the repeatable -baseline flag.
+type targetList []target
+
+func (t *targetList) String() string {
+	var parts []string
+	for _, x := range *t {
+		parts = append(parts, fmt.Sprintf("%s=%s@%g", x.name, x.path, x.goal))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (t *targetList) Set(v string) error {
+	name, rest, ok := strings.Cut(v, "=")
+	if !ok || name == "" || rest == "" {
+		return fmt.Errorf("%q: want name=path[@goal]", v)
+	}
+	path, goal, hasGoal := strings.Cut(rest, "@")
+	x := target{name: name, path: strings.Trim(path, "/")}
+	if hasGoal {
+		if _, err := fmt.Sscanf(goal, "%g", &x.goal); err != nil || x.goal <= 0 {
+			return fmt.Errorf("%q: the goal after @ must be a positive number", v)
+		}
+	}
+	*t = append(*t, x)
+	return nil
+}
+
+// loadAverage describes the machine's load averages (Linux), to tell a busy
+// machine from a quiet one in a report.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return ""
+	}
+	return fmt.Sprintf("; load average before the run %s %s %s", f[0], f[1], f[2])
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "load: "+format+"\n", args...)
+	os.Exit(2)
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
