@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
 )
 
 // The cached token read is compared with a read that only fetches one
@@ -64,6 +66,91 @@ func BenchmarkTokenReadMiss(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkTokenReadMissSimulator is a cold read through each partner's
+// protocol against the strict simulator: building and signing the request,
+// the loopback round trip, parsing and storing the token.
+//
+//	go test -run '^$' -bench MissSimulator -benchmem ./backend/
+func BenchmarkTokenReadMissSimulator(b *testing.B) {
+	for _, partner := range partnersim.Partners() {
+		b.Run(partner, func(b *testing.B) {
+			// DOKU's simulator checks Request-Timestamp against its clock.
+			env := newTestEnvAt(b, time.Now())
+			// Dinie's per-minute quota measures the partner, not the engine.
+			sim := partnersim.New(partnersim.Options{Now: env.clock.Now, DinieRateLimit: 1 << 30})
+			if err := sim.Start(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(sim.Close)
+			client := partnersim.DefaultClients()[partner]
+			env.mustOK(logical.CreateOperation, "config/"+partner, map[string]any{
+				"provider":      partner,
+				"token_url":     sim.TokenURL(partner),
+				"client_id":     client.ID,
+				"client_secret": client.Secret,
+			})
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := env.b.cache.forget(ctx, env.storage, partner); err != nil {
+					b.Fatal(err)
+				}
+				env.readToken(partner)
+			}
+			b.StopTimer()
+			if n := sim.Mints(partner); n != b.N {
+				b.Fatalf("%d reads of a forgotten token minted %d times", b.N, n)
+			}
+		})
+	}
+}
+
+// BenchmarkForcedRefresh is refresh/<name> past its rate limit: one mint
+// against the test partner, stored, while the old token is replaced.
+func BenchmarkForcedRefresh(b *testing.B) {
+	env := newTestEnv(b)
+	env.writeConfig("p", nil)
+	env.readToken("p")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		env.clock.Advance(refreshMinInterval)
+		if resp := env.mustOK(logical.UpdateOperation, "refresh/p", nil); resp.Data["refreshed"] != true {
+			b.Fatalf("refresh kept the token: %v", resp.Warnings)
+		}
+	}
+}
+
+// BenchmarkTokenReadDuringRefresh reads a token whose refresh ahead is
+// held at the partner for the whole run: readers keep getting the valid
+// token from memory, as fast as BenchmarkTokenReadCached, and never wait.
+func BenchmarkTokenReadDuringRefresh(b *testing.B) {
+	env := newTestEnv(b)
+	env.writeConfig("p", nil)
+	env.readToken("p")
+	arrived, release := env.partner.hold()
+	env.clock.Advance(49 * time.Minute) // past 80% of the hour-long token
+	<-arrived
+	req := &logical.Request{Operation: logical.ReadOperation, Path: "token/p", Storage: env.storage, MountPoint: "partner/"}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := env.b.HandleRequest(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.StopTimer()
+	if !env.b.cache.lookup("p").refreshing.Load() {
+		b.Fatal("the refresh ended during the run")
+	}
+	release()
+	env.waitRefresh(2)
 }
 
 // BenchmarkScaleTenThousandConfigs configures 10,000 partners in one mount,
