@@ -420,13 +420,24 @@ func (c *tokenCache) refreshNow(e *entry) error {
 		return nil
 	}
 	defer e.refreshing.Store(false)
+	// Ask Vault before the partner: the plugin process of a Vault server
+	// that was killed lives on with its timers, and must not mint a token
+	// it cannot store (its storage calls fail); nor is a config rewritten
+	// since the timer was armed refreshed with the old credentials.
+	latest, err := readConfig(c.b.ctx, c.b.storage, e.name)
+	if err != nil {
+		return err
+	}
+	if latest == nil || latest.ID != e.config.ID {
+		return errConfigChanged
+	}
 	if p, ok := c.b.providers[e.config.Provider]; ok {
 		if err := c.b.limits.wait(c.b.ctx, e.config.effectiveTokenURL(p.Spec())); err != nil {
 			return err
 		}
 	}
 	c.b.metrics.refreshAhead.WithLabelValues(e.name, e.config.Provider).Inc()
-	_, err := c.mint(c.b.ctx, e, func(cur *entry, _ time.Time) bool { return cur.token.same(e.token) })
+	_, err = c.mint(c.b.ctx, e, func(cur *entry, _ time.Time) bool { return cur.token.same(e.token) })
 	return err
 }
 

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,6 +79,36 @@ func TestPeriodicFuncRefreshesDueTokensAfterAReload(t *testing.T) {
 	}
 	if n := env.partner.mints.Load(); n != 2 {
 		t.Fatalf("timer and periodic function minted %d times, want 2 in all", n)
+	}
+}
+
+// TestRefreshAheadAsksVaultBeforeThePartner: a plugin process whose Vault
+// server died (an orphan of a killed HA node) keeps its refresh timers, but
+// its storage calls fail; it must not mint a token it cannot store.
+func TestRefreshAheadAsksVaultBeforeThePartner(t *testing.T) {
+	env := newRefreshEnv(t)
+	env.readToken("p")
+	// A first refresh, so nothing is left to load from storage but the
+	// config the refresh checks.
+	env.clock.Advance(testRefreshAt)
+	env.waitRefresh(2)
+	env.readToken("p")
+
+	env.storage.(*logical.InmemStorage).FailGet(true)
+	env.clock.Advance(testRefreshAt)
+	// The failed attempt is retried after a second.
+	env.clock.BlockUntilContext(t.Context(), 1)
+	if n := env.partner.mints.Load(); n != 2 {
+		t.Fatalf("a refresh with Vault's storage unreachable minted: %d mints, want 2", n)
+	}
+	if !strings.Contains(env.logs.String(), "refresh ahead failed; still serving the current token") {
+		t.Fatalf("no warning about the failed refresh in the log:\n%s", env.logs.String())
+	}
+	env.storage.(*logical.InmemStorage).FailGet(false)
+	env.clock.Advance(time.Second)
+	env.waitRefresh(3)
+	if got := env.readToken("p").Data["access_token"]; got != "token-3" {
+		t.Fatalf("the retry did not replace the token: %v", got)
 	}
 }
 
