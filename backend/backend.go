@@ -50,7 +50,6 @@ type backend struct {
 	cache     *tokenCache
 	metrics   *metrics
 	limits    *refreshLimits
-	maxTTL    mountMaxTTL
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
@@ -74,6 +73,11 @@ func (b *backend) setup(ctx context.Context, conf *logical.BackendConfig) error 
 		return errors.New("the backend config carries no storage view")
 	}
 	b.storage = conf.StorageView
+	if conf.System != nil {
+		wrapped := *conf
+		wrapped.System = newSystemView(conf.System)
+		conf = &wrapped
+	}
 	return b.Setup(ctx, conf)
 }
 

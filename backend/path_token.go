@@ -77,7 +77,7 @@ func (b *backend) tokenResponse(e *entry) *logical.Response {
 	data["expires_at"] = tok.ExpiresAt.UTC().Format(time.RFC3339)
 
 	resp := b.Secret(secretTokenType).Response(data, map[string]any{"config": e.name})
-	ttl := e.config.leaseTTL(tok, b.clock.Now(), b.mountMaxTTL())
+	ttl := e.config.leaseTTL(tok, b.clock.Now(), b.System().MaxLeaseTTL())
 	resp.Secret.TTL = max(ttl, minLease)
 	resp.Secret.MaxTTL = resp.Secret.TTL
 	return resp

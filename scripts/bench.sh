@@ -18,10 +18,15 @@
 #      makes a non-root token with a read policy for the readers;
 #   5. runs the load tool: the throughput mode once per kind of reader
 #      token (READ_TOKENS), then the cold, refresh and scale modes; prints
-#      the report, also kept in .cache/bench/report.md;
+#      the report, also kept in .cache/bench/report.md. Besides the goals'
+#      targets, the throughput mode reads two variants of the minimal
+#      plugin, without a goal, that price what every plugin pays: its
+#      response declared with the framework's Operations (minimal-ops: a
+#      ReplicationState gRPC call back to Vault per request) and without a
+#      lease (minimal-unleased: no lease for Vault to register);
 #   6. stops everything it started.
 #
-# Not part of `make test`: it takes about 5 minutes, and its numbers depend
+# Not part of `make test`: it takes about 10 minutes, and its numbers depend
 # on the machine. The load tool shares the CPUs with Vault, its plugins and
 # the simulator, so compare the ratios (measured side by side in one run),
 # not the absolute rates.
@@ -231,18 +236,20 @@ load() {
 status=0
 if [[ ",$modes," == *,throughput,* ]]; then
   for kind in "${kinds[@]}"; do
-    log "throughput with a $kind token for the readers (about 2 minutes)"
+    log "throughput with a $kind token for the readers (about 3 minutes)"
     load -modes throughput -label "readers with a $kind token" -read-token "$(reader_token "$kind")" \
       -partner partner/token/load \
       -baseline minimal=baseline/token/load@0.9 \
       -baseline kv-v1=kv-v1/load@1.3 \
       -baseline kv-v2=kv-v2/data/load@1.3 \
+      -baseline minimal-ops=baseline/ops/load \
+      -baseline minimal-unleased=baseline/plain/load \
       -vault-profile "$work/profiles/$kind" "${pprof_flags[@]}" | tee -a "$work/report.md" || status=1
   done
 fi
 others="$(tr , '\n' <<<"$modes" | grep -vx throughput | paste -sd, -)"
 if [[ -n "$others" ]]; then
-  log "modes $others with a ${kinds[0]} token for the readers (about 3 minutes)"
+  log "modes $others with a ${kinds[0]} token for the readers (about 4 minutes)"
   load -modes "$others" -label "readers with a ${kinds[0]} token" -read-token "$(reader_token "${kinds[0]}")" \
     -refresh-control baseline/token/load |
     tee -a "$work/report.md" || status=1

@@ -15,7 +15,9 @@
 // replication state over gRPC on every request, to forward it from
 // performance standbys. ops/<name> is the same response through
 // Operations, to measure that round trip (the load tool's
-// -baseline minimal-ops=baseline/ops/<name>).
+// -baseline minimal-ops=baseline/ops/<name>). plain/<name> is the same
+// data without a lease (through Callbacks), to measure what registering a
+// lease costs Vault on every read.
 //
 // With PPROF_ADDR in its environment (vault plugin register -env
 // PPROF_ADDR=127.0.0.1:6062) it also serves net/http/pprof there.
@@ -89,11 +91,16 @@ func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 		resp.Secret.MaxTTL = leaseTTL
 		return resp, nil
 	}
+	plain := func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		resp, err := read(ctx, req, d)
+		resp.Secret = nil
+		return resp, err
+	}
 	fields := map[string]*framework.FieldSchema{
 		"name": {Type: framework.TypeLowerCaseString, Required: true},
 	}
 	b = &framework.Backend{
-		Help:        "A fixed leased response at token/<name> (and ops/<name>), for benchmarks.",
+		Help:        "A fixed leased response at token/<name> (and ops/<name>, and unleased at plain/<name>), for benchmarks.",
 		BackendType: logical.TypeLogical,
 		Paths: []*framework.Path{
 			{
@@ -102,6 +109,14 @@ func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 				//nolint:staticcheck // Callbacks on purpose: see the package doc.
 				Callbacks: map[logical.Operation]framework.OperationFunc{
 					logical.ReadOperation: read,
+				},
+			},
+			{
+				Pattern: "plain/" + framework.GenericNameRegex("name"),
+				Fields:  fields,
+				//nolint:staticcheck // Callbacks on purpose: see the package doc.
+				Callbacks: map[logical.Operation]framework.OperationFunc{
+					logical.ReadOperation: plain,
 				},
 			},
 			{
