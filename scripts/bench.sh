@@ -121,7 +121,7 @@ cleanup() {
     [[ -n "${vault_pid:-}" ]] && mapfile -t plugins < <(pgrep -P "$vault_pid" || true)
     kill "${pids[@]}" 2>/dev/null || true
     wait "${pids[@]}" 2>/dev/null || true
-    ((${#plugins[@]})) && kill "${plugins[@]}" 2>/dev/null
+    if ((${#plugins[@]})); then kill "${plugins[@]}" 2>/dev/null || true; fi
   fi
   exit "$status"
 }
