@@ -27,7 +27,7 @@
 #      lease (minimal-unleased: no lease for Vault to register);
 #   6. stops everything it started.
 #
-# Not part of `make test`: it takes about 10 minutes, and its numbers depend
+# Not part of `make test`: it takes about 15 minutes, and its numbers depend
 # on the machine. The load tool shares the CPUs with Vault, its plugins and
 # the simulator, so compare the ratios (measured side by side in one run),
 # not the absolute rates.
@@ -255,7 +255,7 @@ others() {
 others "$(selected 'cold|refresh')"
 if [[ ",$modes," == *,throughput,* ]]; then
   for kind in "${kinds[@]}"; do
-    log "throughput with a $kind token for the readers (about 3 minutes)"
+    log "throughput with a $kind token for the readers (about 5 minutes)"
     load -modes throughput -label "readers with a $kind token" -read-token "$(reader_token "$kind")" \
       -partner partner/token/load \
       -baseline minimal=baseline/token/load@0.9 \

@@ -101,7 +101,7 @@ func main() {
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients (keep-alive connections) for throughput and scale")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target per round")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured reads per target before the first round")
-	flag.IntVar(&o.rounds, "rounds", 10, "rounds; each reads every target for -duration, in a rotating order")
+	flag.IntVar(&o.rounds, "rounds", 20, "rounds; each reads every target for -duration, in a rotating order")
 
 	flag.StringVar(&o.partner, "partner", "partner/token/load", "path of the cached partnertoken read")
 	var targets targetList
