@@ -22,23 +22,20 @@ func BenchmarkTokenReadCached(b *testing.B) {
 	env := newTestEnv(b)
 	env.writeConfig("p", nil)
 	env.readToken("p")
-	req := &logical.Request{Operation: logical.ReadOperation, Path: "token/p", Storage: env.storage, MountPoint: "partner/"}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := env.b.HandleRequest(ctx, req); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	benchmarkParallelReads(b, env, "token/p")
 }
 
 func BenchmarkStorageEntryRead(b *testing.B) {
 	env := newTestEnv(b)
 	env.writeConfig("p", nil)
-	req := &logical.Request{Operation: logical.ReadOperation, Path: "config/p", Storage: env.storage, MountPoint: "partner/"}
+	benchmarkParallelReads(b, env, "config/p")
+}
+
+// benchmarkParallelReads reads path b.N times in all from GOMAXPROCS
+// goroutines.
+func benchmarkParallelReads(b *testing.B, env *testEnv, path string) {
+	b.Helper()
+	req := &logical.Request{Operation: logical.ReadOperation, Path: path, Storage: env.storage, MountPoint: "partner/"}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -49,6 +46,7 @@ func BenchmarkStorageEntryRead(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
 }
 
 func BenchmarkTokenReadMiss(b *testing.B) {
@@ -79,18 +77,8 @@ func BenchmarkTokenReadMissSimulator(b *testing.B) {
 			// DOKU's simulator checks Request-Timestamp against its clock.
 			env := newTestEnvAt(b, time.Now())
 			// Dinie's per-minute quota measures the partner, not the engine.
-			sim := partnersim.New(partnersim.Options{Now: env.clock.Now, DinieRateLimit: 1 << 30})
-			if err := sim.Start(); err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(sim.Close)
-			client := partnersim.DefaultClients()[partner]
-			env.mustOK(logical.CreateOperation, "config/"+partner, map[string]any{
-				"provider":      partner,
-				"token_url":     sim.TokenURL(partner),
-				"client_id":     client.ID,
-				"client_secret": client.Secret,
-			})
+			sim := startSimulator(b, partnersim.Options{Now: env.clock.Now, DinieRateLimit: 1 << 30})
+			env.mustOK(logical.CreateOperation, "config/"+partner, simConfig(sim, partner, ""))
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -134,18 +122,7 @@ func BenchmarkTokenReadDuringRefresh(b *testing.B) {
 	arrived, release := env.partner.hold()
 	env.clock.Advance(49 * time.Minute) // past 80% of the hour-long token
 	<-arrived
-	req := &logical.Request{Operation: logical.ReadOperation, Path: "token/p", Storage: env.storage, MountPoint: "partner/"}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := env.b.HandleRequest(ctx, req); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.StopTimer()
+	benchmarkParallelReads(b, env, "token/p")
 	if !env.b.cache.lookup("p").refreshing.Load() {
 		b.Fatal("the refresh ended during the run")
 	}

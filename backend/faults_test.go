@@ -41,16 +41,8 @@ func TestPartnerFaults(t *testing.T) {
 			// wire. The engine's clock starts at the same time, for DOKU's
 			// timestamp window.
 			env := newTestEnvAt(t, time.Now())
-			sim := partnersim.New(partnersim.Options{})
-			if err := sim.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(sim.Close)
-			client := partnersim.DefaultClients()[tt.partner]
-			data := map[string]any{
-				"provider": tt.partner, "token_url": sim.TokenURL(tt.partner),
-				"client_id": client.ID, "client_secret": client.Secret,
-			}
+			sim := startSimulator(t, partnersim.Options{})
+			data := simConfig(sim, tt.partner, "")
 			if tt.timeout != "" {
 				data["timeout"] = tt.timeout
 			}
@@ -73,7 +65,7 @@ func TestPartnerFaults(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %q does not say %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), client.Secret) {
+			if strings.Contains(err.Error(), data["client_secret"].(string)) {
 				t.Fatalf("error echoes the secret: %v", err)
 			}
 			if tok, _ := readToken(t.Context(), env.storage, "p"); tok != nil {

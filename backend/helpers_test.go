@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
 )
 
 const (
@@ -137,6 +139,32 @@ func (env *testEnv) writeConfig(name string, extra map[string]any) {
 		data[k] = v
 	}
 	env.mustOK(logical.CreateOperation, "config/"+name, data)
+}
+
+// startSimulator serves the strict partner simulator for the test.
+func startSimulator(t testing.TB, opts partnersim.Options) *partnersim.Server {
+	t.Helper()
+	sim := partnersim.New(opts)
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	return sim
+}
+
+// simConfig is the config of partner at sim, with the partner's demo client;
+// a non-empty secret replaces the demo secret.
+func simConfig(sim *partnersim.Server, partner, secret string) map[string]any {
+	client := partnersim.DefaultClients()[partner]
+	if secret == "" {
+		secret = client.Secret
+	}
+	return map[string]any{
+		"provider":      partner,
+		"token_url":     sim.TokenURL(partner),
+		"client_id":     client.ID,
+		"client_secret": secret,
+	}
 }
 
 func (env *testEnv) readToken(name string) *logical.Response {

@@ -17,21 +17,10 @@ func TestEveryPartnerThroughTheEngine(t *testing.T) {
 	for _, partner := range partnersim.Partners() {
 		t.Run(partner, func(t *testing.T) {
 			env := newTestEnv(t)
-			sim := partnersim.New(partnersim.Options{Now: env.clock.Now})
-			if err := sim.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(sim.Close)
+			sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
 			const lifetime = 30 * time.Minute
 			sim.SetLifetime(partner, lifetime)
-
-			client := partnersim.DefaultClients()[partner]
-			env.mustOK(logical.CreateOperation, "config/"+partner, map[string]any{
-				"provider":      partner,
-				"token_url":     sim.TokenURL(partner),
-				"client_id":     client.ID,
-				"client_secret": client.Secret,
-			})
+			env.mustOK(logical.CreateOperation, "config/"+partner, simConfig(sim, partner, ""))
 			first := env.readToken(partner)
 			wantExpiry := env.clock.Now().Add(lifetime).UTC().Format(time.RFC3339)
 			if first.Data["expires_at"] != wantExpiry {
@@ -65,18 +54,9 @@ func TestPartnerRefusalsNameThePartner(t *testing.T) {
 	for _, partner := range partnersim.Partners() {
 		t.Run(partner, func(t *testing.T) {
 			env := newTestEnv(t)
-			sim := partnersim.New(partnersim.Options{Now: env.clock.Now})
-			if err := sim.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(sim.Close)
+			sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
 			const wrongSecret = "definitely-the-wrong-secret"
-			env.mustOK(logical.CreateOperation, "config/"+partner, map[string]any{
-				"provider":      partner,
-				"token_url":     sim.TokenURL(partner),
-				"client_id":     partnersim.DefaultClients()[partner].ID,
-				"client_secret": wrongSecret,
-			})
+			env.mustOK(logical.CreateOperation, "config/"+partner, simConfig(sim, partner, wrongSecret))
 			_, err := env.request(logical.ReadOperation, "token/"+partner, nil)
 			if err == nil {
 				t.Fatal("a wrong secret minted a token")

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -90,16 +89,14 @@ template {
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- agent.Wait() }()
+	exited := make(chan struct{}) // closed when the Agent exited, with its status in exitErr
+	var exitErr error
+	go func() {
+		exitErr = agent.Wait()
+		close(exited)
+	}()
 	defer func() {
-		_ = agent.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = agent.Process.Kill()
-			<-exited
-		}
+		terminate(agent.Process, exited, 10*time.Second)
 		if leaks := findSecrets([]string{logPath}, sim.secrets()); len(leaks) > 0 {
 			t.Errorf("client secrets in the Agent's log:\n  %s", strings.Join(leaks, "\n  "))
 		}
@@ -115,8 +112,8 @@ template {
 	}
 	for deadline := time.Now().Add(30 * time.Second); readRendered() == ""; {
 		select {
-		case err := <-exited:
-			t.Fatalf("the Agent exited (%v); its log:\n%s", err, tail(logPath, 30))
+		case <-exited:
+			t.Fatalf("the Agent exited (%v); its log:\n%s", exitErr, tail(logPath, 30))
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -132,8 +129,8 @@ template {
 	defer ticker.Stop()
 	for time.Since(start) < agentWatch {
 		select {
-		case err := <-exited:
-			t.Fatalf("the Agent exited during the watch (%v)", err)
+		case <-exited:
+			t.Fatalf("the Agent exited during the watch (%v)", exitErr)
 		case <-ticker.C:
 		}
 		tok := readRendered()

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -227,13 +225,7 @@ func (n *haNode) stop() {
 	if !n.running() {
 		return
 	}
-	_ = n.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-n.done:
-	case <-time.After(30 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.done
-	}
+	terminate(n.cmd.Process, n.done, 30*time.Second)
 }
 
 // kill ends the process at once (SIGKILL), as a crash or a power cut
@@ -273,36 +265,16 @@ func (n *haNode) call(ctx context.Context, method, path string, body, out any) e
 // rawCall is vaultClient.call for the endpoints whose answer is not in
 // Vault's usual envelope (sys/init, sys/unseal, sys/health, sys/leader).
 func rawCall(ctx context.Context, c *vaultClient, method, path string, body, out any) error {
-	var reader io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		reader = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.addr+"/v1/"+path, reader)
+	status, data, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
-	if c.token != "" {
-		req.Header.Set("X-Vault-Token", c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
+	if status/100 != 2 {
 		var e struct {
 			Errors []string `json:"errors"`
 		}
 		_ = json.Unmarshal(data, &e)
-		return &apiError{Method: method, Path: path, Status: resp.StatusCode, Errors: e.Errors}
+		return &apiError{Method: method, Path: path, Status: status, Errors: e.Errors}
 	}
 	if out != nil && len(bytes.TrimSpace(data)) > 0 {
 		return json.Unmarshal(data, out)

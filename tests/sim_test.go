@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -125,13 +124,7 @@ func (s *simulator) Close() {
 	if s.cmd.Process == nil {
 		return
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	terminate(s.cmd.Process, s.done, 10*time.Second)
 }
 
 func (s *simulator) tokenURL(partner string) string { return s.TokenURLs[partner] }
@@ -149,13 +142,9 @@ func (s *simulator) secrets() []simClient {
 
 // admin calls the simulator's admin API and decodes the answer into out.
 func (s *simulator) admin(method, path string, body, out any) error {
-	var reader io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		reader = bytes.NewReader(data)
+	reader, err := jsonBody(body)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -108,13 +107,7 @@ func (v *vaultServer) Stop() {
 	if v == nil || v.cmd.Process == nil {
 		return
 	}
-	_ = v.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-v.done:
-	case <-time.After(20 * time.Second):
-		_ = v.cmd.Process.Kill()
-		<-v.done
-	}
+	terminate(v.cmd.Process, v.done, 20*time.Second)
 }
 
 // registerPlugin registers the plugin under test by SHA-256 and version and
@@ -194,41 +187,56 @@ func statusOf(err error) int {
 	return 0
 }
 
-// request sends one API request; body, when not nil, is sent as JSON.
-// Only transport failures are errors: the status is in the response.
-func (c *vaultClient) request(ctx context.Context, method, path string, body any) (*vaultResponse, error) {
-	var reader io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		reader = bytes.NewReader(data)
+// send sends one API request, body (when not nil) as JSON, and returns
+// the status and the answer as it came. Only transport failures are errors.
+func (c *vaultClient) send(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	reader, err := jsonBody(body)
+	if err != nil {
+		return 0, nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.addr+"/v1/"+path, reader)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if c.token != "" {
 		req.Header.Set("X-Vault-Token", c.token)
 	}
 	httpResp, err := c.http.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer httpResp.Body.Close()
 	data, err := io.ReadAll(httpResp.Body)
+	return httpResp.StatusCode, data, err
+}
+
+// request sends one API request and decodes Vault's envelope. Only
+// transport failures are errors: the status is in the response.
+func (c *vaultClient) request(ctx context.Context, method, path string, body any) (*vaultResponse, error) {
+	status, data, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return nil, err
 	}
 	resp := &vaultResponse{}
 	if len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, resp); err != nil {
-			return nil, fmt.Errorf("%s %s: HTTP %d with a body that is not JSON: %.200s", method, path, httpResp.StatusCode, data)
+			return nil, fmt.Errorf("%s %s: HTTP %d with a body that is not JSON: %.200s", method, path, status, data)
 		}
 	}
-	resp.Status = httpResp.StatusCode
+	resp.Status = status
 	return resp, nil
+}
+
+// jsonBody is body encoded as JSON, or no body for nil.
+func jsonBody(body any) (io.Reader, error) {
+	if body == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(data), nil
 }
 
 // call is request, with any answer outside 2xx turned into an *apiError.
