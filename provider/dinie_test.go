@@ -189,15 +189,9 @@ func TestDinieMintFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, dinieRequest()) }, tc.answer)
 			tok, err := Dinie{}.Mint(t.Context(), newRequest(p, diniePath, nil))
-			if tok != nil {
-				t.Errorf("Mint returned a token %+v with its error", tok)
-			}
-			perr := checkError(t, err, "Dinie", tc.wantStatus, tc.want)
+			checkMintFailure(t, tok, err, "Dinie", tc.wantStatus, tc.want, tc.refused)
 			if tc.wantError != "" && err.Error() != tc.wantError {
 				t.Errorf("error text\n got  %s\n want %s", err, tc.wantError)
-			}
-			if perr.Refused() != tc.refused {
-				t.Errorf("Refused() = %v, want %v", perr.Refused(), tc.refused)
 			}
 		})
 	}

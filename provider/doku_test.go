@@ -433,13 +433,7 @@ func TestDOKUMintFailures(t *testing.T) {
 			}
 			p := newPartner(t, dokuRequestChecker(dokuPath, "", body, "2024-01-10T12:00:00Z"), tc.answer)
 			tok, err := DOKU{}.Mint(t.Context(), newRequest(p, dokuPath, opts))
-			if tok != nil {
-				t.Errorf("Mint returned a token %+v with its error", tok)
-			}
-			perr := checkError(t, err, "DOKU", tc.wantStatus, tc.want)
-			if perr.Refused() != tc.refused {
-				t.Errorf("Refused() = %v, want %v", perr.Refused(), tc.refused)
-			}
+			perr := checkMintFailure(t, tok, err, "DOKU", tc.wantStatus, tc.want, tc.refused)
 			if perr.RetryAfter != tc.retryAfter {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.retryAfter)
 			}

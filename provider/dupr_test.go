@@ -315,13 +315,7 @@ func TestDUPRMintFailures(t *testing.T) {
 				checkRequest(t, r, duprRequest(testClientID, testSecret))
 			}, tc.answer)
 			tok, err := DUPR{}.Mint(t.Context(), newRequest(p, duprPath, nil))
-			if tok != nil {
-				t.Errorf("Mint returned a token %+v with its error", tok)
-			}
-			perr := checkError(t, err, "DUPR", tc.wantStatus, tc.want)
-			if perr.Refused() != tc.refused {
-				t.Errorf("Refused() = %v, want %v", perr.Refused(), tc.refused)
-			}
+			perr := checkMintFailure(t, tok, err, "DUPR", tc.wantStatus, tc.want, tc.refused)
 			if perr.RetryAfter != tc.retryAfter {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.retryAfter)
 			}

@@ -214,6 +214,21 @@ func checkError(t *testing.T, err error, partnerName string, status int, want []
 	return perr
 }
 
+// checkMintFailure asserts Mint returned no token with its error, the
+// error as checkError wants it, and whether the partner refused the
+// credentials.
+func checkMintFailure(t *testing.T, tok *Token, err error, partnerName string, status int, want []string, refused bool) *Error {
+	t.Helper()
+	if tok != nil {
+		t.Errorf("Mint returned a token %+v with its error", tok)
+	}
+	perr := checkError(t, err, partnerName, status, want)
+	if perr.Refused() != refused {
+		t.Errorf("Refused() = %v, want %v", perr.Refused(), refused)
+	}
+	return perr
+}
+
 // checkToken asserts a minted token is the wanted bearer token, issued at
 // the send time and expiring exactly at wantExpiry.
 func checkToken(t *testing.T, tok *Token, err error, wantToken string, wantExpiry time.Time) {

@@ -205,13 +205,7 @@ func TestPoderoMintFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, poderoRequest()) }, tc.answer)
 			tok, err := Podero{}.Mint(t.Context(), newRequest(p, poderoPath, nil))
-			if tok != nil {
-				t.Errorf("Mint returned a token %+v with its error", tok)
-			}
-			perr := checkError(t, err, "Podero", tc.wantStatus, tc.want)
-			if perr.Refused() != tc.refused {
-				t.Errorf("Refused() = %v, want %v", perr.Refused(), tc.refused)
-			}
+			checkMintFailure(t, tok, err, "Podero", tc.wantStatus, tc.want, tc.refused)
 		})
 	}
 }

@@ -193,13 +193,7 @@ func TestSetuMintFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, setuRequest()) }, tc.answer)
 			tok, err := Setu{}.Mint(t.Context(), newRequest(p, setuPath, nil))
-			if tok != nil {
-				t.Errorf("Mint returned a token %+v with its error", tok)
-			}
-			perr := checkError(t, err, "Setu", tc.wantStatus, tc.want)
-			if perr.Refused() != tc.refused {
-				t.Errorf("Refused() = %v, want %v", perr.Refused(), tc.refused)
-			}
+			perr := checkMintFailure(t, tok, err, "Setu", tc.wantStatus, tc.want, tc.refused)
 			if perr.Temporary() != tc.temporary {
 				t.Errorf("Temporary() = %v, want %v", perr.Temporary(), tc.temporary)
 			}
