@@ -54,6 +54,8 @@ cd "$root"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 modes="${MODES:-throughput,cold,refresh,scale}"
 # selected PATTERN prints the selected modes that PATTERN matches, comma-separated.
@@ -93,8 +95,6 @@ vault() { "$vault_bin" "$@"; }
 jsonget() { "$work/bin/jsonget" "$@"; }
 
 # --- start, and stop on exit ----------------------------------------------------
-# listening HOST:PORT succeeds if something accepts connections there.
-listening() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 # free_port prints a loopback port where neither it nor the next one is in
 # use (Vault's dev server takes the next one for its cluster listener).
 free_port() {
@@ -139,16 +139,7 @@ pids+=("$vault_pid")
 "$work/bin/partnersim" -addr 127.0.0.1:0 >"$work/partnersim.json" 2>"$work/partnersim.log" &
 pids+=($!)
 
-for ((i = 0; ; i++)); do
-  for pid in "${pids[@]}"; do
-    kill -0 "$pid" 2>/dev/null || die "a process exited early; see $work/vault.log and $work/partnersim.log"
-  done
-  if vault status >/dev/null 2>&1 && (($(wc -l <"$work/partnersim.json") >= 1)); then
-    break
-  fi
-  ((i < 120)) || die "Vault or the simulator did not come up within 60s"
-  sleep 0.5
-done
+wait_started "$work" "${pids[@]}"
 
 # --- register and mount ----------------------------------------------------------
 sha() { sha256sum "$1" | cut -d' ' -f1; }

@@ -18,6 +18,8 @@ cd "$root"
 
 log() { printf 'dev: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
 
 vault_addr="${VAULT_DEV_ADDR:-127.0.0.1:8200}"
 sim_addr="${SIM_ADDR:-127.0.0.1:8300}"
@@ -30,9 +32,6 @@ mount=partner
 umask 077
 work="$root/.cache/dev"
 mkdir -p "$work/plugins" "$work/bin"
-
-# listening HOST:PORT succeeds if something accepts connections there.
-listening() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 
 listening "$vault_addr" && die "something already listens on $vault_addr (another Vault?); stop it or set VAULT_DEV_ADDR"
 listening "$sim_addr" && die "something already listens on $sim_addr; stop it or set SIM_ADDR"
@@ -76,17 +75,7 @@ pids+=($!)
 
 export VAULT_ADDR="http://$vault_addr" VAULT_TOKEN=root
 
-# Wait up to 60 s for Vault to answer and the simulator to print its line.
-for ((i = 0; ; i++)); do
-  for pid in "${pids[@]}"; do
-    kill -0 "$pid" 2>/dev/null || die "a process exited early; see $work/vault.log and $work/partnersim.log"
-  done
-  if vault status >/dev/null 2>&1 && (($(wc -l <"$work/partnersim.json") >= 1)); then
-    break
-  fi
-  ((i < 120)) || die "Vault or the simulator did not come up within 60s"
-  sleep 0.5
-done
+wait_started "$work" "${pids[@]}"
 
 # --- register, mount, configure ----------------------------------------------
 VAULT_BIN="$vault_bin" MOUNT="$mount" scripts/register.sh "$work/plugins/$plugin" "$version"
