@@ -45,17 +45,7 @@ func leaseGone(ctx context.Context, c *vaultClient, id string) error {
 
 // waitLeaseGone waits up to timeout for lease id to disappear.
 func waitLeaseGone(ctx context.Context, c *vaultClient, id string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := leaseGone(ctx, c, id)
-		if err == nil || time.Now().After(deadline) {
-			if err != nil {
-				return fmt.Errorf("after %s: %w", timeout, err)
-			}
-			return nil
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	return poll(ctx, timeout, func() error { return leaseGone(ctx, c, id) })
 }
 
 // TestRevokeKeepsSharedToken revokes readers' leases, one at a time, by

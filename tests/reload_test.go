@@ -29,14 +29,10 @@ func TestPluginReload(t *testing.T) {
 
 	// The reloaded plugin may take a moment to answer.
 	var after *lease
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	if err := poll(ctx, 20*time.Second, func() (err error) {
 		after, err = readToken(ctx, root, mount, p)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
+		return err
+	}); err != nil {
 		t.Fatalf("reading after the reload: %v", err)
 	}
 	checkLease(t, shared.sim, p, mount, p, after)
