@@ -11,29 +11,18 @@ const diniePath = "/v3/auth/token"
 
 func TestDinieSpec(t *testing.T) {
 	spec := Dinie{}.Spec()
-	if spec.Name != "dinie" || spec.DisplayName != "Dinie" || spec.Description == "" {
-		t.Errorf("spec names = %q, %q, %q", spec.Name, spec.DisplayName, spec.Description)
-	}
-	if spec.Docs != "https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken" {
-		t.Errorf("Docs = %q", spec.Docs)
-	}
-	if spec.DefaultLifetime != time.Hour {
-		t.Errorf("DefaultLifetime = %s, want the documented 1h", spec.DefaultLifetime)
-	}
+	checkSpec(t, spec, wantSpec{
+		name: "dinie", displayName: "Dinie",
+		docs:            "https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken",
+		defaultLifetime: time.Hour, // documented
+		environments: map[string]string{
+			"sandbox":    "https://sandbox.api.dinie.com.br/v3/auth/token",
+			"production": "https://api.dinie.com.br/v3/auth/token",
+		},
+		environmentCount: 2,
+	})
 	if len(spec.Fields) != 0 {
 		t.Errorf("Fields = %v, want none", spec.Fields)
-	}
-	for _, tc := range []struct{ env, url string }{
-		{"sandbox", "https://sandbox.api.dinie.com.br/v3/auth/token"},
-		{"production", "https://api.dinie.com.br/v3/auth/token"},
-	} {
-		env, ok := spec.Environment(tc.env)
-		if !ok || env.TokenURL != tc.url {
-			t.Errorf("environment %q = %q (found %v), want %q", tc.env, env.TokenURL, ok, tc.url)
-		}
-	}
-	if len(spec.Environments) != 2 {
-		t.Errorf("%d environments, want sandbox and production", len(spec.Environments))
 	}
 }
 

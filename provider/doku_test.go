@@ -119,27 +119,16 @@ func TestDOKUSignatureVectors(t *testing.T) {
 
 func TestDOKUSpec(t *testing.T) {
 	spec := DOKU{}.Spec()
-	if spec.Name != "doku" || spec.DisplayName != "DOKU" || spec.Description == "" {
-		t.Errorf("spec names = %q, %q, %q", spec.Name, spec.DisplayName, spec.Description)
-	}
-	if spec.Docs != "https://developers.doku.com/partnership/partner-api/generate-token-api" {
-		t.Errorf("Docs = %q", spec.Docs)
-	}
-	if spec.DefaultLifetime != 0 {
-		t.Errorf("DefaultLifetime = %s, want none: DOKU documents no default", spec.DefaultLifetime)
-	}
-	for _, tc := range []struct{ env, url string }{
-		{"sandbox", "https://api-uat.doku.com/adv-core-api/partner/v1.0/token"},
-		{"production", "https://api.doku.com/adv-core-api/partner/v1.0/token"},
-	} {
-		env, ok := spec.Environment(tc.env)
-		if !ok || env.TokenURL != tc.url {
-			t.Errorf("environment %q = %q (found %v), want %q", tc.env, env.TokenURL, ok, tc.url)
-		}
-	}
-	if len(spec.Environments) != 2 {
-		t.Errorf("%d environments, want sandbox and production", len(spec.Environments))
-	}
+	checkSpec(t, spec, wantSpec{
+		name: "doku", displayName: "DOKU",
+		docs:            "https://developers.doku.com/partnership/partner-api/generate-token-api",
+		defaultLifetime: 0, // DOKU documents none
+		environments: map[string]string{
+			"sandbox":    "https://api-uat.doku.com/adv-core-api/partner/v1.0/token",
+			"production": "https://api.doku.com/adv-core-api/partner/v1.0/token",
+		},
+		environmentCount: 2,
+	})
 	if len(spec.Fields) != 1 {
 		t.Fatalf("Fields = %v, want only valid_time", spec.Fields)
 	}

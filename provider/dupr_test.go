@@ -12,30 +12,19 @@ const duprPath = "/api/auth/v1.0/token"
 
 func TestDUPRSpec(t *testing.T) {
 	spec := DUPR{}.Spec()
-	if spec.Name != "dupr" || spec.DisplayName != "DUPR" || spec.Description == "" {
-		t.Errorf("spec names = %q, %q, %q", spec.Name, spec.DisplayName, spec.Description)
-	}
-	if spec.Docs != "https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation" {
-		t.Errorf("Docs = %q", spec.Docs)
-	}
-	if spec.DefaultLifetime != time.Hour {
-		t.Errorf("DefaultLifetime = %s, want the documented 1h", spec.DefaultLifetime)
-	}
+	checkSpec(t, spec, wantSpec{
+		name: "dupr", displayName: "DUPR",
+		docs:            "https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation",
+		defaultLifetime: time.Hour, // documented
+		environments: map[string]string{
+			"sandbox":    "https://uat.mydupr.com/api/auth/v1.0/token",
+			"uat":        "https://uat.mydupr.com/api/auth/v1.0/token",
+			"production": "https://prod.mydupr.com/api/auth/v1.0/token",
+		},
+		environmentCount: 2, // uat is sandbox's alias
+	})
 	if len(spec.Fields) != 0 {
 		t.Errorf("Fields = %v, want none", spec.Fields)
-	}
-	for _, tc := range []struct{ env, url string }{
-		{"sandbox", "https://uat.mydupr.com/api/auth/v1.0/token"},
-		{"uat", "https://uat.mydupr.com/api/auth/v1.0/token"},
-		{"production", "https://prod.mydupr.com/api/auth/v1.0/token"},
-	} {
-		env, ok := spec.Environment(tc.env)
-		if !ok || env.TokenURL != tc.url {
-			t.Errorf("environment %q = %q (found %v), want %q", tc.env, env.TokenURL, ok, tc.url)
-		}
-	}
-	if len(spec.Environments) != 2 {
-		t.Errorf("%d environments, want sandbox and production", len(spec.Environments))
 	}
 }
 

@@ -214,6 +214,39 @@ func checkError(t *testing.T, err error, partnerName string, status int, want []
 	return perr
 }
 
+// wantSpec is what a provider's Spec documents: its names, documentation,
+// fallback lifetime, the token URL of each environment name (aliases
+// included) and how many environments it lists.
+type wantSpec struct {
+	name, displayName, docs string
+	defaultLifetime         time.Duration
+	environments            map[string]string
+	environmentCount        int
+}
+
+// checkSpec asserts spec documents what want says, and has a description.
+func checkSpec(t *testing.T, spec Spec, want wantSpec) {
+	t.Helper()
+	if spec.Name != want.name || spec.DisplayName != want.displayName || spec.Description == "" {
+		t.Errorf("spec names = %q, %q, %q", spec.Name, spec.DisplayName, spec.Description)
+	}
+	if spec.Docs != want.docs {
+		t.Errorf("Docs = %q, want %q", spec.Docs, want.docs)
+	}
+	if spec.DefaultLifetime != want.defaultLifetime {
+		t.Errorf("DefaultLifetime = %s, want %s", spec.DefaultLifetime, want.defaultLifetime)
+	}
+	for name, url := range want.environments {
+		env, ok := spec.Environment(name)
+		if !ok || env.TokenURL != url {
+			t.Errorf("environment %q = %q (found %v), want %q", name, env.TokenURL, ok, url)
+		}
+	}
+	if len(spec.Environments) != want.environmentCount {
+		t.Errorf("%d environments (%v), want %d", len(spec.Environments), spec.Environments, want.environmentCount)
+	}
+}
+
 // checkMintFailure asserts Mint returned no token with its error, the
 // error as checkError wants it, and whether the partner refused the
 // credentials.

@@ -13,29 +13,18 @@ const poderoPath = "/oauth2/token/"
 
 func TestPoderoSpec(t *testing.T) {
 	spec := Podero{}.Spec()
-	if spec.Name != "podero" || spec.DisplayName != "Podero" || spec.Description == "" {
-		t.Errorf("spec names = %q, %q, %q", spec.Name, spec.DisplayName, spec.Description)
-	}
-	if spec.Docs != "https://developers.podero.com/partner-api/getting-started/get-access-token" {
-		t.Errorf("Docs = %q", spec.Docs)
-	}
-	if spec.DefaultLifetime != 0 {
-		t.Errorf("DefaultLifetime = %s, want none: every answer carries expires_in", spec.DefaultLifetime)
-	}
+	checkSpec(t, spec, wantSpec{
+		name: "podero", displayName: "Podero",
+		docs:            "https://developers.podero.com/partner-api/getting-started/get-access-token",
+		defaultLifetime: 0, // none: every answer carries expires_in
+		environments: map[string]string{
+			"production": "https://app.podero.com/oauth2/token/",
+			"sandbox":    "https://sandbox-app.podero.com/oauth2/token/",
+		},
+		environmentCount: 2,
+	})
 	if len(spec.Fields) != 0 {
 		t.Errorf("Fields = %v, want none", spec.Fields)
-	}
-	for _, tc := range []struct{ env, url string }{
-		{"production", "https://app.podero.com/oauth2/token/"},
-		{"sandbox", "https://sandbox-app.podero.com/oauth2/token/"},
-	} {
-		env, ok := spec.Environment(tc.env)
-		if !ok || env.TokenURL != tc.url {
-			t.Errorf("environment %q = %q (found %v), want %q", tc.env, env.TokenURL, ok, tc.url)
-		}
-	}
-	if len(spec.Environments) != 2 {
-		t.Errorf("%d environments, want production and sandbox", len(spec.Environments))
 	}
 }
 

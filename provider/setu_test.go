@@ -20,20 +20,15 @@ const (
 
 func TestSetuSpec(t *testing.T) {
 	spec := Setu{}.Spec()
-	if spec.Name != "setu" || spec.DisplayName != "Setu" || spec.Description == "" {
-		t.Errorf("spec names = %q, %q, %q", spec.Name, spec.DisplayName, spec.Description)
-	}
-	if spec.Docs != "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token" {
-		t.Errorf("Docs = %q", spec.Docs)
-	}
-	if len(spec.Environments) != 0 {
-		t.Errorf("Environments = %v, want none: Setu documents no host, so token_url is required", spec.Environments)
-	}
+	checkSpec(t, spec, wantSpec{
+		name: "setu", displayName: "Setu",
+		docs:            "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token",
+		defaultLifetime: 15 * time.Minute, // documented
+		// None: Setu documents no host, so token_url is required.
+		environmentCount: 0,
+	})
 	if len(spec.Fields) != 0 {
 		t.Errorf("Fields = %v, want none", spec.Fields)
-	}
-	if spec.DefaultLifetime != 15*time.Minute {
-		t.Errorf("DefaultLifetime = %s, want the documented 15m", spec.DefaultLifetime)
 	}
 }
 
