@@ -12,29 +12,8 @@
 package main
 
 import (
-	"net/http"
-	_ "net/http/pprof" // the profiling endpoints, on PPROF_ADDR only
-	"os"
-
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/vault/sdk/plugin"
-
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/backend"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/profiledplugin"
 )
 
-func main() {
-	logger := hclog.New(&hclog.LoggerOptions{})
-	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
-		go func() {
-			if err := http.ListenAndServe(addr, nil); err != nil {
-				logger.Error("pprof listener", "addr", addr, "error", err)
-			}
-		}()
-	}
-	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
-		BackendFactoryFunc: backend.Factory,
-	}); err != nil {
-		logger.Error("plugin shutting down", "error", err)
-		os.Exit(1)
-	}
-}
+func main() { profiledplugin.Serve(backend.Factory) }

@@ -12,8 +12,9 @@
 // token/<name> is declared with the framework's Callbacks, which is the
 // least a plugin can do: for a path declared with Operations (as
 // partnertoken's and KV's are), the SDK's framework asks Vault for its
-// replication state over gRPC on every request, to forward it from
-// performance standbys. ops/<name> is the same response through
+// replication state on every request, to forward it from performance
+// standbys; a gRPC round trip unless the plugin remembers the answer, as
+// partnertoken does. ops/<name> is the same response through
 // Operations, to measure that round trip (the load tool's
 // -baseline minimal-ops=baseline/ops/<name>). plain/<name> is the same
 // data without a lease (through Callbacks), to measure what registering a
@@ -25,16 +26,13 @@ package main
 
 import (
 	"context"
-	"net/http"
-	_ "net/http/pprof" // the profiling endpoints, on PPROF_ADDR only
-	"os"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/hashicorp/vault/sdk/plugin"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/profiledplugin"
 )
 
 // Version is what the plugin reports to Vault; register it with the same
@@ -50,22 +48,7 @@ const leaseTTL = 55 * time.Minute
 // accessToken is as long as the simulator's OAuth2 tokens.
 var accessToken = strings.Repeat("b", 40)
 
-func main() {
-	logger := hclog.New(&hclog.LoggerOptions{})
-	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
-		go func() {
-			if err := http.ListenAndServe(addr, nil); err != nil {
-				logger.Error("pprof listener", "addr", addr, "error", err)
-			}
-		}()
-	}
-	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
-		BackendFactoryFunc: factory,
-	}); err != nil {
-		logger.Error("plugin shutting down", "error", err)
-		os.Exit(1)
-	}
-}
+func main() { profiledplugin.Serve(factory) }
 
 func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	secret := &framework.Secret{
