@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
 )
 
 // partners are the simulated partners; the shared server has a config
@@ -142,30 +143,9 @@ func (s *simulator) secrets() []simClient {
 
 // admin calls the simulator's admin API and decodes the answer into out.
 func (s *simulator) admin(method, path string, body, out any) error {
-	reader, err := jsonBody(body)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.URL+"/_sim/"+path, reader)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("simulator %s /_sim/%s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return partnersim.AdminClient{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
 }
 
 // simStats are one partner's counters.

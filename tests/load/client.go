@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
 )
 
 // newHTTPClient returns a client with a keep-alive pool of up to conns
@@ -211,31 +213,7 @@ func loadSimulator(path string) (*simulator, error) {
 }
 
 func (s *simulator) admin(ctx context.Context, method, path string, body, out any) error {
-	var r io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.URL+"/_sim/"+path, r)
-	if err != nil {
-		return err
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("simulator %s /_sim/%s: HTTP %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return partnersim.AdminClient{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
 }
 
 func (s *simulator) stats(ctx context.Context, partner string) (simStats, error) {
