@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
 
@@ -168,18 +167,4 @@ func (b *backend) cleanup(context.Context) {
 func (b *backend) periodicFunc(context.Context, *logical.Request) error {
 	b.cache.refreshDue()
 	return nil
-}
-
-// writeSafe reports whether this node may write the mount's storage. A
-// performance standby or secondary must not mint: its write would be
-// forwarded to the active node, which would then mint a second time.
-func (b *backend) writeSafe() bool {
-	sys := b.System()
-	if sys == nil {
-		return true
-	}
-	state := sys.ReplicationState()
-	return (sys.LocalMount() || !state.HasState(consts.ReplicationPerformanceSecondary)) &&
-		!state.HasState(consts.ReplicationDRSecondary) &&
-		!state.HasState(consts.ReplicationPerformanceStandby)
 }

@@ -186,7 +186,7 @@ func (c *tokenCache) get(ctx context.Context, name string) (*entry, error) {
 			return e, nil
 		}
 		c.b.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
-		if !c.b.writeSafe() {
+		if !c.b.WriteSafeReplicationState() {
 			// Vault forwards the request to the active node, which mints.
 			// Minting here first would mint twice.
 			return nil, logical.ErrReadOnly
@@ -328,7 +328,7 @@ func (c *tokenCache) refresh(ctx context.Context, name string, minInterval time.
 		if err != nil {
 			return nil, false, err
 		}
-		if !c.b.writeSafe() {
+		if !c.b.WriteSafeReplicationState() {
 			return nil, false, logical.ErrReadOnly
 		}
 		if attempt == 0 {
@@ -416,7 +416,7 @@ func (c *tokenCache) refreshAhead(e *entry) {
 
 // refreshNow mints a replacement for e's token if it is still current.
 func (c *tokenCache) refreshNow(e *entry) error {
-	if c.lookup(e.name) != e || !c.b.writeSafe() || !e.refreshing.CompareAndSwap(false, true) {
+	if c.lookup(e.name) != e || !c.b.WriteSafeReplicationState() || !e.refreshing.CompareAndSwap(false, true) {
 		return nil
 	}
 	defer e.refreshing.Store(false)
