@@ -11,8 +11,7 @@ import (
 const duprPath = "/api/auth/v1.0/token"
 
 func TestDUPRSpec(t *testing.T) {
-	spec := DUPR{}.Spec()
-	checkSpec(t, spec, wantSpec{
+	checkSpec(t, DUPR{}.Spec(), wantSpec{
 		name: "dupr", displayName: "DUPR",
 		docs:            "https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation",
 		defaultLifetime: time.Hour, // documented
@@ -23,9 +22,6 @@ func TestDUPRSpec(t *testing.T) {
 		},
 		environmentCount: 2, // uat is sandbox's alias
 	})
-	if len(spec.Fields) != 0 {
-		t.Errorf("Fields = %v, want none", spec.Fields)
-	}
 }
 
 func TestDUPRCredentialsMatchTheOfficialExample(t *testing.T) {

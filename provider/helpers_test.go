@@ -216,12 +216,14 @@ func checkError(t *testing.T, err error, partnerName string, status int, want []
 
 // wantSpec is what a provider's Spec documents: its names, documentation,
 // fallback lifetime, the token URL of each environment name (aliases
-// included) and how many environments it lists.
+// included), how many environments it lists and how many config fields of
+// its own it has.
 type wantSpec struct {
 	name, displayName, docs string
 	defaultLifetime         time.Duration
 	environments            map[string]string
 	environmentCount        int
+	fieldCount              int
 }
 
 // checkSpec asserts spec documents what want says, and has a description.
@@ -244,6 +246,9 @@ func checkSpec(t *testing.T, spec Spec, want wantSpec) {
 	}
 	if len(spec.Environments) != want.environmentCount {
 		t.Errorf("%d environments (%v), want %d", len(spec.Environments), spec.Environments, want.environmentCount)
+	}
+	if len(spec.Fields) != want.fieldCount {
+		t.Fatalf("Fields = %v, want %d", spec.Fields, want.fieldCount)
 	}
 }
 

@@ -19,17 +19,13 @@ const (
 )
 
 func TestSetuSpec(t *testing.T) {
-	spec := Setu{}.Spec()
-	checkSpec(t, spec, wantSpec{
+	checkSpec(t, Setu{}.Spec(), wantSpec{
 		name: "setu", displayName: "Setu",
 		docs:            "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token",
 		defaultLifetime: 15 * time.Minute, // documented
 		// None: Setu documents no host, so token_url is required.
 		environmentCount: 0,
 	})
-	if len(spec.Fields) != 0 {
-		t.Errorf("Fields = %v, want none", spec.Fields)
-	}
 }
 
 // setuRequest is the documented request: the three form parameters in the
