@@ -19,6 +19,10 @@
 //	dinie   POST /dinie/api/v3/auth/token           Basic auth, form grant_type=client_credentials
 //	oauth2  POST /oauth2/token                      RFC 6749 §4.4, client_secret_basic or client_secret_post
 //
+// DUPR's result.expiry comes in the documented shape unless
+// [Options.DUPRExpiryLayout] asks for a Java serialiser's (or none), for
+// tests of the engine's expiry fallbacks.
+//
 // Dinie also enforces a fixed one-minute rate-limit window
 // ([Options.DinieRateLimit], default [DefaultDinieRateLimit]) and reports it in
 // X-RateLimit-* headers on every answer; DOKU refuses a Request-Timestamp
