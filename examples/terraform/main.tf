@@ -1,12 +1,18 @@
 # The engine: registered by checksum and version, then mounted at that
-# version. Upgrading is a new plugin_sha256 and plugin_version; Vault
-# reloads the mount in place.
+# version. To upgrade, see docs/terraform.md: the provider changes the
+# mount's plugin_version but does not reload the running plugin.
 resource "vault_plugin" "partnertoken" {
   type    = "secret"
   name    = "vault-plugin-secrets-partnertoken"
   command = "vault-plugin-secrets-partnertoken"
   sha256  = var.plugin_sha256
   version = var.plugin_version
+
+  # A new version replaces the registration: register it and move the
+  # mount to it before the old one is deregistered.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "vault_mount" "partner" {

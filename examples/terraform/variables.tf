@@ -10,7 +10,7 @@ variable "plugin_sha256" {
 }
 
 variable "plugin_version" {
-  description = "The plugin's version, as `vault-plugin-secrets-partnertoken -version` prints it, such as v0.1.0."
+  description = "The version compiled into the plugin binary (make build prints it), such as v0.1.0: Vault refuses a binary that reports another."
   type        = string
 }
 
