@@ -5,6 +5,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 
@@ -49,6 +50,7 @@ type backend struct {
 	cache     *tokenCache
 	metrics   *metrics
 	limits    *refreshLimits
+	guard     *dialGuard
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
@@ -92,8 +94,9 @@ func newBackend(opts Options) *backend {
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
+	b.guard = &dialGuard{b: b}
 	if b.client == nil {
-		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() })
+		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() }, b.guard.dialContext)
 	}
 	b.retry = defaultRetryPolicy
 	if opts.Retry != nil {
@@ -133,12 +136,14 @@ func newBackend(opts Options) *backend {
 // newHTTPClient is the client every partner request goes through. Redirects
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
-// survive any redirect).
-func newHTTPClient(logger func() hclog.Logger) *http.Client {
-	client := cleanhttp.DefaultPooledClient()
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	client.Transport = loggingTransport{next: client.Transport, logger: logger}
-	return client
+// survive any redirect). dial connects only where the mount allows.
+func newHTTPClient(logger func() hclog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	transport := cleanhttp.DefaultPooledTransport()
+	transport.DialContext = dial
+	return &http.Client{
+		Transport:     loggingTransport{next: transport, logger: logger},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // invalidate keeps memory in step with storage written elsewhere: on
@@ -148,6 +153,7 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case key == settingsKey:
 		b.limits.reset()
+		b.guard.reset()
 	case strings.HasPrefix(key, configPrefix):
 		b.cache.drop(strings.TrimPrefix(key, configPrefix))
 	case strings.HasPrefix(key, tokenPrefix):

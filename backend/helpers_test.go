@@ -22,6 +22,12 @@ import (
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
 )
 
+// testAllowedHosts is the test mounts' allowed_token_url_hosts: the test
+// partners and the simulator listen on loopback, which a mount refuses
+// unless its settings allow it; the public names are the partners'
+// documented endpoints and the example hosts of validation tests.
+const testAllowedHosts = "127.0.0.1,*.example,*.com,*.br"
+
 const (
 	testClientID     = "test-client"
 	testClientSecret = "test-secret-0123456789"
@@ -80,6 +86,7 @@ func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
 		PluginEnvironment:  &logical.PluginEnvironment{VaultVersion: "1.21.0"},
 	}
 	env.b = env.newBackend()
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": testAllowedHosts})
 	return env
 }
 

@@ -141,6 +141,10 @@ func (r *retryLater) Unwrap() []error {
 func retryable(err error) error {
 	perr, ok := provider.AsError(err)
 	switch {
+	case errors.Is(err, errAddressRefused):
+		// The mount does not allow the address: it will not allow it on
+		// the next attempt either.
+		return backoff.Permanent(err)
 	case !ok, !perr.Temporary():
 		// Refusals and unusable answers: the same request fails again.
 		return backoff.Permanent(err)

@@ -282,7 +282,11 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := b.mergeConfig(old, d)
+	hosts, err := b.guard.allowed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := b.mergeConfig(old, d, hosts)
 	if err != nil {
 		return logical.ErrorResponse("%s", err.Error()), nil
 	}
@@ -324,7 +328,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 // mergeConfig applies a write to the stored config (nil when creating) and
 // validates the result. Its errors are meant for the operator: each names
 // the field and what to fix.
-func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, error) {
+func (b *backend) mergeConfig(old *Config, d *framework.FieldData, hosts *allowedHosts) (*Config, error) {
 	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction, RefusalBackoff: defaultRefusalBackoff}
 	if old != nil {
 		copied := *old
@@ -377,7 +381,7 @@ func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, err
 	if err := b.mergeOptions(cfg, spec, d); err != nil {
 		return nil, err
 	}
-	if err := validateConfig(cfg, spec); err != nil {
+	if err := validateConfig(cfg, spec, hosts); err != nil {
 		return nil, err
 	}
 
@@ -460,7 +464,7 @@ func optionValue(v any) any {
 }
 
 // validateConfig checks a merged config as a whole.
-func validateConfig(cfg *Config, spec provider.Spec) error {
+func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error {
 	if cfg.Environment != "" {
 		if len(spec.Environments) == 0 {
 			return fmt.Errorf("provider %s has no documented environments: remove environment and set token_url", spec.Name)
@@ -469,16 +473,15 @@ func validateConfig(cfg *Config, spec provider.Spec) error {
 			return fmt.Errorf("environment %q is not one of provider %s: use %s", cfg.Environment, spec.Name, environmentNames(spec))
 		}
 	}
-	if cfg.TokenURL != "" {
-		if err := validateTokenURL(cfg.TokenURL); err != nil {
-			return err
-		}
-	}
-	if cfg.effectiveTokenURL(spec) == "" {
+	tokenURL := cfg.effectiveTokenURL(spec)
+	if tokenURL == "" {
 		if len(spec.Environments) == 0 {
 			return fmt.Errorf("token_url is required: provider %s has no documented token endpoint", spec.Name)
 		}
 		return fmt.Errorf("set environment (%s) or token_url to say which %s token endpoint to use", environmentNames(spec), spec.DisplayName)
+	}
+	if err := validateTokenURL(tokenURL, hosts); err != nil {
+		return err
 	}
 	if cfg.ClientID == "" {
 		return fmt.Errorf("client_id is required")
@@ -503,7 +506,8 @@ func validateConfig(cfg *Config, spec provider.Spec) error {
 	if cfg.Timeout < time.Second || cfg.Timeout > maxTimeout {
 		return fmt.Errorf("timeout must be between 1s and %s", maxTimeout)
 	}
-	if cfg.RefreshFraction < 0.1 || cfg.RefreshFraction > 0.95 {
+	// The negated form also refuses NaN, which fails every comparison.
+	if !(cfg.RefreshFraction >= 0.1 && cfg.RefreshFraction <= 0.95) {
 		return fmt.Errorf("refresh_fraction must be between 0.1 and 0.95, not %g", cfg.RefreshFraction)
 	}
 	return nil

@@ -1,0 +1,89 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// expectRefused fails the test unless err is an answer with status whose
+// message contains every one of want.
+func expectRefused(t *testing.T, what string, err error, status int, want ...string) {
+	t.Helper()
+	if statusOf(err) != status {
+		t.Fatalf("%s: got %v, want HTTP %d", what, err, status)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Fatalf("%s: %q does not say %q", what, err, w)
+		}
+	}
+}
+
+// TestTokenURLHostsThroughVault mounts the plugin without the simulator's
+// allowance: a loopback token_url is refused until the mount's settings
+// allow it; private and link-local ones are refused; and a setting that
+// stops allowing an address stops the connections to it.
+func TestTokenURLHostsThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const path, p = "partner-ssrf", "oauth2"
+	root := shared.root
+	// Mounted by hand: mountOn would allow the simulator's address.
+	if _, err := root.write(ctx, "sys/mounts/"+path, map[string]any{"type": pluginName, "plugin_version": env.pluginVersion}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), "sys/mounts/"+path) })
+
+	err := configure(ctx, root, path, p, p, shared.sim, nil)
+	expectRefused(t, "a loopback token_url on a fresh mount", err, http.StatusBadRequest, "token_url", "127.0.0.1 is a loopback address", "allowed_token_url_hosts")
+	if _, err := root.read(ctx, path+"/config/"+p); statusOf(err) != http.StatusNotFound {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+
+	client := shared.sim.client(p)
+	for url, want := range map[string]string{
+		"https://169.254.169.254/latest/meta-data/": "link-local address, which is never allowed",
+		"https://10.20.30.40/oauth/token":           "private address",
+		"https://[fd00::1]/oauth/token":             "private address",
+		"https://[fe80::1]/oauth/token":             "link-local",
+	} {
+		_, err := root.write(ctx, path+"/config/other", map[string]any{
+			"provider": p, "token_url": url, "client_id": client.ID, "client_secret": client.Secret,
+		})
+		expectRefused(t, url, err, http.StatusBadRequest, "token_url", want)
+	}
+	// A CIDR cannot allow the metadata service.
+	if _, err := root.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "169.254.0.0/16"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = root.write(ctx, path+"/config/other", map[string]any{
+		"provider": p, "token_url": "https://169.254.169.254/token", "client_id": client.ID, "client_secret": client.Secret,
+	})
+	expectRefused(t, "the metadata service with 169.254.0.0/16 allowed", err, http.StatusBadRequest, "never allowed")
+
+	if _, err := root.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := configure(ctx, root, path, p, p, shared.sim, nil); err != nil {
+		t.Fatalf("with 127.0.0.1 allowed: %v", err)
+	}
+	if _, err := readToken(ctx, root, path, p); err != nil {
+		t.Fatalf("reading with 127.0.0.1 allowed: %v", err)
+	}
+	if err := configure(ctx, root, path, "late", p, shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The connection is checked too: with the address no longer allowed,
+	// a mint never reaches the simulator.
+	if _, err := root.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.2"}); err != nil {
+		t.Fatal(err)
+	}
+	minted := shared.sim.mints(t, p)
+	_, err = root.read(ctx, path+"/token/late")
+	expectRefused(t, "a mint after the allowance was withdrawn", err, http.StatusBadGateway, "127.0.0.1 is a loopback address")
+	if n := shared.sim.mints(t, p); n != minted {
+		t.Fatalf("the simulator minted %d tokens for a refused address", n-minted)
+	}
+}
