@@ -32,11 +32,7 @@ drops the cached token: the next read mints with the new settings.
 // commonConfigFields are the config fields every provider has.
 func commonConfigFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"name": {
-			Type:        framework.TypeLowerCaseString,
-			Description: "Name of the config; tokens are read from token/<name>.",
-			Required:    true,
-		},
+		"name": nameField("Name of the config; tokens are read from token/<name>."),
 		"provider": {
 			Type:        framework.TypeString,
 			Description: "Kind of partner token endpoint, such as oauth2. Required when creating; `vault read <mount>/providers` lists them.",
@@ -213,12 +209,19 @@ func pathConfig(b *backend) []*framework.Path {
 }
 
 func (b *backend) pathConfigExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
-	cfg, err := readConfig(ctx, req.Storage, d.Get("name").(string))
+	name, invalid := configName(d)
+	if invalid != nil {
+		return false, nil // the handler refuses the name
+	}
+	cfg, err := readConfig(ctx, req.Storage, name)
 	return cfg != nil, err
 }
 
 func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	cfg, err := readConfig(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
@@ -256,7 +259,10 @@ func (b *backend) pathConfigList(ctx context.Context, req *logical.Request, _ *f
 }
 
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	lock := b.cache.lock(name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -268,7 +274,10 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 }
 
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	if unknown := unknownFields(req.Data, d.Schema); len(unknown) > 0 {
 		return logical.ErrorResponse("unknown field(s) %s; `vault path-help %s` lists the fields of a config",
 			strings.Join(unknown, ", "), req.MountPoint+req.Path), nil

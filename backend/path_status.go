@@ -18,11 +18,7 @@ func pathStatus(b *backend) []*framework.Path {
 				OperationSuffix: "status",
 			},
 			Fields: map[string]*framework.FieldSchema{
-				"name": {
-					Type:        framework.TypeLowerCaseString,
-					Description: "Name of the config.",
-					Required:    true,
-				},
+				"name": nameField("Name of the config."),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{
@@ -62,7 +58,10 @@ never calls the partner.`,
 }
 
 func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	e, err := b.cache.current(ctx, name)
 	if errors.Is(err, errNoConfig) {
 		return nil, noSuchConfig(req.MountPoint, name)

@@ -87,3 +87,49 @@ func TestTokenURLHostsThroughVault(t *testing.T) {
 		t.Fatalf("the simulator minted %d tokens for a refused address", n-minted)
 	}
 }
+
+// TestNamesAreCanonicalThroughVault: Vault matches ACL paths
+// case-sensitively, so a policy that denies token/canon and grants
+// token/* lets token/CANON through to the plugin, which must refuse it
+// rather than fold it onto canon.
+func TestNamesAreCanonicalThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "canon", "dupr"
+	root := shared.root
+	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{"ttl": "10m"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.write(ctx, "sys/policies/acl/all-but-canon", map[string]any{
+		"policy": `path "` + mount + `/token/*" { capabilities = ["read"] }
+path "` + mount + `/token/` + name + `" { capabilities = ["deny"] }`,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	team, err := root.childToken(ctx, "all-but-canon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := team.read(ctx, mount+"/token/"+name); statusOf(err) != http.StatusForbidden {
+		t.Fatalf("the policy does not deny token/%s: %v", name, err)
+	}
+	for _, spelled := range []string{"CANON", "Canon"} {
+		resp, err := team.read(ctx, mount+"/token/"+spelled)
+		if resp != nil && resp.Data["access_token"] != nil {
+			t.Fatalf("token/%s returned the token of %s past the policy", spelled, name)
+		}
+		expectRefused(t, "token/"+spelled, err, http.StatusBadRequest, "lower-case letters")
+	}
+
+	_, err = root.write(ctx, mount+"/config/CaNoN", map[string]any{"ttl": "20m"})
+	expectRefused(t, "config/CaNoN", err, http.StatusBadRequest, "lower-case letters")
+	resp, err := root.read(ctx, mount+"/config/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := resp.Data["ttl"]; ttl != float64(600) {
+		t.Fatalf("a write to config/CaNoN changed config/%s: ttl %v", name, ttl)
+	}
+	if _, err := root.read(ctx, mount+"/config/CANON"); statusOf(err) != http.StatusBadRequest {
+		t.Fatalf("reading config/CANON: got %v, want HTTP 400", err)
+	}
+}
