@@ -197,6 +197,7 @@ type testPartner struct {
 	arrived   chan struct{} // signalled when a request reaches the gate
 	faults    []fault       // answered in order, one request each, before any token
 	clientIDs []string
+	presented []string // every client secret presented, in order
 	arrivals  []time.Time     // real time of each request, for rate checks
 	secrets   map[string]bool // accepted client secrets
 }
@@ -259,6 +260,13 @@ func (p *testPartner) hold() (arrived <-chan struct{}, release func()) {
 	return p.arrived, func() { close(gate) }
 }
 
+// presentedSecrets are the client secrets requests carried, in order.
+func (p *testPartner) presentedSecrets() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.presented...)
+}
+
 func (p *testPartner) seenClientIDs() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -313,6 +321,7 @@ func (p *testPartner) serve(w http.ResponseWriter, r *http.Request) {
 
 	p.mu.Lock()
 	p.clientIDs = append(p.clientIDs, id)
+	p.presented = append(p.presented, secret)
 	p.arrivals = append(p.arrivals, time.Now())
 	gate, arrived, lifetime, accepted := p.gate, p.arrived, p.lifetime, p.secrets[secret]
 	var next *fault

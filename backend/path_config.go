@@ -24,7 +24,8 @@ endpoint is (a documented environment or token_url), the client id and the
 client secret. The secret is write-only: reads show only that it is set.
 
 Writes merge with the stored config. Changing provider, environment or
-token_url requires client_secret in the same write, so a stored secret is
+token_url requires client_secret in the same write, and drops a stored
+next_client_secret unless the write supplies one, so a stored secret is
 never sent to an endpoint it was not written for. Every write and delete
 drops the cached token: the next read mints with the new settings.
 `
@@ -43,7 +44,7 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 		},
 		"token_url": {
 			Type:        framework.TypeString,
-			Description: "Full URL of the token endpoint, overriding the environment's. Must be https; plain http is accepted only for loopback hosts.",
+			Description: "Full URL of the token endpoint, overriding the environment's. Must be https; plain http is accepted only for loopback hosts. Its host must be allowed by the mount's settings (allowed_token_url_hosts): link-local, unspecified and multicast addresses are always refused, loopback and private ones unless an IP or CIDR entry allows them.",
 		},
 		"client_id": {
 			Type:        framework.TypeString,
@@ -58,7 +59,7 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 		},
 		"next_client_secret": {
 			Type:        framework.TypeString,
-			Description: "The partner's next client secret during a rotation. It is tried when the partner refuses client_secret and replaces it once it works. Write-only.",
+			Description: "The partner's next client secret during a rotation. It is tried when the partner refuses client_secret and replaces it once it works. Write-only. A write that changes provider, environment or token_url drops it unless the same write supplies it.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Sensitive: true,
 			},
@@ -400,8 +401,15 @@ func (b *backend) mergeConfig(old *Config, d *framework.FieldData, hosts *allowe
 		if oldProvider, ok := b.providers[old.Provider]; ok {
 			oldURL = old.effectiveTokenURL(oldProvider.Spec())
 		}
-		if !secretGiven && (old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)) {
+		moved := old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)
+		if moved && !secretGiven {
 			return nil, fmt.Errorf("changing provider, environment or token_url requires client_secret in the same write, so a stored secret is never sent to a new endpoint")
+		}
+		// The pending next secret was written for the old endpoint too:
+		// it stays behind unless this write supplies one for the new one.
+		_, nextGiven := d.GetOk("next_client_secret")
+		if (moved || old.Environment != cfg.Environment) && !nextGiven {
+			cfg.NextClientSecret = ""
 		}
 	}
 	return cfg, nil

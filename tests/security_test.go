@@ -133,3 +133,45 @@ path "` + mount + `/token/` + name + `" { capabilities = ["deny"] }`,
 		t.Fatalf("reading config/CANON: got %v, want HTTP 400", err)
 	}
 }
+
+// TestNextSecretStaysWithItsEndpointThroughVault stores a pending
+// next_client_secret that a second simulator would accept, then moves the
+// config there with a secret it refuses: the second simulator must never
+// receive the stored next secret (it would have minted with it).
+func TestNextSecretStaysWithItsEndpointThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "moving", "oauth2"
+	root := shared.root
+	other, err := startSimulator("other-endpoint", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(other.Close)
+	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{
+		"next_client_secret": other.client(p).Secret,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = root.write(ctx, mount+"/config/"+name, map[string]any{
+		"token_url": other.tokenURL(p), "client_secret": "refused-by-the-other-endpoint", "verify": true,
+	})
+	expectRefused(t, "a verified move with a refused secret", err, http.StatusBadRequest, "nothing was stored", "HTTP 401")
+
+	if _, err := root.write(ctx, mount+"/config/"+name, map[string]any{
+		"token_url": other.tokenURL(p), "client_secret": "refused-by-the-other-endpoint",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := root.read(ctx, mount+"/config/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Data["next_client_secret_set"] != false {
+		t.Fatal("the next secret survived the move to another endpoint")
+	}
+	_, err = root.read(ctx, mount+"/token/"+name)
+	expectRefused(t, "a read after the move", err, http.StatusBadGateway, "HTTP 401")
+	if n := other.mints(t, p); n != 0 {
+		t.Fatalf("the other endpoint minted %d tokens: it received the next secret stored for the first", n)
+	}
+}
