@@ -197,7 +197,7 @@ type testPartner struct {
 	arrived   chan struct{} // signalled when a request reaches the gate
 	faults    []fault       // answered in order, one request each, before any token
 	clientIDs []string
-	presented []string // every client secret presented, in order
+	presented []string        // every client secret presented, in order
 	arrivals  []time.Time     // real time of each request, for rate checks
 	secrets   map[string]bool // accepted client secrets
 }
