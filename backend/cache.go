@@ -68,6 +68,11 @@ type entry struct {
 	// until refusedUntil; a config write replaces the entry and clears it.
 	refused      error
 	refusedUntil time.Time
+	// waitErr is the partner's last answer that asked for a wait (429 or
+	// 503 with Retry-After, Dinie's X-RateLimit-Reset), remembered until
+	// waitUntil; a config write replaces the entry and clears it.
+	waitErr   error
+	waitUntil time.Time
 }
 
 // tokenCache holds one token per config. Memory answers cached reads
@@ -241,6 +246,10 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	if err := seen.refusal(c.b.clock.Now()); err != nil {
 		return nil, err
 	}
+	if err := seen.partnerWait(c.b.clock.Now()); err != nil {
+		c.b.metrics.retryAfterHeld.WithLabelValues(name, cfg.Provider).Inc()
+		return nil, err
+	}
 	start := c.b.clock.Now()
 	res, err := c.b.mint(name, cfg)
 	took := c.b.clock.Since(start)
@@ -251,6 +260,9 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 		if perr, ok := provider.AsError(err); ok && perr.Refused() {
 			seen.rememberRefusal(mintError(name, err), c.b.clock.Now().Add(cfg.RefusalBackoff))
 			c.b.sendEvent(eventCredentialsRefused, name, cfg.Provider)
+		}
+		if perr, ok := provider.AsError(err); ok && asksToWait(perr) {
+			seen.rememberWait(perr, c.b.clock.Now().Add(perr.RetryAfter))
 		}
 		return nil, mintError(name, err)
 	}
@@ -317,6 +329,34 @@ func (e *entry) refusal(now time.Time) error {
 	}
 	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("%s (remembered: no new attempt for another %s; fix the config's credentials to try at once)",
 		e.refused.Error(), e.refusedUntil.Sub(now).Round(time.Second)))
+}
+
+// asksToWait reports whether the partner's answer named a time before
+// which it will not serve this client: rate limiting (429) or a planned
+// outage (503) with Retry-After, or Dinie's X-RateLimit-Reset.
+func asksToWait(perr *provider.Error) bool {
+	return perr.RetryAfter > 0 && (perr.Status == http.StatusTooManyRequests || perr.Status == http.StatusServiceUnavailable)
+}
+
+// rememberWait makes mints of this entry fail fast until until, without
+// asking the partner, who said it would not answer before then.
+func (e *entry) rememberWait(perr *provider.Error, until time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.waitErr, e.waitUntil = perr, until
+}
+
+// partnerWait is the remembered wait, if it is still in force at now.
+func (e *entry) partnerWait(now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waitErr == nil || !now.Before(e.waitUntil) {
+		return nil
+	}
+	perr, _ := provider.AsError(e.waitErr)
+	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+		"minting a token for config %q: the %s token endpoint answered HTTP %d and asked to wait until %s; no new request for another %s (a config write clears the wait)",
+		e.name, perr.Partner, perr.Status, e.waitUntil.UTC().Format(time.RFC3339), e.waitUntil.Sub(now).Round(time.Second)))
 }
 
 // refresh mints a new token for name on demand. It joins a mint already in
@@ -400,6 +440,10 @@ func (c *tokenCache) refreshAhead(e *entry) {
 		e.failures++
 		wait := min(time.Second<<min(e.failures-1, 6), time.Minute)
 		e.retryAt = now.Add(wait)
+		if e.retryAt.Before(e.waitUntil) {
+			// Not before the partner said it would answer again.
+			e.retryAt = e.waitUntil
+		}
 		retryAt := e.retryAt
 		e.mu.Unlock()
 		c.b.sendEvent(eventRefreshFailed, e.name, e.config.Provider)

@@ -129,12 +129,15 @@ func (b *backend) statusOf(e *entry) map[string]any {
 		data["last_error_at"] = rfc3339(lastErr.at)
 	}
 	e.mu.Lock()
-	refusedUntil, retryAt := e.refusedUntil, e.retryAt
+	refusedUntil, retryAt, waitUntil := e.refusedUntil, e.retryAt, e.waitUntil
 	e.mu.Unlock()
 	switch {
 	case now.Before(refusedUntil):
 		data["backoff"] = "credentials refused"
 		data["backoff_until"] = rfc3339(refusedUntil)
+	case now.Before(waitUntil):
+		data["backoff"] = "partner asked to wait"
+		data["backoff_until"] = rfc3339(waitUntil)
 	case now.Before(retryAt):
 		data["backoff"] = "refresh retry"
 		data["backoff_until"] = rfc3339(retryAt)

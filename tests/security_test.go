@@ -175,3 +175,56 @@ func TestNextSecretStaysWithItsEndpointThroughVault(t *testing.T) {
 		t.Fatalf("the other endpoint minted %d tokens: it received the next secret stored for the first", n)
 	}
 }
+
+// simRequests counts the requests that reached partner at s.
+func simRequests(t *testing.T, s *simulator, partner string) int {
+	t.Helper()
+	var stats map[string]simStats
+	if err := s.admin(http.MethodGet, "stats", nil, &stats); err != nil {
+		t.Fatalf("asking the simulator for its counters: %v", err)
+	}
+	return stats[partner].Requests
+}
+
+// TestRetryAfterIsRememberedThroughVault: a 429 with Retry-After: 120 is
+// remembered on the config, so the reads after it fail at once with a 502
+// naming the partner and the wait, without reaching the partner; status
+// and metrics show it; a config write clears it.
+func TestRetryAfterIsRememberedThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "rate-limited", "oauth2"
+	root := shared.root
+	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{"timeout": "2s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.sim.admin(http.MethodPost, "faults/"+p, map[string]any{"status": 429, "retry_after": "120"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := simRequests(t, shared.sim, p)
+	_, err := root.read(ctx, mount+"/token/"+name)
+	expectRefused(t, "the rate-limited read", err, http.StatusBadGateway, "HTTP 429")
+	for range 4 {
+		_, err := root.read(ctx, mount+"/token/"+name)
+		expectRefused(t, "a read during the wait", err, http.StatusBadGateway, "OAuth2 token endpoint", "asked to wait until", "no new request for another")
+	}
+	if n := simRequests(t, shared.sim, p) - before; n != 1 {
+		t.Fatalf("five reads sent %d requests to the partner, want 1", n)
+	}
+	status, err := root.read(ctx, mount+"/status/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.Data["backoff"] != "partner asked to wait" || status.Data["backoff_until"] == nil {
+		t.Fatalf("status shows no remembered wait: %v", status.Data)
+	}
+	text := rawGet(t, ctx, root, mount+"/metrics?format=prometheus")
+	if want := `partnertoken_retry_after_held_total{config="` + name + `",provider="oauth2"} 4`; !strings.Contains(text, want) {
+		t.Fatalf("Prometheus text has no %q", want)
+	}
+	if _, err := root.write(ctx, mount+"/config/"+name, map[string]any{"timeout": "3s"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readToken(ctx, root, mount, name); err != nil {
+		t.Fatalf("a config write did not clear the wait: %v", err)
+	}
+}
