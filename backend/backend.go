@@ -161,9 +161,12 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	}
 }
 
+// cleanup runs when the mount is unmounted or the plugin reloads: nothing
+// of this backend may outlive it, neither a mint nor a pooled connection.
 func (b *backend) cleanup(context.Context) {
 	b.cancel()
 	b.cache.stop()
+	b.client.CloseIdleConnections()
 }
 
 // periodicFunc runs about once a minute on the node that may write storage.

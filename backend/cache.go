@@ -94,6 +94,12 @@ type tokenCache struct {
 	// can wait for all of them to end.
 	background sync.WaitGroup
 	timers     sync.WaitGroup
+	// mints counts requests to partners in flight, which may outlive the
+	// request that started them; stopping refuses new ones, so cleanup
+	// can wait for the last.
+	mints    sync.WaitGroup
+	mintsMu  sync.Mutex
+	stopping bool
 	// statuses holds a *mintStatus per config name.
 	statuses sync.Map
 }
@@ -134,9 +140,26 @@ func (c *tokenCache) drop(name string) {
 	}
 }
 
-// stop cancels every scheduled refresh and waits for running ones, which
-// the mount's cancelled context cuts short.
+// errStopping is returned by a mint asked for while the mount shuts down.
+var errStopping = errors.New("the mount is shutting down")
+
+// mintStarts counts a mint in flight, unless the cache is stopping.
+func (c *tokenCache) mintStarts() bool {
+	c.mintsMu.Lock()
+	defer c.mintsMu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.mints.Add(1)
+	return true
+}
+
+// stop cancels every scheduled refresh and waits for running ones and for
+// mints in flight, which the mount's cancelled context cuts short.
 func (c *tokenCache) stop() {
+	c.mintsMu.Lock()
+	c.stopping = true
+	c.mintsMu.Unlock()
 	c.mu.Lock()
 	for name, e := range c.entries {
 		c.cancelRefresh(e)
@@ -145,6 +168,7 @@ func (c *tokenCache) stop() {
 	c.mu.Unlock()
 	c.timers.Wait()
 	c.background.Wait()
+	c.mints.Wait()
 }
 
 // current returns the entry for name, from memory or else from storage.
@@ -251,7 +275,7 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 		return nil, err
 	}
 	start := c.b.clock.Now()
-	res, err := c.b.mint(name, cfg)
+	res, err := c.b.mint(c.b.ctx, name, cfg)
 	took := c.b.clock.Since(start)
 	c.b.metrics.mintDone(cfg, name, took, err)
 	c.status(name).record(c.b.clock.Now(), err)
@@ -266,8 +290,20 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 		}
 		return nil, mintError(name, err)
 	}
-	stored := newStoredToken(res.token, cfg.ID)
+	e, err := c.commit(name, cfg, res, took)
+	if err != nil {
+		return nil, err
+	}
+	// Sent once the lock is released: a slow events system must not hold
+	// up the readers and writers of every name that shares the lock.
+	c.b.sendEvent(eventTokenMinted, name, cfg.Provider)
+	return e, nil
+}
 
+// commit stores a minted token and makes it current, unless the config was
+// rewritten while the partner was answering.
+func (c *tokenCache) commit(name string, cfg *Config, res *mintResult, took time.Duration) (*entry, error) {
+	stored := newStoredToken(res.token, cfg.ID)
 	lock := c.lock(name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -298,7 +334,6 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	c.install(e)
 	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took.String(),
 		"lifetime", stored.lifetime().Round(time.Second).String(), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
-	c.b.sendEvent(eventTokenMinted, name, cfg.Provider)
 	return e, nil
 }
 

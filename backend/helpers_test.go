@@ -45,6 +45,8 @@ type testEnv struct {
 	// logs captures everything the backend logs, for tests that check
 	// nothing secret is ever written there.
 	logs *syncBuffer
+	// events, when set, receives the events of backends started afterwards.
+	events logical.EventSender
 }
 
 type syncBuffer struct {
@@ -99,6 +101,7 @@ func (env *testEnv) newBackend() *backend {
 	conf.StorageView = env.storage
 	conf.System = env.system
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: env.logs, Level: hclog.Trace})
+	conf.EventsSender = env.events
 	if err := b.setup(context.Background(), conf); err != nil {
 		env.t.Fatal(err)
 	}

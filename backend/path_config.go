@@ -284,33 +284,64 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			strings.Join(unknown, ", "), req.MountPoint+req.Path), nil
 	}
 
-	lock := b.cache.lock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	merge := func() (old, cfg *Config, resp *logical.Response, err error) {
+		if old, err = readConfig(ctx, req.Storage, name); err != nil {
+			return nil, nil, nil, err
+		}
+		hosts, err := b.guard.allowed(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		cfg, err = b.mergeConfig(old, d, hosts)
+		if err != nil {
+			return nil, nil, logical.ErrorResponse("%s", err.Error()), nil
+		}
+		return old, cfg, nil, nil
+	}
 
-	old, err := readConfig(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	hosts, err := b.guard.allowed(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := b.mergeConfig(old, d, hosts)
-	if err != nil {
-		return logical.ErrorResponse("%s", err.Error()), nil
-	}
-	if cfg.ID, err = uuid.GenerateUUID(); err != nil {
-		return nil, err
-	}
 	var verified *mintResult
+	var verifiedOld, cfg *Config
 	if d.Get("verify").(bool) {
-		if verified, err = b.mint(name, cfg); err != nil {
+		// The partner is called before taking the name's lock, which
+		// reads of other names share, and under the writer's context, so
+		// a writer that gives up stops it.
+		old, merged, resp, err := merge()
+		if resp != nil || err != nil {
+			return resp, err
+		}
+		if verified, err = b.mint(ctx, name, merged); err != nil {
 			return logical.ErrorResponse("verify: nothing was stored: %s", err.Error()), nil
 		}
 		if verified.usedNext {
-			cfg.ClientSecret, cfg.NextClientSecret = cfg.NextClientSecret, ""
+			merged.ClientSecret, merged.NextClientSecret = merged.NextClientSecret, ""
 		}
+		verifiedOld, cfg = old, merged
+	}
+
+	lock := b.cache.lock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	if verified == nil {
+		_, merged, resp, err := merge()
+		if resp != nil || err != nil {
+			return resp, err
+		}
+		cfg = merged
+	} else {
+		// As a read's mint does: the write verified must be the one
+		// applied to the config as it is now.
+		current, err := readConfig(ctx, req.Storage, name)
+		if err != nil {
+			return nil, err
+		}
+		if configID(current) != configID(verifiedOld) {
+			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
+				"config %q was rewritten or deleted while this write verified it; nothing was stored: write again", name))
+		}
+	}
+	var err error
+	if cfg.ID, err = uuid.GenerateUUID(); err != nil {
+		return nil, err
 	}
 	if err := writeConfig(ctx, req.Storage, name, cfg); err != nil {
 		return nil, err
@@ -333,6 +364,14 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		"verified":   true,
 		"expires_at": stored.ExpiresAt.UTC().Format(time.RFC3339),
 	}}, nil
+}
+
+// configID is cfg's ID, empty for no config.
+func configID(cfg *Config) string {
+	if cfg == nil {
+		return ""
+	}
+	return cfg.ID
 }
 
 // mergeConfig applies a write to the stored config (nil when creating) and
