@@ -267,6 +267,11 @@ func (c *tokenCache) mint(ctx context.Context, seen *entry, needed func(cur *ent
 // refusal_backoff, so readers do not hammer the partner with a bad secret.
 func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	name, cfg := seen.name, seen.config
+	// Counted as a whole, commit included, so cleanup waits for all of it.
+	if !c.mintStarts() {
+		return nil, errStopping
+	}
+	defer c.mints.Done()
 	if err := seen.refusal(c.b.clock.Now()); err != nil {
 		return nil, err
 	}
