@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-uuid"
+	"github.com/google/uuid"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -339,10 +339,11 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 				"config %q was rewritten or deleted while this write verified it; nothing was stored: write again", name))
 		}
 	}
-	var err error
-	if cfg.ID, err = uuid.GenerateUUID(); err != nil {
+	id, err := uuid.NewRandom()
+	if err != nil {
 		return nil, err
 	}
+	cfg.ID = id.String()
 	if err := writeConfig(ctx, req.Storage, name, cfg); err != nil {
 		return nil, err
 	}
