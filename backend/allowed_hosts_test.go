@@ -2,6 +2,7 @@ package backend
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -187,4 +188,25 @@ func TestDialChecksTheResolvedAddress(t *testing.T) {
 		t.Fatalf("allowed by name and address, the dial failed: %v", err)
 	}
 	conn.Close()
+}
+
+// TestProxiedRequestsAreCheckedByURL: through a proxy the dialer sees only
+// the proxy, so the request's own host is checked before it is chosen.
+func TestProxiedRequestsAreCheckedByURL(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": "partner.example"})
+	for url, allowed := range map[string]bool{
+		"https://partner.example/token":  true,
+		"https://other.example/token":    false,
+		"https://169.254.169.254/token":  false,
+		"http://127.0.0.1:8200/v1/token": false,
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.b.guard.proxy(req); (err == nil) != allowed {
+			t.Fatalf("%s: allowed=%v, got %v", url, allowed, err)
+		}
+	}
 }

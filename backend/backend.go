@@ -5,7 +5,6 @@ package backend
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 
@@ -96,7 +95,7 @@ func newBackend(opts Options) *backend {
 	}
 	b.guard = &dialGuard{b: b}
 	if b.client == nil {
-		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() }, b.guard.dialContext)
+		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() }, b.guard)
 	}
 	b.retry = defaultRetryPolicy
 	if opts.Retry != nil {
@@ -136,10 +135,11 @@ func newBackend(opts Options) *backend {
 // newHTTPClient is the client every partner request goes through. Redirects
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
-// survive any redirect). dial connects only where the mount allows.
-func newHTTPClient(logger func() hclog.Logger, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+// survive any redirect). guard connects only where the mount allows.
+func newHTTPClient(logger func() hclog.Logger, guard *dialGuard) *http.Client {
 	transport := cleanhttp.DefaultPooledTransport()
-	transport.DialContext = dial
+	transport.DialContext = guard.dialContext
+	transport.Proxy = guard.proxy
 	return &http.Client{
 		Transport:     loggingTransport{next: transport, logger: logger},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"sync"
 	"syscall"
 	"time"
@@ -74,4 +76,19 @@ func (g *dialGuard) dialContext(ctx context.Context, network, addr string) (net.
 		},
 	}
 	return d.DialContext(ctx, network, addr)
+}
+
+// proxy is the partner transport's Proxy: it checks the host of every
+// request's URL, which a proxy (when Vault's environment names one)
+// resolves and connects to out of the dialer's sight, then picks the proxy
+// from the environment as usual.
+func (g *dialGuard) proxy(req *http.Request) (*url.URL, error) {
+	hosts, err := g.allowed(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	if err := hosts.checkHost(req.URL.Hostname()); err != nil {
+		return nil, err
+	}
+	return http.ProxyFromEnvironment(req)
 }
