@@ -338,7 +338,7 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult, took time
 	e := &entry{name: name, config: cfg, token: stored}
 	c.install(e)
 	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took.String(),
-		"lifetime", stored.lifetime().Round(time.Second).String(), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
+		"lifetime", stored.lifetime().Round(time.Second).String(), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339), "expiry_source", res.token.ExpirySource)
 	return e, nil
 }
 
