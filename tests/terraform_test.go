@@ -53,10 +53,12 @@ func TestTerraform(t *testing.T) {
 	}
 	dupr, billing := sim.client("dupr"), sim.client("oauth2")
 	vars := map[string]any{
-		"vault_address":           v.Addr,
-		"plugin_sha256":           sum,
-		"plugin_version":          env.pluginVersion,
-		"allowed_token_url_hosts": []string{},
+		"vault_address":  v.Addr,
+		"plugin_sha256":  sum,
+		"plugin_version": env.pluginVersion,
+		// The simulator listens on loopback, which the engine refuses
+		// unless the mount's settings allow it.
+		"allowed_token_url_hosts": []string{"127.0.0.1"},
 		"dupr_environment":        "sandbox",
 		"dupr_token_url":          sim.tokenURL("dupr"),
 		"dupr_client_id":          dupr.ID,
@@ -76,6 +78,11 @@ func TestTerraform(t *testing.T) {
 
 	const path = "partner" // the example's default mount_path
 	checkMount(ctx, t, v, path)
+	if resp, err := v.root.read(ctx, path+"/settings"); err != nil {
+		t.Errorf("reading the mount's settings: %v", err)
+	} else if hosts, _ := json.Marshal(resp.Data["allowed_token_url_hosts"]); string(hosts) != `["127.0.0.1"]` {
+		t.Errorf("settings: allowed_token_url_hosts = %s, want [\"127.0.0.1\"]", hosts)
+	}
 	checkConfig(ctx, t, v, path+"/config/dupr", map[string]any{
 		"provider": "dupr", "environment": "sandbox", "token_url": sim.tokenURL("dupr"), "client_id": dupr.ID,
 	})

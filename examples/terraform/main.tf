@@ -22,12 +22,12 @@ resource "vault_mount" "partner" {
   description    = "Partner API bearer tokens"
 }
 
-# Mount-wide settings, written only when there is something to allow: the
-# engine refuses token URLs on loopback or private addresses unless their
-# host is listed here.
+# Mount-wide settings. allowed_token_url_hosts empty (the default) lets
+# configs name any public host; when set, every token URL must match an
+# entry, and loopback or private addresses are allowed only by an IP or
+# CIDR entry that contains them. Written even when empty, so that emptying
+# the variable clears the list in Vault.
 resource "vault_generic_endpoint" "settings" {
-  count = length(var.allowed_token_url_hosts) > 0 ? 1 : 0
-
   path                 = "${vault_mount.partner.path}/settings"
   ignore_absent_fields = true
   # settings cannot be deleted; they go with the mount.

@@ -21,7 +21,7 @@ variable "mount_path" {
 }
 
 variable "allowed_token_url_hosts" {
-  description = "Hosts a token_url may name although they are loopback or private addresses (the engine refuses them otherwise). Leave empty for partners on the internet."
+  description = "Token endpoints the mount may call: host names, *.domain patterns, IP addresses, CIDRs. Empty allows any public host; when set, every token URL must match an entry. Loopback and private addresses need an IP or CIDR entry."
   type        = list(string)
   default     = []
 }
