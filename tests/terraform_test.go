@@ -26,7 +26,8 @@ import (
 // It then shows how the write-only client secret meets drift detection
 // (docs/terraform.md): a field changed outside Terraform shows in the
 // plan, a secret changed outside does not, and a new secret applied
-// through Terraform drops the cached token. destroy removes it all.
+// through Terraform drops the cached token. An upgrade to a second build
+// moves the mount to it, and destroy removes it all.
 func TestTerraform(t *testing.T) {
 	tf := newTofu(t)
 	ctx := ctxFor(t)
@@ -191,6 +192,37 @@ func TestTerraform(t *testing.T) {
 		t.Errorf("the plan after applying the new secret has changes; its output:\n%s", tf.log)
 	}
 
+	// An upgrade: a second build reporting another version, under a file
+	// name of its own. The apply moves the mount to it; the running plugin
+	// changes only with a reload, which the provider does not do.
+	upgrade, err := buildUpgrade()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(filepath.Join(env.pluginDir, upgrade.command)) })
+	vars["plugin_command"], vars["plugin_sha256"], vars["plugin_version"] = upgrade.command, upgrade.sha256, upgrade.version
+	tf.setVars(vars)
+	tf.run("apply", "-input=false", "-auto-approve")
+	if version, running := mountVersions(ctx, t, v, path); version != upgrade.version || running != env.pluginVersion {
+		t.Errorf("after applying the upgrade the mount has plugin_version %s running %s, want %s running %s until a reload",
+			version, running, upgrade.version, env.pluginVersion)
+	}
+	if _, err := v.root.write(ctx, "sys/plugins/reload/backend", map[string]any{"plugin": pluginName}); err != nil {
+		t.Fatalf("reloading the plugin: %v", err)
+	}
+	if _, running := mountVersions(ctx, t, v, path); running != upgrade.version {
+		t.Errorf("after the reload the mount runs %s, want %s", running, upgrade.version)
+	}
+	if _, err := v.root.read(ctx, "sys/plugins/catalog/secret/"+pluginName+"?version="+env.pluginVersion); statusOf(err) != http.StatusNotFound {
+		t.Errorf("the version upgraded from is still registered (reading it: %v)", err)
+	}
+	if _, err := readToken(ctx, teams["billing-api"], path, "billing-api"); err != nil {
+		t.Errorf("reading the token after the upgrade: %v", err)
+	}
+	if changed, _ := tf.plan(); changed {
+		t.Errorf("the plan after the upgrade has changes; its output:\n%s", tf.log)
+	}
+
 	tf.run("destroy", "-input=false", "-auto-approve")
 	checkGone(ctx, t, v, "sys/mounts/"+path, "the mount")
 	checkGone(ctx, t, v, "sys/policies/acl/team-pickleball", "policy team-pickleball")
@@ -203,8 +235,8 @@ func TestTerraform(t *testing.T) {
 	}
 }
 
-// checkMount checks that path is a mount of the plugin at the version
-// under test.
+// checkMount checks that path is a mount of the plugin running the
+// version under test.
 func checkMount(ctx context.Context, t *testing.T, v *vaultServer, path string) {
 	t.Helper()
 	resp, err := v.root.read(ctx, "sys/mounts/"+path)
@@ -214,9 +246,52 @@ func checkMount(ctx context.Context, t *testing.T, v *vaultServer, path string) 
 	if typ := resp.Data["type"]; typ != pluginName {
 		t.Errorf("%s/ is a mount of %v, want %s", path, typ, pluginName)
 	}
-	if version := resp.Data["plugin_version"]; version != env.pluginVersion {
-		t.Errorf("%s/ runs plugin version %v, want %s", path, version, env.pluginVersion)
+	if version, running := mountVersions(ctx, t, v, path); version != env.pluginVersion || running != env.pluginVersion {
+		t.Errorf("%s/ has plugin_version %s running %s, want %s", path, version, running, env.pluginVersion)
 	}
+}
+
+// mountVersions are the plugin version a mount is set to and the one it
+// runs, which differ after a tune until the plugin is reloaded.
+func mountVersions(ctx context.Context, t *testing.T, v *vaultServer, path string) (version, running string) {
+	t.Helper()
+	resp, err := v.root.read(ctx, "sys/mounts/"+path)
+	if err != nil {
+		t.Fatalf("reading the mount %s/: %v", path, err)
+	}
+	version, _ = resp.Data["plugin_version"].(string)
+	running, _ = resp.Data["running_plugin_version"].(string)
+	return version, running
+}
+
+// pluginBuild is a plugin binary in the plugin directory.
+type pluginBuild struct {
+	command, version, sha256 string
+}
+
+// buildUpgrade builds the plugin under test again into the plugin
+// directory, reporting another version, under a file name of its own as a
+// deployment that keeps a binary per version would.
+func buildUpgrade() (pluginBuild, error) {
+	version := env.pluginVersion + "-upgrade"
+	if strings.Contains(env.pluginVersion, "-") {
+		version = env.pluginVersion + ".upgrade" // one pre-release, still semver
+	}
+	b := pluginBuild{command: pluginName + "_" + version, version: version}
+	bin := filepath.Join(env.pluginDir, b.command)
+	cmd := exec.Command("go", "build", "-o", bin,
+		"-ldflags", "-X github.com/partnertoken/vault-plugin-secrets-partnertoken/backend.Version="+version, ".")
+	cmd.Dir = ".." // the engine's module
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return b, fmt.Errorf("building the plugin as %s: %v\n%s", version, err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return b, err
+	}
+	sum := sha256.Sum256(data)
+	b.sha256 = hex.EncodeToString(sum[:])
+	return b, nil
 }
 
 // checkConfig reads a config through Vault and checks the fields in want,

@@ -4,7 +4,7 @@
 resource "vault_plugin" "partnertoken" {
   type    = "secret"
   name    = "vault-plugin-secrets-partnertoken"
-  command = "vault-plugin-secrets-partnertoken"
+  command = var.plugin_command
   sha256  = var.plugin_sha256
   version = var.plugin_version
 

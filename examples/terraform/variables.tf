@@ -4,6 +4,12 @@ variable "vault_address" {
   default     = null
 }
 
+variable "plugin_command" {
+  description = "File name of the plugin binary in Vault's plugin directory. A name per version (such as vault-plugin-secrets-partnertoken_v0.2.0) lets the old binary stay until the mount runs the new one."
+  type        = string
+  default     = "vault-plugin-secrets-partnertoken"
+}
+
 variable "plugin_sha256" {
   description = "SHA-256 of the plugin binary in Vault's plugin directory (sha256sum vault-plugin-secrets-partnertoken)."
   type        = string
