@@ -102,7 +102,7 @@ func (env *testEnv) newBackend() *backend {
 	conf.System = env.system
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: env.logs, Level: hclog.Trace})
 	conf.EventsSender = env.events
-	if err := b.setup(context.Background(), conf); err != nil {
+	if err := b.attach(context.Background(), conf); err != nil {
 		env.t.Fatal(err)
 	}
 	env.t.Cleanup(func() { b.Cleanup(context.Background()) })

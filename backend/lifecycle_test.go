@@ -164,7 +164,7 @@ func TestCleanupWaitsForMintsAndClosesConnections(t *testing.T) {
 		t.Fatal("cleanup returned while a mint was still in flight")
 	}
 	within(t, "closing the idle connection to the partner", closed)
-	if _, err := env.b.mint(t.Context(), "p", &Config{Provider: "oauth2", Timeout: time.Second}); !errors.Is(err, errStopping) {
+	if _, err := env.b.cache.verify(t.Context(), "p", &Config{Provider: "oauth2", Timeout: time.Second}); !errors.Is(err, errStopping) {
 		t.Fatalf("a mint after cleanup: %v", err)
 	}
 }

@@ -69,11 +69,11 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.statusOf(e)}, nil
+	return &logical.Response{Data: b.describeStatus(e)}, nil
 }
 
 func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	names, err := req.Storage.List(ctx, configPrefix)
+	names, err := listConfigs(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *f
 		if err != nil {
 			return nil, err
 		}
-		full := b.statusOf(e)
+		full := b.describeStatus(e)
 		line := map[string]any{"provider": full["provider"], "token_cached": full["token_cached"]}
 		for _, k := range []string{"expires_at", "last_error_status", "backoff_until"} {
 			if v, ok := full[k]; ok {
@@ -98,8 +98,8 @@ func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *f
 	return logical.ListResponseWithInfo(names, info), nil
 }
 
-// statusOf describes e for operators: everything but the token and secret.
-func (b *backend) statusOf(e *entry) map[string]any {
+// describeStatus describes e for operators: everything but the token and secret.
+func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 	cfg := e.config
 	now := b.clock.Now()
 	data := map[string]any{
@@ -108,8 +108,8 @@ func (b *backend) statusOf(e *entry) map[string]any {
 		"token_cached": e.token != nil,
 		"mint_count":   b.metrics.mintCount(e.name, cfg.Provider),
 	}
-	if p, ok := b.providers[cfg.Provider]; ok {
-		data["token_url"] = cfg.effectiveTokenURL(p.Spec())
+	if tokenURL := b.tokenURL(cfg); tokenURL != "" {
+		data["token_url"] = tokenURL
 	}
 	if tok := e.token; tok != nil {
 		data["minted_at"] = rfc3339(tok.IssuedAt)
@@ -119,7 +119,7 @@ func (b *backend) statusOf(e *entry) map[string]any {
 		// Only tokens read during their lifetime are refreshed ahead.
 		data["refresh_scheduled"] = e.read.Load()
 	}
-	lastMint, lastErr := b.cache.status(e.name).snapshot()
+	lastMint, lastErr := b.statuses.of(e.name).snapshot()
 	if !lastMint.IsZero() {
 		data["last_mint_at"] = rfc3339(lastMint)
 	}

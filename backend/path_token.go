@@ -10,8 +10,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const operationPrefix = "partnertoken"
-
 func pathToken(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "token/" + framework.GenericNameRegex("name"),
@@ -65,7 +63,7 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 }
 
 // tokenResponse shapes a cached token as a non-renewable lease.
-func (b *backend) tokenResponse(e *entry) *logical.Response {
+func (b *backend) tokenResponse(e *cacheEntry) *logical.Response {
 	tok := e.token
 	data := make(map[string]any, len(tok.Extra)+3)
 	for k, v := range tok.Extra {
