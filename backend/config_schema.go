@@ -124,4 +124,3 @@ func fieldType(t provider.FieldType) framework.FieldType {
 		return framework.TypeString
 	}
 }
-
