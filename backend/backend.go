@@ -32,7 +32,9 @@ Write credentials to config/<name>, read the token from token/<name>.
 
 // Options replace the backend's collaborators in tests.
 type Options struct {
-	Clock clockwork.Clock
+	// Providers replaces the built-in providers.
+	Providers provider.Registry
+	Clock     clockwork.Clock
 	// Retry replaces the waits between attempts of one mint.
 	Retry *retryPolicy
 }
@@ -99,11 +101,14 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 
 func newBackend(opts Options) *backend {
 	b := &backend{
-		providers: provider.Builtin(),
+		providers: opts.Providers,
 		clock:     opts.Clock,
 		metrics:   newMetrics(),
 		statuses:  &mintStatuses{},
 		guard:     &dialGuard{},
+	}
+	if b.providers == nil {
+		b.providers = provider.Builtin()
 	}
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()

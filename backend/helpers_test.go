@@ -20,6 +20,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // testAllowedHosts is the test mounts' allowed_token_url_hosts: the test
@@ -96,7 +97,14 @@ func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
 // reload or a Vault restart does.
 func (env *testEnv) newBackend() *backend {
 	env.t.Helper()
-	b := newBackend(Options{Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}})
+	return env.newBackendWith(nil)
+}
+
+// newBackendWith starts another backend on the same storage with the given
+// providers instead of the built-in ones (nil: the built-in ones).
+func (env *testEnv) newBackendWith(providers provider.Registry) *backend {
+	env.t.Helper()
+	b := newBackend(Options{Providers: providers, Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}})
 	conf := logical.TestBackendConfig()
 	conf.StorageView = env.storage
 	conf.System = env.system

@@ -96,7 +96,7 @@ func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provi
 	tok, err := backoff.Retry(ctx, func() (*provider.Token, error) {
 		attempts++
 		start := m.clock.Now()
-		tok, err := mintAttempt(ctx, p, req)
+		tok, err := provider.Mint(ctx, p, req) // one attempt
 		if err != nil {
 			last = err
 			m.logger().Debug("mint attempt failed", "config", name, "provider", cfg.Provider, "attempt", attempts,
@@ -125,17 +125,6 @@ func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provi
 	default:
 		return nil, last
 	}
-}
-
-// mintAttempt is one attempt: it calls the provider, turning a panic in partner-parsing code into
-// an error instead of a crashed plugin.
-func mintAttempt(ctx context.Context, p provider.Provider, req *provider.Request) (tok *provider.Token, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %v", p.Spec().Name, r)
-		}
-	}()
-	return p.Mint(ctx, req)
 }
 
 // retryLater carries a partner's requested wait to the retry loop while

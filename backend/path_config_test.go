@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/json"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 	"strings"
 	"testing"
 
@@ -154,7 +155,9 @@ func TestConfigRedirectingTheSecretNeedsTheSecret(t *testing.T) {
 
 func TestConfigFieldOfAnotherProviderIsRefused(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.providers["other"] = otherProvider{}
+	providers := provider.Builtin()
+	providers["other"] = otherProvider{}
+	env.b = env.newBackendWith(providers)
 	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
 		"provider": "other", "token_url": "https://x.example/t", "client_id": "a", "client_secret": "secret",
 		"scopes": "read",

@@ -55,7 +55,7 @@ func TestOAuth2ExpirySources(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: tc.body})
-			tok, err := OAuth2{}.Mint(t.Context(), newRequest(p, "/token", tc.options))
+			tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", tc.options))
 			if err != nil {
 				t.Fatalf("Mint: %v", err)
 			}
@@ -72,7 +72,7 @@ func TestOAuth2ExpirySources(t *testing.T) {
 func TestDinieTakesTheEarlierOfExpiresInAndTheJWTExp(t *testing.T) {
 	token := "dinie_at_" + testJWT(map[string]any{"sub": "dinie_ci_1", "exp": testNow.Add(50 * time.Minute).Unix()})
 	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: `{"access_token":"` + token + `","token_type":"bearer","expires_in":3600}`})
-	tok, err := Dinie{}.Mint(t.Context(), newRequest(p, diniePath, nil))
+	tok, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
 	checkToken(t, tok, err, token, testNow.Add(50*time.Minute))
 	if tok != nil && tok.ExpirySource != ExpiryJWT {
 		t.Errorf("ExpirySource = %q, want %q", tok.ExpirySource, ExpiryJWT)
