@@ -2,11 +2,12 @@ package backend
 
 import (
 	"encoding/json"
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 func TestConfigValidation(t *testing.T) {
