@@ -19,7 +19,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
