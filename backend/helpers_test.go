@@ -3,15 +3,7 @@ package backend
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,14 +26,14 @@ const (
 	testClientSecret = "test-secret-0123456789"
 )
 
-// testEnv is a backend on in-memory storage with a fake clock and a strict
-// OAuth2 partner.
+// testEnv is a backend on in-memory storage with a fake clock and the
+// partner simulator's strict OAuth2 partner.
 type testEnv struct {
 	t       testing.TB
 	b       *backend
 	storage logical.Storage
 	clock   *clockwork.FakeClock
-	partner *testPartner
+	partner *simPartner
 	system  *logical.StaticSystemView
 	// logs captures everything the backend logs, for tests that check
 	// nothing secret is ever written there.
@@ -81,7 +73,7 @@ func newTestEnv(t testing.TB) *testEnv {
 func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(start)
-	partner := newTestPartner(t, clock)
+	partner := newSimPartner(t, clock)
 	env := &testEnv{t: t, storage: &logical.InmemStorage{}, clock: clock, partner: partner, logs: &syncBuffer{}}
 	env.system = &logical.StaticSystemView{
 		DefaultLeaseTTLVal: 768 * time.Hour,
@@ -190,103 +182,113 @@ func (env *testEnv) readToken(name string) *logical.Response {
 	return env.mustOK(logical.ReadOperation, "token/"+name, nil)
 }
 
-// testPartner is an OAuth2 token endpoint that checks every request as a
-// strict partner would and counts the tokens it issues.
-type testPartner struct {
-	t      testing.TB
-	server *httptest.Server
-	clock  clockwork.Clock
-
-	mints atomic.Int64
-	// minted receives the number of each mint, for tests that wait for a
-	// background refresh without sleeping.
-	minted chan int64
-
-	mu        sync.Mutex
-	lifetime  time.Duration
-	gate      chan struct{} // when set, answers wait until it is closed
-	arrived   chan struct{} // signalled when a request reaches the gate
-	faults    []fault       // answered in order, one request each, before any token
-	clientIDs []string
-	presented []string        // every client secret presented, in order
-	arrivals  []time.Time     // real time of each request, for rate checks
-	secrets   map[string]bool // accepted client secrets
+// simPartner is the simulator's generic OAuth2 partner, accepting the test
+// client, with what the tests ask of it.
+type simPartner struct {
+	t   testing.TB
+	sim *partnersim.Server
 }
 
-// fault is one answer that carries no token.
-type fault struct {
-	status     int
-	retryAfter string
+// newSimPartner serves a simulator on the test clock whose OAuth2 partner
+// accepts testClientID with testClientSecret.
+func newSimPartner(t testing.TB, clock clockwork.Clock) *simPartner {
+	t.Helper()
+	sim := startSimulator(t, partnersim.Options{
+		Now:     clock.Now,
+		Clients: map[string]partnersim.Client{partnersim.OAuth2: {ID: testClientID, Secret: testClientSecret}},
+	})
+	return &simPartner{t: t, sim: sim}
 }
 
-func newTestPartner(t testing.TB, clock clockwork.Clock) *testPartner {
-	p := &testPartner{t: t, clock: clock, lifetime: time.Hour, minted: make(chan int64, 1000),
-		secrets: map[string]bool{testClientSecret: true}}
-	p.server = httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(p.server.Close)
-	return p
+func (p *simPartner) URL() string { return p.sim.TokenURL(partnersim.OAuth2) }
+
+// mints is how many tokens the partner issued.
+func (p *simPartner) mints() int { return p.sim.Mints(partnersim.OAuth2) }
+
+// token is the nth token the partner issued (from 1), "" before it is.
+func (p *simPartner) token(n int) string {
+	if issued := p.sim.Issued(partnersim.OAuth2); n <= len(issued) {
+		return issued[n-1]
+	}
+	return ""
 }
 
-func (p *testPartner) URL() string { return p.server.URL + "/oauth/token" }
+func (p *simPartner) requests() int { return p.sim.Requests(partnersim.OAuth2) }
 
-func (p *testPartner) setLifetime(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lifetime = d
+func (p *simPartner) setLifetime(d time.Duration) {
+	if err := p.sim.SetLifetime(partnersim.OAuth2, d); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
-func (p *testPartner) failNext(status int) { p.inject(fault{status: status}) }
+// disabled is the answer of an injected fault: the partner's refusal
+// with its own reason, whatever the status.
+const disabled = `{"error":"invalid_client","error_description":"client is disabled"}`
 
-func (p *testPartner) inject(faults ...fault) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.faults = append(p.faults, faults...)
+func (p *simPartner) failNext(status int) { p.inject(partnersim.Fault{Status: status}) }
+
+// inject queues faults, one request each, answered with the disabled body.
+func (p *simPartner) inject(faults ...partnersim.Fault) {
+	for _, f := range faults {
+		f.Body = disabled
+		if err := p.sim.Inject(partnersim.OAuth2, f); err != nil {
+			p.t.Fatal(err)
+		}
+	}
 }
 
 // acceptSecrets replaces the client secrets the partner accepts, as a
 // rotation at the partner does.
-func (p *testPartner) acceptSecrets(secrets ...string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.secrets = map[string]bool{}
-	for _, s := range secrets {
-		p.secrets[s] = true
+func (p *simPartner) acceptSecrets(secret string, more ...string) {
+	if err := p.sim.SetClient(partnersim.OAuth2, partnersim.Client{ID: testClientID, Secret: secret, PreviousSecrets: more}); err != nil {
+		p.t.Fatal(err)
 	}
 }
 
-func (p *testPartner) requests() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.clientIDs)
+// acceptClient makes the partner accept client id (with the test secret)
+// instead of testClientID, as when it issues a new client.
+func (p *simPartner) acceptClient(id string) {
+	if err := p.sim.SetClient(partnersim.OAuth2, partnersim.Client{ID: id, Secret: testClientSecret}); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
-// hold makes answers wait until the returned release func is called;
-// arrived is signalled for each request that starts waiting.
-func (p *testPartner) hold() (arrived <-chan struct{}, release func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.gate = make(chan struct{})
-	p.arrived = make(chan struct{}, 1000)
-	gate := p.gate
-	return p.arrived, func() { close(gate) }
+// hold makes answers wait until the returned release func is called (the
+// partner decides them, and issues tokens, at once); arrived is signalled
+// for each answer that starts waiting.
+func (p *simPartner) hold() (arrived <-chan struct{}, release func()) {
+	return p.sim.Hold(partnersim.OAuth2)
 }
 
 // presentedSecrets are the client secrets requests carried, in order.
-func (p *testPartner) presentedSecrets() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.presented...)
+func (p *simPartner) presentedSecrets() []string {
+	var out []string
+	for _, pr := range p.sim.Presented(partnersim.OAuth2) {
+		out = append(out, pr.Secret)
+	}
+	return out
 }
 
-func (p *testPartner) seenClientIDs() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.clientIDs...)
+func (p *simPartner) seenClientIDs() []string {
+	var out []string
+	for _, pr := range p.sim.Presented(partnersim.OAuth2) {
+		out = append(out, pr.ClientID)
+	}
+	return out
+}
+
+// arrivals are the real times requests arrived, for rate checks.
+func (p *simPartner) arrivals() []time.Time {
+	var out []time.Time
+	for _, pr := range p.sim.Presented(partnersim.OAuth2) {
+		out = append(out, pr.At)
+	}
+	return out
 }
 
 // waitRefresh waits for background refresh number n to be minted and
 // committed.
-func (env *testEnv) waitRefresh(n int64) {
+func (env *testEnv) waitRefresh(n int) {
 	env.t.Helper()
 	env.partner.waitMint(n)
 	env.b.cache.background.Wait()
@@ -294,98 +296,11 @@ func (env *testEnv) waitRefresh(n int64) {
 
 // waitMint waits for mint number n, failing the test after a generous
 // real-time bound (a deadlock guard, not a timing assertion).
-func (p *testPartner) waitMint(n int64) {
+func (p *simPartner) waitMint(n int) {
 	p.t.Helper()
-	deadline := time.After(10 * time.Second)
-	for p.mints.Load() < n {
-		select {
-		case <-p.minted:
-		case <-deadline:
-			p.t.Fatalf("waited for mint %d; partner has minted %d", n, p.mints.Load())
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.sim.AwaitMints(ctx, partnersim.OAuth2, n); err != nil {
+		p.t.Fatalf("waited for mint %d; partner has minted %d", n, p.mints())
 	}
-}
-
-func (p *testPartner) serve(w http.ResponseWriter, r *http.Request) {
-	fail := func(status int, code, desc string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
-	}
-	if r.Method != http.MethodPost || r.URL.Path != "/oauth/token" {
-		fail(http.StatusNotFound, "not_found", "no such endpoint")
-		return
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
-		fail(http.StatusBadRequest, "invalid_request", "content type "+ct)
-		return
-	}
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "client_credentials" {
-		fail(http.StatusBadRequest, "unsupported_grant_type", "grant_type must be client_credentials")
-		return
-	}
-	id, secret, ok := basicCredentials(r.Header.Get("Authorization"))
-	if !ok {
-		fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		return
-	}
-
-	p.mu.Lock()
-	p.clientIDs = append(p.clientIDs, id)
-	p.presented = append(p.presented, secret)
-	p.arrivals = append(p.arrivals, time.Now())
-	gate, arrived, lifetime, accepted := p.gate, p.arrived, p.lifetime, p.secrets[secret]
-	var next *fault
-	if len(p.faults) > 0 {
-		next = &p.faults[0]
-		p.faults = p.faults[1:]
-	}
-	p.mu.Unlock()
-
-	if gate != nil {
-		arrived <- struct{}{}
-		<-gate
-	}
-	if next != nil {
-		if next.retryAfter != "" {
-			w.Header().Set("Retry-After", next.retryAfter)
-		}
-		fail(next.status, "invalid_client", "client is disabled")
-		return
-	}
-	if !accepted {
-		fail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		return
-	}
-	n := p.mints.Add(1)
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{
-		"access_token": fmt.Sprintf("token-%d", n),
-		"token_type":   "bearer",
-		"expires_in":   int(lifetime / time.Second),
-		"scope":        r.PostForm.Get("scope"),
-	})
-	select {
-	case p.minted <- n:
-	default: // waitMint reads the count; the signal only wakes it
-	}
-}
-
-// basicCredentials decodes client_secret_basic credentials (RFC 6749 §2.3.1).
-func basicCredentials(header string) (id, secret string, ok bool) {
-	raw, found := strings.CutPrefix(header, "Basic ")
-	if !found {
-		return "", "", false
-	}
-	decoded, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil {
-		return "", "", false
-	}
-	encID, encSecret, found := strings.Cut(string(decoded), ":")
-	if !found {
-		return "", "", false
-	}
-	id, err1 := url.QueryUnescape(encID)
-	secret, err2 := url.QueryUnescape(encSecret)
-	return id, secret, err1 == nil && err2 == nil
 }

@@ -24,7 +24,7 @@ func TestTokenReadIsANonRenewableLease(t *testing.T) {
 		t.Fatal("lease is renewable")
 	}
 	want := map[string]any{
-		"access_token": "token-1",
+		"access_token": env.partner.token(1),
 		"token_type":   "Bearer",
 		"expires_at":   env.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 		"scope":        "read",
@@ -55,7 +55,7 @@ func TestTokenCacheHitAndMiss(t *testing.T) {
 	first := env.readToken("p")
 	env.clock.Advance(10 * time.Minute)
 	second := env.readToken("p")
-	if n := env.partner.mints.Load(); n != 1 {
+	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("two reads minted %d tokens, want 1", n)
 	}
 	if first.Data["access_token"] != second.Data["access_token"] {
@@ -90,11 +90,11 @@ func TestConcurrentColdReadsMintOnce(t *testing.T) {
 	release()
 	wg.Wait()
 	for i := range readers {
-		if errs[i] != nil || tokens[i] != "token-1" {
+		if errs[i] != nil || tokens[i] != env.partner.token(1) {
 			t.Fatalf("reader %d: token %v, error %v", i, tokens[i], errs[i])
 		}
 	}
-	if n := env.partner.mints.Load(); n != 1 {
+	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("%d concurrent cold reads caused %d mints, want 1", readers, n)
 	}
 }
@@ -148,7 +148,7 @@ func TestTokenWithoutAMeaningfulLeaseIsReplacedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-1" || resp.Secret.TTL < time.Minute {
+	if resp.Data["access_token"] != env.partner.token(1) || resp.Secret.TTL < time.Minute {
 		t.Fatalf("got %v with TTL %s, want a fresh token", resp.Data["access_token"], resp.Secret.TTL)
 	}
 }
@@ -164,7 +164,7 @@ func TestRevokeIsANoOpThatKeepsTheSharedToken(t *testing.T) {
 			t.Fatalf("revoke: %v %v", resp, err)
 		}
 	}
-	if again := env.readToken("p"); again.Data["access_token"] != lease.Data["access_token"] || env.partner.mints.Load() != 1 {
+	if again := env.readToken("p"); again.Data["access_token"] != lease.Data["access_token"] || env.partner.mints() != 1 {
 		t.Fatal("revoking one lease replaced the shared token")
 	}
 }
@@ -185,7 +185,7 @@ func TestConfigWriteAndDeleteDropTheCachedToken(t *testing.T) {
 	env.writeConfig("p", nil)
 	env.readToken("p")
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "10m"})
-	if tok := env.readToken("p").Data["access_token"]; tok != "token-2" {
+	if tok := env.readToken("p").Data["access_token"]; tok != env.partner.token(2) {
 		t.Fatalf("after a config write got %v, want a new token", tok)
 	}
 	env.mustOK(logical.DeleteOperation, "config/p", nil)
@@ -206,7 +206,7 @@ func TestANewBackendOnTheSameStorageReusesTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Data["access_token"] != first.Data["access_token"] || env.partner.mints.Load() != 1 {
+	if resp.Data["access_token"] != first.Data["access_token"] || env.partner.mints() != 1 {
 		t.Fatal("a reloaded backend minted again")
 	}
 }
@@ -224,17 +224,19 @@ func TestTokenMintedDuringAConfigRewriteIsDiscarded(t *testing.T) {
 		result <- resp
 	}()
 	<-arrived
-	// The operator replaces the client while the partner is answering.
+	// The operator replaces the client, which the partner issued, while
+	// the partner is answering.
+	env.partner.acceptClient("new-client")
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_id": "new-client"})
 	release()
 	resp := <-result
 	if got := env.partner.seenClientIDs(); len(got) != 2 || got[1] != "new-client" {
 		t.Fatalf("partner saw clients %v, want the old one then the new one", got)
 	}
-	if resp.Data["access_token"] != "token-2" {
+	if resp.Data["access_token"] != env.partner.token(2) {
 		t.Fatalf("reader got %v, minted with the replaced credentials", resp.Data["access_token"])
 	}
-	if again := env.readToken("p"); again.Data["access_token"] != "token-2" {
+	if again := env.readToken("p"); again.Data["access_token"] != env.partner.token(2) {
 		t.Fatalf("cache holds %v", again.Data["access_token"])
 	}
 }
@@ -247,13 +249,13 @@ func TestStandbyServesCachedTokensAndForwardsMints(t *testing.T) {
 
 	env.system.ReplicationStateVal = consts.ReplicationPerformanceStandby
 	standby := env.newBackend()
-	if resp, err := env.requestTo(standby, logical.ReadOperation, "token/p", nil); err != nil || resp.Data["access_token"] != "token-1" {
+	if resp, err := env.requestTo(standby, logical.ReadOperation, "token/p", nil); err != nil || resp.Data["access_token"] != env.partner.token(1) {
 		t.Fatalf("standby did not serve the cached token: %v %v", resp, err)
 	}
 	if _, err := env.requestTo(standby, logical.ReadOperation, "token/q", nil); !errors.Is(err, logical.ErrReadOnly) {
 		t.Fatalf("standby read needing a mint: got %v, want ErrReadOnly so Vault forwards it", err)
 	}
-	if n := env.partner.mints.Load(); n != 1 {
+	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("standby minted: %d mints", n)
 	}
 }
@@ -269,7 +271,7 @@ func TestInvalidateDropsMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.b.Invalidate(context.Background(), configPrefix+"p")
-	if tok := env.readToken("p").Data["access_token"]; tok != "token-2" {
+	if tok := env.readToken("p").Data["access_token"]; tok != env.partner.token(2) {
 		t.Fatalf("after invalidation got %v, want a token for the new config", tok)
 	}
 }

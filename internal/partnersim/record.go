@@ -79,7 +79,7 @@ func (r *record) mint() {
 	}
 }
 
-// wait holds a request to partner while a Hold is in force, until it is
+// wait holds an answer of partner while a Hold is in force, until it is
 // released or the server closes.
 func (r *record) wait(partner string, closed <-chan struct{}) {
 	r.mu.Lock()
@@ -127,10 +127,11 @@ func (s *Server) AwaitMints(ctx context.Context, partner string, n int) error {
 	}
 }
 
-// Hold makes the partner's token requests wait, once read, until release
-// is called (or the server closes); each waiting request sends on arrived,
-// which holds up to 1,000 arrivals unread. release may be called more than
-// once.
+// Hold makes the partner's answers wait until release is called (or the
+// server closes): each request is answered as usual (a token is issued and
+// counted) but the answer is not sent before the release, as when the
+// partner is slow on the wire. Each held answer sends on arrived, which
+// holds up to 1,000 unread. release may be called more than once.
 func (s *Server) Hold(partner string) (arrived <-chan struct{}, release func()) {
 	h := &held{gate: make(chan struct{}), arrived: make(chan struct{}, 1000)}
 	s.rec.mu.Lock()

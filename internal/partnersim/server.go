@@ -435,7 +435,6 @@ func (s *Server) serveToken(p *partner, w http.ResponseWriter, r *http.Request) 
 	// cancels the request context) once the body has been consumed, and a
 	// Delay must end when the client gives up.
 	body, bodyErr := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxRequestBody))
-	s.rec.wait(p.name, s.done)
 
 	var rep *reply
 	if f != nil && f.Delay > 0 && !s.wait(r.Context(), f.Delay) {
@@ -458,6 +457,7 @@ func (s *Server) serveToken(p *partner, w http.ResponseWriter, r *http.Request) 
 	// Counted before writing: a token is issued even if the client never
 	// reads it (a trickled answer), as at a real partner.
 	s.count(p, rep)
+	s.rec.wait(p.name, s.done)
 	if rep.header == nil {
 		rep.header = http.Header{}
 	}
