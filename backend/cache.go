@@ -259,7 +259,7 @@ func (c *tokenCache) callPartner(ctx context.Context, name string, cfg *Config) 
 		return nil, err
 	}
 	c.logger.Info("minted token", "config", name, "provider", cfg.Provider, "duration", took.String(),
-		"lifetime", res.token.ExpiresAt.Sub(res.token.IssuedAt).Round(time.Second).String(),
+		"lifetime", res.token.Lifetime().Round(time.Second).String(),
 		"expires_at", res.token.ExpiresAt.UTC().Format(time.RFC3339), "expiry_source", res.token.ExpirySource)
 	return res, nil
 }
