@@ -13,15 +13,15 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// errNoConfig is returned for a name nobody configured.
-var errNoConfig = errors.New("no such config")
-
-// errConfigChanged is returned by a mint whose config was rewritten while
-// the partner was answering; its token is thrown away.
-var errConfigChanged = errors.New("config changed during the mint")
-
-// errStopping is returned by a mint asked for while the mount shuts down.
-var errStopping = errors.New("the mount is shutting down")
+var (
+	// errNoConfig is returned for a name nobody configured.
+	errNoConfig = errors.New("no such config")
+	// errConfigChanged is returned by a mint whose config was rewritten
+	// while the partner was answering; its token is thrown away.
+	errConfigChanged = errors.New("config changed during the mint")
+	// errStopping is returned by a mint asked for while the mount shuts down.
+	errStopping = errors.New("the mount is shutting down")
+)
 
 // cacheDeps is everything the token cache uses from its mount, given
 // explicitly: the cache knows when to mint, the mint function how.
@@ -108,13 +108,6 @@ func (c *tokenCache) drop(name string) {
 	if old != nil {
 		c.cancelRefresh(old)
 	}
-}
-
-// forget removes name's token from memory and storage. Callers hold the
-// name's lock.
-func (c *tokenCache) forget(ctx context.Context, name string) error {
-	c.drop(name)
-	return deleteToken(ctx, c.storage, name)
 }
 
 // track counts a mint in flight, unless the cache is stopping; done ends it.

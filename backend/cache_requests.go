@@ -146,3 +146,10 @@ func (c *tokenCache) removeConfig(ctx context.Context, name string) error {
 	c.statuses.forget(name)
 	return c.forget(ctx, name)
 }
+
+// forget removes name's token from memory and storage. Callers hold the
+// name's lock.
+func (c *tokenCache) forget(ctx context.Context, name string) error {
+	c.drop(name)
+	return deleteToken(ctx, c.storage, name)
+}
