@@ -65,12 +65,12 @@ type tokenCache struct {
 	// can wait for all of them to end.
 	background sync.WaitGroup
 	timers     sync.WaitGroup
-	// mints counts requests to partners in flight, which may outlive the
+	// inFlight counts requests to partners in flight, which may outlive the
 	// request that started them; stopping refuses new ones, so cleanup
 	// can wait for the last.
-	mints    sync.WaitGroup
-	mintsMu  sync.Mutex
-	stopping bool
+	inFlight   sync.WaitGroup
+	inFlightMu sync.Mutex
+	stopping   bool
 }
 
 func newTokenCache(deps cacheDeps) *tokenCache {
@@ -112,21 +112,21 @@ func (c *tokenCache) drop(name string) {
 
 // track counts a mint in flight, unless the cache is stopping; done ends it.
 func (c *tokenCache) track() (done func(), ok bool) {
-	c.mintsMu.Lock()
-	defer c.mintsMu.Unlock()
+	c.inFlightMu.Lock()
+	defer c.inFlightMu.Unlock()
 	if c.stopping {
 		return nil, false
 	}
-	c.mints.Add(1)
-	return c.mints.Done, true
+	c.inFlight.Add(1)
+	return c.inFlight.Done, true
 }
 
 // stop cancels every scheduled refresh and waits for running ones and for
 // mints in flight, which the mount's cancelled context cuts short.
 func (c *tokenCache) stop() {
-	c.mintsMu.Lock()
+	c.inFlightMu.Lock()
 	c.stopping = true
-	c.mintsMu.Unlock()
+	c.inFlightMu.Unlock()
 	c.mu.Lock()
 	for name, e := range c.entries {
 		c.cancelRefresh(e)
@@ -135,7 +135,7 @@ func (c *tokenCache) stop() {
 	c.mu.Unlock()
 	c.timers.Wait()
 	c.background.Wait()
-	c.mints.Wait()
+	c.inFlight.Wait()
 }
 
 // current returns the entry for name, from memory or else from storage.
