@@ -29,7 +29,7 @@ RACE := $(if $(filter 1,$(shell go env CGO_ENABLED)),-race,)
 # The end-to-end suite runs its own copy of the plugin, so a running
 # `make dev` is not disturbed when the tests rebuild it.
 E2E_PLUGIN_DIR := $(CURDIR)/.cache/e2e/plugins
-E2E_TIMEOUT    ?= 30m
+E2E_TIMEOUT    ?= 45m
 # Extra flags for the e2e `go test`, e.g. E2E_FLAGS='-run TestAgent -v';
 # verbose in CI, so the log shows each test as it runs.
 E2E_FLAGS      ?= $(if $(CI),-v,)
