@@ -85,11 +85,13 @@ func TestRelease(t *testing.T) {
 
 	// The linux/amd64 zip installed by the README's commands into a real
 	// Vault's plugin directory.
-	pluginDir := filepath.Join(work, "plugins")
-	if err := os.MkdirAll(pluginDir, 0o700); err != nil {
-		t.Fatal(err)
+	pluginDir, vaultDir := filepath.Join(work, "plugins"), filepath.Join(work, "vault")
+	for _, dir := range []string{pluginDir, vaultDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
-	vault, err := startVaultWithPlugins(ctx, filepath.Join(work, "vault"), pluginDir)
+	vault, err := startVaultWithPlugins(ctx, vaultDir, pluginDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,12 +103,15 @@ func TestUpgrade(t *testing.T) {
 		}
 	}
 
-	// The new binary mints too.
-	if _, err := root.write(ctx, path+"/refresh/dupr", nil); err != nil {
-		t.Fatalf("forcing a refresh on %s: %v", newer, err)
+	// The new binary mints too: a config written after the upgrade.
+	if err := configure(ctx, root, path, "after-upgrade", "dupr", sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readToken(ctx, root, path, "after-upgrade"); err != nil {
+		t.Fatalf("reading a new config on %s: %v", newer, err)
 	}
 	if n := sim.mints(t, "dupr"); n != mints["dupr"]+1 {
-		t.Errorf("a forced refresh on %s caused %d mints, want 1", newer, n-mints["dupr"])
+		t.Errorf("a new config on %s caused %d mints, want 1", newer, n-mints["dupr"])
 	}
 }
 

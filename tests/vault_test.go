@@ -148,11 +148,13 @@ func (v *vaultServer) mountPlugin(ctx context.Context, path string) error {
 	return v.mountPluginVersion(ctx, path, env.pluginVersion)
 }
 
-// mountPluginVersion mounts the given registered version of the plugin at path.
+// mountPluginVersion mounts the given registered version of the plugin at
+// path. The version goes in config: Vault 1.21 ignores a plugin_version
+// beside type and mounts the newest registered version instead.
 func (v *vaultServer) mountPluginVersion(ctx context.Context, path, version string) error {
 	if _, err := v.root.write(ctx, "sys/mounts/"+path, map[string]any{
-		"type":           pluginName,
-		"plugin_version": version,
+		"type":   pluginName,
+		"config": map[string]any{"plugin_version": version},
 	}); err != nil {
 		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
 	}
