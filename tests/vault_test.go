@@ -143,20 +143,37 @@ func (v *vaultServer) registerBinary(ctx context.Context, bin, version string) e
 	return nil
 }
 
-// mountPlugin mounts the registered plugin under test at path.
+// mountPlugin mounts the registered plugin under test at path and lets it
+// reach the simulator.
 func (v *vaultServer) mountPlugin(ctx context.Context, path string) error {
-	return v.mountPluginVersion(ctx, path, env.pluginVersion)
+	return mountOn(ctx, v.root, path)
 }
 
 // mountPluginVersion mounts the given registered version of the plugin at
-// path. The version goes in config: Vault 1.21 ignores a plugin_version
-// beside type and mounts the newest registered version instead.
+// path and lets it reach the simulator.
 func (v *vaultServer) mountPluginVersion(ctx context.Context, path, version string) error {
-	if _, err := v.root.write(ctx, "sys/mounts/"+path, map[string]any{
+	return mountVersionOn(ctx, v.root, path, version)
+}
+
+// mountOn mounts the registered plugin under test at path through c.
+func mountOn(ctx context.Context, c *vaultClient, path string) error {
+	return mountVersionOn(ctx, c, path, env.pluginVersion)
+}
+
+// mountVersionOn mounts the given registered version of the plugin at path
+// through c. The version goes in config: Vault 1.21 ignores a
+// plugin_version beside type and mounts the newest registered version
+// instead. The simulator listens on loopback, which a mount refuses as a
+// token endpoint unless its settings allow it.
+func mountVersionOn(ctx context.Context, c *vaultClient, path, version string) error {
+	if _, err := c.write(ctx, "sys/mounts/"+path, map[string]any{
 		"type":   pluginName,
 		"config": map[string]any{"plugin_version": version},
 	}); err != nil {
 		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
+	}
+	if _, err := c.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.1"}); err != nil {
+		return fmt.Errorf("allowing the simulator's loopback address on %s/: %w", path, err)
 	}
 	return nil
 }
