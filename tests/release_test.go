@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,22 @@ func TestRelease(t *testing.T) {
 	runCommand(t, ctx, "..", "git", "clone", "--quiet", "--no-tags", ".", clone)
 	runCommand(t, ctx, clone, "git", "tag", version)
 	runCommand(t, ctx, clone, "make", "--no-print-directory", "release")
+
+	// make build on the tag: a static binary, and the register command it
+	// prints names the tag as version and the binary's sha256.
+	if got := strings.TrimSpace(runCommand(t, ctx, clone, "make", "-s", "version")); got != version {
+		t.Errorf("make -s version on the tag prints %q, want %s", got, version)
+	}
+	built := runCommand(t, ctx, clone, "make", "--no-print-directory", "build")
+	bin := filepath.Join(clone, "bin", pluginName)
+	for _, p := range releasePlatforms {
+		if p.os == runtime.GOOS && p.arch == runtime.GOARCH {
+			checkBinaryPlatform(t, bin, p.elf, p.macho)
+		}
+	}
+	if want := fmt.Sprintf("vault plugin register -sha256=%s -version=%s secret %s", sha256Of(t, bin), version, pluginName); !strings.Contains(built, want) {
+		t.Errorf("make build prints no %q:\n%s", want, built)
+	}
 
 	dist := filepath.Join(clone, "dist")
 	runCommand(t, ctx, dist, "sha256sum", "--check", "--strict", "SHA256SUMS")
@@ -166,7 +183,7 @@ func runReadmeInstall(t *testing.T, ctx context.Context, v *vaultServer, dist, p
 // runCommand runs a command in dir and fails the test, with its output, if it
 // fails. Make's own variables of the `make test` that runs this test stay
 // out: the command must behave as it does for a user.
-func runCommand(t *testing.T, ctx context.Context, dir string, name string, args ...string) {
+func runCommand(t *testing.T, ctx context.Context, dir string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
@@ -183,6 +200,7 @@ func runCommand(t *testing.T, ctx context.Context, dir string, name string, args
 	if err != nil {
 		t.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), dir, err, out)
 	}
+	return string(out)
 }
 
 // readSums reads a sha256sum file: file name to hex digest.
