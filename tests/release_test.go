@@ -113,7 +113,10 @@ func TestRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vault.Stop()
-	runReadmeInstall(t, ctx, vault, dist, pluginDir, version)
+	runDocBlock(t, ctx, vault, filepath.Join("..", "README.md"), "**From a release.**", dist, map[string]string{
+		"/etc/vault/plugins/": pluginDir + "/",
+		"VERSION=v0.1.0":      "VERSION=" + version,
+	})
 	sum := binarySums["linux_amd64/"+pluginName]
 	checkRunningPlugin(t, ctx, vault.root, "partner", version, sum)
 
@@ -131,53 +134,6 @@ func TestRelease(t *testing.T) {
 		t.Fatalf("reading a token through the released plugin: %v\nVault's log:\n%s", err, tail(vault.LogPath, 30))
 	}
 	checkLease(t, shared.sim, "dupr", path, "dupr", token)
-}
-
-// runReadmeInstall runs the README's "From a release" commands in dist,
-// with the vault CLI on PATH pointed at v, pluginDir for
-// /etc/vault/plugins/ and version for the example version.
-func runReadmeInstall(t *testing.T, ctx context.Context, v *vaultServer, dist, pluginDir, version string) {
-	t.Helper()
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const marker = "**From a release.**"
-	_, section, ok := strings.Cut(string(readme), marker)
-	_, block, ok2 := strings.Cut(section, "```sh\n")
-	block, _, ok3 := strings.Cut(block, "\n```")
-	if !ok || !ok2 || !ok3 {
-		t.Fatalf("README.md has no sh block after %q", marker)
-	}
-	for old, replacement := range map[string]string{
-		"/etc/vault/plugins/": pluginDir + "/",
-		"VERSION=v0.1.0":      "VERSION=" + version,
-	} {
-		if !strings.Contains(block, old) {
-			t.Fatalf("the README's install commands no longer contain %q, which this test replaces:\n%s", old, block)
-		}
-		block = strings.ReplaceAll(block, old, replacement)
-	}
-	bin := filepath.Join(filepath.Dir(pluginDir), "cli")
-	if err := os.MkdirAll(bin, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(env.vaultBin, filepath.Join(bin, "vault")); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", block)
-	cmd.Dir = dist
-	cmd.Env = childEnv(filepath.Dir(pluginDir), "VAULT_ADDR="+v.Addr, "VAULT_TOKEN="+rootToken)
-	for i, kv := range cmd.Env {
-		if strings.HasPrefix(kv, "PATH=") {
-			cmd.Env[i] = "PATH=" + bin + string(os.PathListSeparator) + strings.TrimPrefix(kv, "PATH=")
-		}
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the README's install commands failed: %v\n%s\n%s", err, block, out)
-	}
-	t.Logf("the README's install commands:\n%s\n%s", block, out)
 }
 
 // runCommand runs a command in dir and fails the test, with its output, if it

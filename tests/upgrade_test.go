@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,22 +14,26 @@ import (
 	"time"
 )
 
-// TestUpgrade upgrades a mount in place as the README's "Upgrading" says:
-// two builds of the plugin registered by sha256, the mount on the older,
-// tuned to the newer and reloaded. The mount then runs the newer binary,
-// and its configs and cached tokens survive: no new mint, and the mount
-// keeps working.
+// TestUpgrade upgrades a mount in place by running the one-node commands
+// of docs/upgrading.md: the older build installed and mounted, the newer
+// one unzipped from its release zip beside it, registered by sha256, the
+// mount tuned to it and the plugin reloaded. The mount then runs the newer
+// binary, and its configs and cached tokens survive: no new mint, and the
+// mount keeps working.
 func TestUpgrade(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	const older, newer = "v0.9.0", "v0.10.0"
 	work := filepath.Join(env.workDir, "upgrade")
-	pluginDir := filepath.Join(work, "plugins")
-	if err := os.MkdirAll(pluginDir, 0o700); err != nil {
-		t.Fatal(err)
+	pluginDir, download := filepath.Join(work, "plugins"), filepath.Join(work, "download")
+	for _, dir := range []string{pluginDir, download} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
-	oldBin := buildPluginVersion(t, ctx, pluginDir, older)
-	newBin := buildPluginVersion(t, ctx, pluginDir, newer)
+	oldBin := buildPluginVersion(t, ctx, filepath.Join(pluginDir, pluginName), older)
+	newBuild := buildPluginVersion(t, ctx, filepath.Join(download, pluginName), newer)
+	releaseZip(t, newBuild, filepath.Join(download, fmt.Sprintf("%s_%s_linux_amd64.zip", pluginName, newer)))
 
 	sim, err := startSimulator("upgrade", nil)
 	if err != nil {
@@ -42,10 +49,7 @@ func TestUpgrade(t *testing.T) {
 	if err := vault.registerBinary(ctx, oldBin, older); err != nil {
 		t.Fatal(err)
 	}
-	if err := vault.registerBinary(ctx, newBin, newer); err != nil {
-		t.Fatal(err)
-	}
-	const path = "upgraded"
+	const path = "partner" // as in docs/upgrading.md
 	if err := vault.mountPluginVersion(ctx, path, older); err != nil {
 		t.Fatal(err)
 	}
@@ -66,19 +70,19 @@ func TestUpgrade(t *testing.T) {
 		mints[partner] = sim.mints(t, partner)
 	}
 
-	// Pin the mount to the newer version, then restart its plugin: Vault
-	// starts the binary registered for that version.
-	if _, err := root.write(ctx, "sys/mounts/"+path+"/tune", map[string]any{"plugin_version": newer}); err != nil {
-		t.Fatalf("tuning %s/ to %s: %v", path, newer, err)
-	}
-	if _, err := root.write(ctx, "sys/plugins/reload/secret/"+pluginName, nil); err != nil {
-		t.Fatalf("reloading the plugin: %v", err)
-	}
+	runDocBlock(t, ctx, vault, filepath.Join("..", "docs", "upgrading.md"), "## One node", download, map[string]string{
+		"OLD=v0.1.0 NEW=v0.2.0":      fmt.Sprintf("OLD=%s NEW=%s", older, newer),
+		"PLUGINS=/etc/vault/plugins": "PLUGINS=" + pluginDir,
+	})
 	if err := poll(ctx, 30*time.Second, func() error {
 		_, err := root.read(ctx, path+"/providers")
 		return err
 	}); err != nil {
 		t.Fatalf("the mount does not answer after the reload: %v\nVault's log:\n%s", err, tail(vault.LogPath, 30))
+	}
+	newBin := filepath.Join(pluginDir, pluginName+"_"+newer)
+	if sha256Of(t, newBin) != sha256Of(t, newBuild) {
+		t.Fatalf("%s is not the binary in the release zip", newBin)
 	}
 	checkRunningPlugin(t, ctx, root, path, newer, sha256Of(t, newBin))
 
@@ -116,10 +120,9 @@ func TestUpgrade(t *testing.T) {
 }
 
 // buildPluginVersion builds the engine with version compiled in, as make
-// build does, into dir under a name of its own, and returns its path.
-func buildPluginVersion(t *testing.T, ctx context.Context, dir, version string) string {
+// build does, to bin, and returns bin.
+func buildPluginVersion(t *testing.T, ctx context.Context, bin, version string) string {
 	t.Helper()
-	bin := filepath.Join(dir, pluginName+"_"+version)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
 		"-ldflags", "-X github.com/partnertoken/vault-plugin-secrets-partnertoken/backend.Version="+version,
 		"-o", bin, ".")
@@ -129,6 +132,38 @@ func buildPluginVersion(t *testing.T, ctx context.Context, dir, version string) 
 		t.Fatalf("building the plugin %s: %v\n%s", version, err, out)
 	}
 	return bin
+}
+
+// releaseZip packs bin as make release does (the binary, executable, at the
+// top of the zip) into archive, and lists the zip in SHA256SUMS beside it.
+func releaseZip(t *testing.T, bin, archive string) {
+	t.Helper()
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	header := &zip.FileHeader{Name: pluginName, Method: zip.Deflate}
+	header.SetMode(0o755)
+	w, err := zw.CreateHeader(header)
+	if err == nil {
+		_, err = w.Write(data)
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	line := hex.EncodeToString(sum[:]) + "  " + filepath.Base(archive) + "\n"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(archive), "SHA256SUMS"), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func sha256Of(t *testing.T, path string) string {
