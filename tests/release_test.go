@@ -48,6 +48,17 @@ func TestRelease(t *testing.T) {
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// The clone and the unpacked binaries take some 250 MB; a passing run's
+	// logs are all that is worth keeping.
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		os.RemoveAll(clone)
+		for _, p := range releasePlatforms {
+			os.RemoveAll(filepath.Join(work, p.os+"_"+p.arch))
+		}
+	})
 
 	// A clone has only what is committed; without the repository's own tags,
 	// so the one set here is the only one on HEAD.
