@@ -115,8 +115,9 @@ func (b *backend) statusOf(e *entry) map[string]any {
 	if tok := e.token; tok != nil {
 		data["minted_at"] = rfc3339(tok.IssuedAt)
 		data["expires_at"] = rfc3339(tok.ExpiresAt)
-		data["token_valid"] = cfg.servable(tok, now)
-		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok))
+		guard := b.delays.recent(now)
+		data["token_valid"] = cfg.servable(tok, now, guard)
+		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, guard))
 		// Only tokens read during their lifetime are refreshed ahead.
 		data["refresh_scheduled"] = e.read.Load()
 	}

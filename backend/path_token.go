@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -54,19 +55,85 @@ renewable: read again when it ends, as Vault Agent does.`,
 }
 
 func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	arrived := b.clock.Now()
 	name := d.Get("name").(string)
-	e, err := b.cache.get(ctx, name)
+	g, err := b.lease(ctx, name, arrived)
 	if errors.Is(err, errNoConfig) {
 		return nil, noSuchConfig(req.MountPoint, name)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return b.tokenResponse(e), nil
+	// Every time a lease's end depends on, for whoever has to explain a
+	// reader holding an expired token (tests/agent_test.go prints these).
+	b.Logger().Debug("leasing token", "config", name, "request_id", req.ID, "ttl", g.ttl.String(), "guard", g.guard.String(),
+		"arrived_at", rfc3339Nano(arrived), "leased_at", rfc3339Nano(g.at),
+		"minted_at", rfc3339Nano(g.entry.token.IssuedAt), "expires_at", rfc3339Nano(g.entry.token.ExpiresAt))
+	return b.tokenResponse(g.entry, g.ttl), nil
 }
 
-// tokenResponse shapes a cached token as a non-renewable lease.
-func (b *backend) tokenResponse(e *entry) *logical.Response {
+// grant is the lease one read gets: ttl from at, after guard.
+type grant struct {
+	entry      *entry
+	ttl, guard time.Duration
+	at         time.Time
+}
+
+// lease finds the token for a read that arrived at arrived and the lease
+// it gets, at least minLease long and ending before the token's safe end
+// even after the delays the answer may meet on its way to the reader.
+//
+// The lease is counted from the request's arrival: the time the read
+// already spent in the engine (waiting for a CPU, a lock, storage) is taken
+// off it, and so is the longest such delay seen recently (delayWatch), since
+// whatever slowed the engine down also slows the answer on its way back
+// through Vault, and the reader counts its lease only from when the answer
+// arrives. Under load the floor a token must clear to be served grows with
+// those delays, so a token near its end is replaced rather than leased
+// past it.
+func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*grant, error) {
+	guard := b.delays.recent(arrived)
+	for attempt := 0; ; attempt++ {
+		e, minted, err := b.cache.get(ctx, name, guard)
+		if err != nil {
+			return nil, err
+		}
+		now := b.clock.Now()
+		if !minted {
+			// A mint's wait is the partner's, not the machine's: only
+			// cached reads measure how slow the engine is.
+			b.delays.observe(now, now.Sub(arrived))
+			guard = max(guard, now.Sub(arrived))
+		}
+		guard = max(guard, b.delays.recent(now))
+		ttl := e.config.leaseTTL(e.token, now, guard, b.System().MaxLeaseTTL(), b.jitter())
+		if ttl >= minLease {
+			return &grant{entry: e, ttl: ttl, guard: guard, at: now}, nil
+		}
+		if minted || attempt > 0 {
+			return nil, tooShortToLease(name, e, now, guard)
+		}
+		// Time passed, or the guard grew, since the token was found
+		// servable: look again, which mints.
+	}
+}
+
+// tooShortToLease is the 502 for a token that cannot be leased for
+// minLease even right after its mint: leasing it anyway would let the lease
+// outlive the token, and every read would mint again.
+func tooShortToLease(name string, e *entry, now time.Time, guard time.Duration) error {
+	tok := e.token
+	life := tok.lifetime()
+	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+		"the partner's token for config %q lives %s, too short to lease: after the %s expiry margin, "+
+			"the %s the mint and the answer took and %s kept for delays, less than %s was left before it expires; "+
+			"ask the partner for longer-lived tokens or lower expiry_margin",
+		name, life.Round(10*time.Millisecond), e.config.margin(life), now.Sub(tok.IssuedAt).Round(10*time.Millisecond),
+		guard.Round(10*time.Millisecond), minLease))
+}
+
+// tokenResponse shapes a cached token as a lease of ttl.
+func (b *backend) tokenResponse(e *entry, ttl time.Duration) *logical.Response {
 	tok := e.token
 	data := make(map[string]any, len(tok.Extra)+3)
 	for k, v := range tok.Extra {
@@ -77,8 +144,9 @@ func (b *backend) tokenResponse(e *entry) *logical.Response {
 	data["expires_at"] = tok.ExpiresAt.UTC().Format(time.RFC3339)
 
 	resp := b.Secret(secretTokenType).Response(data, map[string]any{"config": e.name})
-	ttl := e.config.leaseTTL(tok, b.clock.Now(), b.System().MaxLeaseTTL())
-	resp.Secret.TTL = max(ttl, minLease)
-	resp.Secret.MaxTTL = resp.Secret.TTL
+	resp.Secret.TTL = ttl
+	resp.Secret.MaxTTL = ttl
 	return resp
 }
+
+func rfc3339Nano(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

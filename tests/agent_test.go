@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -81,7 +82,8 @@ template {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	agent := exec.Command(env.vaultBin, "agent", "-config="+config, "-log-level=debug")
+	// Trace shows each read's sleep and renewal, for the timeline.
+	agent := exec.Command(env.vaultBin, "agent", "-config="+config, "-log-level=trace")
 	agent.Dir = dir
 	agent.Env = childEnv(dir)
 	agent.Stdout, agent.Stderr = logFile, logFile
@@ -95,6 +97,8 @@ template {
 		exitErr = agent.Wait()
 		close(exited)
 	}()
+	began := time.Now()
+	checks := newTimeline(mount + "/token/" + name) // the test's own checks of the file
 	defer func() {
 		terminate(agent.Process, exited, 10*time.Second)
 		if leaks := findSecrets([]string{logPath}, sim.secrets()); len(leaks) > 0 {
@@ -102,6 +106,9 @@ template {
 		}
 		if t.Failed() {
 			t.Logf("the Agent's log ends with:\n%s", tail(logPath, 30))
+		}
+		if t.Failed() || os.Getenv("PARTNERTOKEN_E2E_TIMELINE") != "" {
+			t.Log(agentTimeline(ctx, checks, name, p, sim, logPath, began))
 		}
 	}()
 
@@ -136,9 +143,11 @@ template {
 		tok := readRendered()
 		if _, ok := seen[tok]; !ok {
 			seen[tok] = time.Now()
+			checks.add(time.Now(), "test", tok, "the file holds this token now")
 		}
 		if tok == "" || !sim.active(t, p, tok) {
 			bad++
+			checks.add(time.Now(), "test", tok, "BAD: the partner does not accept the token in the file")
 			t.Errorf("after %s the rendered file holds a token the partner does not accept (token %d seen)",
 				time.Since(start).Round(time.Second), len(seen))
 		}
@@ -154,4 +163,21 @@ template {
 		t.Errorf("%d tokens were minted in %s for one reader, want at most %d", minted, agentWatch, limit)
 	}
 	t.Logf("the Agent rendered %d tokens in %s, %d minted, %d bad checks", len(seen), agentWatch, sim.mints(t, p), bad)
+}
+
+// agentTimeline merges the test's checks with what the audit log, the
+// engine's lease lines, the simulator and the Agent's log tell about the
+// tokens of config name since began.
+func agentTimeline(ctx context.Context, checks *timeline, name, partner string, sim *simulator, agentLog string, began time.Time) string {
+	tl := checks
+	tl.learnHashes(ctx, shared.root, "file", append([]string(nil), tl.tokens...))
+	tokenOf := tl.addAudit(shared.audit, began)
+	// Tokens that Vault handed out but the file never showed.
+	for _, tok := range tokenOf {
+		tl.number(tok)
+	}
+	tl.addEngine(shared.vault.LogPath, name, tokenOf, began)
+	tl.addPartnerExpiries(sim, partner)
+	tl.addReader("agent", agentLog, began)
+	return tl.String()
 }
