@@ -54,6 +54,8 @@ type backend struct {
 	limits    *refreshLimits
 	// delays remembers recent delays that leases must leave room for.
 	delays delayWatch
+	// leaseRates measures each config's leased reads.
+	leaseRates leaseRates
 	// jitter draws in [0, 1) how much of the jitter share a lease loses.
 	jitter func() float64
 

@@ -26,6 +26,7 @@ type metrics struct {
 	refreshAhead   *prometheus.CounterVec
 	forcedRefresh  *prometheus.CounterVec
 	coalescedReads *prometheus.CounterVec
+	leasesIssued   *prometheus.CounterVec
 }
 
 var configLabels = []string{"config", "provider"}
@@ -68,9 +69,13 @@ func newMetrics() *metrics {
 			Name: "partnertoken_coalesced_requests_total",
 			Help: "Reads and refreshes that shared a mint another request started instead of calling the partner.",
 		}, configLabels),
+		leasesIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_leases_issued_total",
+			Help: "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.",
+		}, configLabels),
 	}
 	m.registry.MustRegister(m.mints, m.mintFailures, m.mintDuration, m.cacheHits, m.cacheMisses,
-		m.refreshAhead, m.forcedRefresh, m.coalescedReads)
+		m.refreshAhead, m.forcedRefresh, m.coalescedReads, m.leasesIssued)
 	return m
 }
 
@@ -110,6 +115,7 @@ func (m *metrics) forget(name string) {
 	for _, vec := range []*prometheus.MetricVec{
 		m.mints.MetricVec, m.mintFailures.MetricVec, m.mintDuration.MetricVec, m.cacheHits.MetricVec,
 		m.cacheMisses.MetricVec, m.refreshAhead.MetricVec, m.forcedRefresh.MetricVec, m.coalescedReads.MetricVec,
+		m.leasesIssued.MetricVec,
 	} {
 		vec.DeletePartialMatch(prometheus.Labels{"config": name})
 	}

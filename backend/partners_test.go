@@ -36,8 +36,8 @@ func TestEveryPartnerThroughTheEngine(t *testing.T) {
 			if first.Data["token_type"] != "Bearer" {
 				t.Fatalf("token_type = %v", first.Data["token_type"])
 			}
-			if want := lifetime - 3*time.Minute - dateLoss; first.Secret.Renewable || first.Secret.TTL != want {
-				t.Fatalf("lease: renewable %v, TTL %s; want not renewable, %s", first.Secret.Renewable, first.Secret.TTL, want)
+			if want := lifetime - 3*time.Minute - dateLoss; !first.Secret.Renewable || first.Secret.TTL != want || first.Secret.MaxTTL != want {
+				t.Fatalf("lease: renewable %v, TTL %s, max TTL %s; want renewable, %s, %[4]s", first.Secret.Renewable, first.Secret.TTL, first.Secret.MaxTTL, want)
 			}
 			if active, _ := sim.Introspect(partner, first.Data["access_token"].(string)); !active {
 				t.Fatal("the partner does not know the token")

@@ -121,6 +121,15 @@ func (b *backend) statusOf(e *entry) map[string]any {
 		// Only tokens read during their lifetime are refreshed ahead.
 		data["refresh_scheduled"] = e.read.Load()
 	}
+	data["lease_mode"] = cfg.leaseMode()
+	if cfg.leaseMode() == leaseModePerRead {
+		load := b.leaseRates.load(e.name, now)
+		data["leased_reads_per_second"] = load.perSecond
+		data["live_leases_estimate"] = load.live
+		if w := load.warning(); w != "" {
+			data["lease_warning"] = w
+		}
+	}
 	lastMint, lastErr := b.cache.status(e.name).snapshot()
 	if !lastMint.IsZero() {
 		data["last_mint_at"] = rfc3339(lastMint)

@@ -69,7 +69,12 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 	b.Logger().Debug("leasing token", "config", name, "request_id", req.ID, "ttl", g.ttl.String(), "guard", g.guard.String(),
 		"arrived_at", rfc3339Nano(arrived), "leased_at", rfc3339Nano(g.at),
 		"minted_at", rfc3339Nano(g.entry.token.IssuedAt), "expires_at", rfc3339Nano(g.entry.token.ExpiresAt))
-	return b.tokenResponse(g.entry, g.ttl), nil
+	if g.entry.config.leaseMode() == leaseModeNone {
+		return b.unleasedResponse(g.entry, g.at, g.guard), nil
+	}
+	b.metrics.leasesIssued.WithLabelValues(name, g.entry.config.Provider).Inc()
+	b.leaseRates.note(name, g.entry.config.Provider, g.at, g.ttl, b.Logger())
+	return b.tokenResponse(g), nil
 }
 
 // grant is the lease one read gets: ttl from at, after guard.
@@ -132,20 +137,28 @@ func tooShortToLease(name string, e *entry, now time.Time, guard time.Duration) 
 		guard.Round(10*time.Millisecond), minLease))
 }
 
-// tokenResponse shapes a cached token as a lease of ttl.
-func (b *backend) tokenResponse(e *entry, ttl time.Duration) *logical.Response {
-	tok := e.token
-	data := make(map[string]any, len(tok.Extra)+3)
+// tokenData is what every read returns of tok: never the config's secrets.
+func tokenData(tok *storedToken) map[string]any {
+	data := make(map[string]any, len(tok.Extra)+5)
 	for k, v := range tok.Extra {
 		data[k] = v
 	}
 	data["access_token"] = tok.AccessToken
 	data["token_type"] = tok.TokenType
 	data["expires_at"] = tok.ExpiresAt.UTC().Format(time.RFC3339)
+	return data
+}
 
-	resp := b.Secret(secretTokenType).Response(data, map[string]any{"config": e.name})
-	resp.Secret.TTL = ttl
-	resp.Secret.MaxTTL = ttl
+// tokenResponse shapes a cached token as a lease of g.ttl, renewable up to
+// its end unless the config says otherwise.
+func (b *backend) tokenResponse(g *grant) *logical.Response {
+	resp := b.Secret(secretTokenType).Response(tokenData(g.entry.token), map[string]any{
+		"config":    g.entry.name,
+		internalEnd: rfc3339Nano(g.at.Add(g.ttl)),
+	})
+	resp.Secret.TTL = g.ttl
+	resp.Secret.MaxTTL = g.ttl
+	resp.Secret.Renewable = !g.entry.config.LeaseNotRenewable
 	return resp
 }
 

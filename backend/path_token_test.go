@@ -13,15 +13,15 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-func TestTokenReadIsANonRenewableLease(t *testing.T) {
+func TestTokenReadIsARenewableLeaseWhoseMaxTTLIsItsTTL(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", map[string]any{"scopes": "read"})
 	resp := env.readToken("p")
 	if resp.Secret == nil {
 		t.Fatal("token read returned no lease")
 	}
-	if resp.Secret.Renewable {
-		t.Fatal("lease is renewable")
+	if !resp.Secret.Renewable || resp.Secret.MaxTTL != resp.Secret.TTL {
+		t.Fatalf("lease renewable %v, TTL %s, max TTL %s; want renewable, max TTL = TTL", resp.Secret.Renewable, resp.Secret.TTL, resp.Secret.MaxTTL)
 	}
 	want := map[string]any{
 		"access_token": "token-1",
@@ -169,14 +169,42 @@ func TestRevokeIsANoOpThatKeepsTheSharedToken(t *testing.T) {
 	}
 }
 
-func TestRenewIsRefused(t *testing.T) {
+func TestLeaseRenewableFalseHandsOutNonRenewableLeases(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"lease_renewable": false})
+	if lease := env.readToken("p"); lease.Secret.Renewable {
+		t.Fatal("lease_renewable=false handed out a renewable lease")
+	}
+	if got := env.mustOK(logical.ReadOperation, "config/p", nil).Data["lease_renewable"]; got != false {
+		t.Fatalf("config shows lease_renewable %v, want false", got)
+	}
+}
+
+func TestRenewNeverExtendsALease(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	lease := env.readToken("p")
-	renew := &logical.Request{Operation: logical.RenewOperation, Path: "token/p", Secret: lease.Secret, Data: lease.Data, Storage: env.storage}
-	resp, err := env.b.HandleRequest(t.Context(), renew)
+	lease := env.readToken("p") // 55m, to 5m before the hour-long token expires
+	renew := func() (*logical.Response, error) {
+		return env.b.HandleRequest(t.Context(), &logical.Request{Operation: logical.RenewOperation, Path: "token/p",
+			Secret: lease.Secret, Data: lease.Data, Storage: env.storage})
+	}
+	env.clock.Advance(10 * time.Minute)
+	resp, err := renew()
+	if err != nil || resp == nil || resp.IsError() || resp.Secret == nil {
+		t.Fatalf("renew 10m in: %v %v", resp, err)
+	}
+	if resp.Secret.TTL != 45*time.Minute {
+		t.Fatalf("renew 10m into a 55m lease: TTL %s, want the 45m left", resp.Secret.TTL)
+	}
+	// A new token minted meanwhile does not extend the old lease either.
+	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
+	env.clock.Advance(44*time.Minute + 59*time.Second + 500*time.Millisecond)
+	resp, err = renew()
 	if err == nil && (resp == nil || !resp.IsError()) {
-		t.Fatalf("renew succeeded: %v", resp)
+		t.Fatalf("renew with 0.5s left succeeded: %v", resp)
+	}
+	if err == nil && !strings.Contains(resp.Error().Error(), "read token/p again") {
+		t.Fatalf("renew refused with %v, want it to say to read token/p again", resp.Error())
 	}
 }
 
