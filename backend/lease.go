@@ -73,19 +73,55 @@ func (c *Config) servable(tok *storedToken, now time.Time, guard time.Duration) 
 // before every lease on it has ended (sooner by guard, the recent delays
 // that shorten leases), so readers never have to wait.
 //
-// Vault Agent re-reads a non-renewable lease after 85% to 95% of it. A token
+// Vault Agent re-reads a non-renewable lease after 85% to 95% of it
+// (consul-template dependency/vault_common.go, leaseCheckWait). A token
 // read just after its mint can therefore be re-read slightly before the
 // refresh (85% of a lease of 90% of the lifetime is 76.5%); that re-read gets
 // the same, still valid token with a short lease, and the one after it the
 // new token. Refreshing earlier than 80% would cost more than one mint in 30
 // per day for hour-long tokens.
+//
+// Leases are jittered (leaseTTL): the refresh also comes before the
+// shortest lease a fresh token can get ends.
 func (c *Config) refreshAt(tok *storedToken, guard time.Duration) time.Time {
 	life := tok.lifetime()
 	fraction := c.RefreshFraction
 	if fraction <= 0 {
 		fraction = defaultRefreshFraction
 	}
-	byFraction := time.Duration(float64(life) * fraction)
-	beforeLeasesEnd := time.Duration(float64(max(life-c.margin(life)-guard, 0)) * lastRefreshShare)
-	return tok.IssuedAt.Add(min(byFraction, beforeLeasesEnd))
+	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.shortestLease(tok, guard))*lastRefreshShare)))
+}
+
+// shortestLease is the shortest lease a read of tok gets right after its
+// mint: to its safe end, less guard and the largest jitter.
+func (c *Config) shortestLease(tok *storedToken, guard time.Duration) time.Duration {
+	life := tok.lifetime()
+	margin := c.margin(life)
+	return max(life-margin-guard-time.Duration(jitterShare*float64(margin)), 0)
+}
+
+// renewalPeriod is the TTL of a renewable lease on tok, and the most a
+// renewal extends it by; its max TTL is the lease's end.
+//
+// Vault Proxy's cache and Agent templates hold a renewable lease through
+// api.LifetimeWatcher, which renews at once and then every 2/3 of the
+// lease duration plus a third of its grace (10-20% of the lease), and gives
+// up, making Proxy evict the read and Agent read again, once a renewal
+// returns no more than 4 graces: at most 0.8 of a period before the
+// lease's end (vault/api lifetime_watcher.go, doRenewWithOptions,
+// calculateSleepDuration, calculateGrace). A lease granted with its whole
+// time as TTL would be let go after 70% of it, before the refresh ahead on
+// a fresh token, so Proxy would come back for the old token and then again
+// for the new one. A period no longer than the time between the refresh
+// ahead and the shortest lease's end makes the holder read again only
+// after the refresh: one read per token lifetime. It is at least a
+// twentieth of the lifetime, for configs whose refresh comes late.
+func (c *Config) renewalPeriod(tok *storedToken, guard time.Duration) time.Duration {
+	refresh := c.refreshAt(tok, guard).Sub(tok.IssuedAt)
+	return max((c.shortestLease(tok, guard) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
+}
+
+// renewable reports whether reads get renewable leases.
+func (c *Config) renewable() bool {
+	return c.leaseMode() == leaseModePerRead && !c.LeaseNotRenewable
 }

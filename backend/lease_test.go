@@ -100,7 +100,7 @@ func TestReadsSpreadTheirLeaseEnds(t *testing.T) {
 	env.writeConfig("p", nil)
 	ends := map[time.Duration]bool{}
 	for range 4 {
-		ends[env.readToken("p").Secret.TTL] = true
+		ends[env.readToken("p").Secret.MaxTTL] = true
 	}
 	if len(ends) != 4 {
 		t.Fatalf("4 reads at the same instant got leases %v, want 4 different ends", ends)
@@ -124,8 +124,8 @@ func TestALateRefreshTimerShortensTheLeases(t *testing.T) {
 		t.Fatalf("read after the refresh got %v, want token-2", resp.Data["access_token"])
 	}
 	// The new token's hour, less the 5m margin, less the 20 s delay seen.
-	if want := 55*time.Minute - 20*time.Second; resp.Secret.TTL != want {
-		t.Fatalf("lease %s, want %s: the late timer must shorten leases by its lateness", resp.Secret.TTL, want)
+	if want := 55*time.Minute - 20*time.Second; resp.Secret.MaxTTL != want {
+		t.Fatalf("lease %s, want %s: the late timer must shorten leases by its lateness", resp.Secret.MaxTTL, want)
 	}
 }
 
@@ -146,5 +146,34 @@ func TestDelayWatchForgetsOldDelays(t *testing.T) {
 	w.observe(start.Add(3*delayWindow), time.Hour)
 	if got := w.recent(start.Add(3 * delayWindow)); got != maxDelayGuard {
 		t.Fatalf("an hour-long stall: recent = %s, want the %s cap", got, maxDelayGuard)
+	}
+}
+
+// TestRenewableHoldersReadAgainOnlyAfterTheRefresh: Vault Proxy and Agent
+// let a renewable lease go once a renewal returns less than 0.8 of its
+// period (api.LifetimeWatcher); that must come after the refresh ahead
+// replaced the token, for one read per token lifetime, and before the
+// lease's end.
+func TestRenewableHoldersReadAgainOnlyAfterTheRefresh(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	cfg, err := readConfig(t.Context(), env.storage, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := env.clock.Now()
+	for _, life := range []time.Duration{100 * time.Second, 30 * time.Minute, time.Hour, 24 * time.Hour} {
+		tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(life)}
+		for _, guard := range []time.Duration{0, 3 * time.Second} {
+			period := cfg.renewalPeriod(tok, guard)
+			refresh := cfg.refreshAt(tok, guard).Sub(issued)
+			earliestLetGo := cfg.shortestLease(tok, guard) - time.Duration(0.8*float64(period))
+			if earliestLetGo < refresh {
+				t.Errorf("life %s, guard %s: period %s lets a holder go at %s, before the refresh at %s", life, guard, period, earliestLetGo, refresh)
+			}
+			if period < minLease {
+				t.Errorf("life %s: period %s", life, period)
+			}
+		}
 	}
 }

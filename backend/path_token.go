@@ -149,16 +149,23 @@ func tokenData(tok *storedToken) map[string]any {
 	return data
 }
 
-// tokenResponse shapes a cached token as a lease of g.ttl, renewable up to
-// its end unless the config says otherwise.
+// tokenResponse shapes a cached token as a lease that ends g.ttl from now.
+// A renewable lease (the default) starts with the config's renewal period
+// and renewals extend it by as much, never past that end (renewToken).
 func (b *backend) tokenResponse(g *grant) *logical.Response {
-	resp := b.Secret(secretTokenType).Response(tokenData(g.entry.token), map[string]any{
-		"config":    g.entry.name,
-		internalEnd: rfc3339Nano(g.at.Add(g.ttl)),
-	})
-	resp.Secret.TTL = g.ttl
+	cfg, tok := g.entry.config, g.entry.token
+	internal := map[string]any{"config": g.entry.name}
+	ttl := g.ttl
+	if cfg.renewable() {
+		period := cfg.renewalPeriod(tok, g.guard)
+		ttl = min(g.ttl, period)
+		internal[internalEnd] = rfc3339Nano(g.at.Add(g.ttl))
+		internal[internalPeriod] = int64(period / time.Second)
+	}
+	resp := b.Secret(secretTokenType).Response(tokenData(tok), internal)
+	resp.Secret.TTL = ttl
 	resp.Secret.MaxTTL = g.ttl
-	resp.Secret.Renewable = !g.entry.config.LeaseNotRenewable
+	resp.Secret.Renewable = cfg.renewable()
 	return resp
 }
 

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -15,23 +16,27 @@ const (
 	// internalEnd is the key, in a lease's internal data, of the instant
 	// the lease was granted until: no renewal goes past it.
 	internalEnd = "lease_end"
+	// internalPeriod is the key of the most, in seconds, a renewal
+	// extends the lease by.
+	internalPeriod = "lease_period"
 )
 
 // secretToken is the lease type of token/<name> reads.
 //
-// A lease is renewable (unless the config sets lease_renewable=false), but a
-// renewal never extends it: its max TTL is its TTL, the time to the token's
-// safe end, and Renew answers with at most the time left to that end. That
-// is what Vault Proxy needs to cache a read (it passes non-renewable leases
-// through, "pass-through response; secret not renewable") and then serve one
-// lease to every read of the app until the lease ends, when its renewer
-// stops, the entry is evicted and the next read fetches the new token.
-// Vault Agent templates renew a renewable secret and read it again when a
-// renewal no longer extends it (consul-template dependency/vault_read.go,
-// renewSecret with api.LifetimeWatcher: it stops once the lease left is
-// within its grace of 10-20% of the lease), so they pick up the next token
-// before this one ends, as with a non-renewable lease, which they re-read
-// after 85-95% of it (leaseCheckWait).
+// A lease is renewable (unless the config sets lease_renewable=false or
+// lease_mode=none), but no renewal takes it past the end it was granted
+// until, the token's safe end: that end is its max TTL, its TTL is a
+// shorter renewal period (Config.renewalPeriod), and Renew answers with at
+// most the period and the time left to the end. Being renewable is what
+// Vault Proxy needs to cache a read: it passes non-renewable leases through
+// ("pass-through response; secret not renewable"), and serves a cached one
+// to every read of the app until its renewer gives up near the lease's
+// end, when the next read fetches the new token. Vault Agent templates
+// renew the lease the same way and read again at that point
+// (consul-template dependency/vault_read.go: Fetch calls renewSecret, whose
+// LifetimeWatcher ends when renewals stop extending the lease; a
+// non-renewable lease instead sleeps 85-95% of it, leaseCheckWait in
+// dependency/vault_common.go).
 func secretToken(b *backend) *framework.Secret {
 	return &framework.Secret{
 		Type: secretTokenType,
@@ -64,10 +69,29 @@ func (b *backend) renewToken(_ context.Context, req *logical.Request, _ *framewo
 	}
 	resp := &logical.Response{Secret: req.Secret}
 	resp.Secret.TTL = left
-	if inc := req.Secret.Increment; inc > 0 && inc < left {
-		resp.Secret.TTL = inc
+	if period := periodOf(req.Secret.InternalData); period > 0 && period < resp.Secret.TTL {
+		resp.Secret.TTL = period
+	}
+	if inc := req.Secret.Increment; inc > 0 && inc < resp.Secret.TTL {
+		resp.Secret.TTL = max(inc, minLease)
 	}
 	return resp, nil
+}
+
+// periodOf reads a lease's renewal period; 0 if it has none. Internal data
+// comes back from Vault through JSON, so the number may be a float or a
+// json.Number.
+func periodOf(internal map[string]any) time.Duration {
+	switch v := internal[internalPeriod].(type) {
+	case int64:
+		return time.Duration(v) * time.Second
+	case float64:
+		return time.Duration(v) * time.Second
+	case json.Number:
+		n, _ := v.Int64()
+		return time.Duration(n) * time.Second
+	}
+	return 0
 }
 
 // leaseEndOf reads the end a lease was granted until. Leases granted

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -22,32 +23,53 @@ const (
 // TestAgentKeepsValidToken runs a real Vault Agent that renders a partner
 // token into a file, against tokens that live 30 seconds, and checks every
 // second for two minutes that the file holds a token the partner accepts.
-// That needs the lease to end before the token does, the Agent to re-read
-// (the lease is not renewable), and the engine to have a fresh token ready
-// when it does.
+// That needs the lease to end before the token does, the Agent to renew and
+// then re-read the renewable lease (a renewal never extends it) or re-read
+// a non-renewable one, and the engine to have a fresh token ready when it
+// does. The three ways of reading run side by side.
 func TestAgentKeepsValidToken(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		config map[string]any
+	}{
+		{"renewable lease per read (the default)", nil},
+		{"non-renewable lease per read", map[string]any{"lease_renewable": false}},
+		{"no lease: ttl and rotation_period", map[string]any{"lease_mode": "none"}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			watchAgent(t, mode.config)
+		})
+	}
+}
+
+// agentRuns numbers the Agents of a run, for their config names and dirs.
+var agentRuns atomic.Int32
+
+func watchAgent(t *testing.T, extra map[string]any) {
 	ctx := ctxFor(t)
 	const p = "dupr"
-	name := "agent-" + p
-	sim, err := startSimulator("agent", map[string]time.Duration{p: agentLifetime})
+	run := fmt.Sprint(agentRuns.Add(1))
+	name := "agent-" + p + "-" + run
+	sim, err := startSimulator("agent-"+run, map[string]time.Duration{p: agentLifetime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	if err := configure(ctx, shared.root, mount, name, p, sim, nil); err != nil {
+	if err := configure(ctx, shared.root, mount, name, p, sim, extra); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shared.root.write(ctx, "sys/policies/acl/agent-"+name, map[string]any{
+	if _, err := shared.root.write(ctx, "sys/policies/acl/"+name, map[string]any{
 		"policy": `path "` + mount + `/token/` + name + `" { capabilities = ["read"] }`,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	agentToken, err := shared.root.childToken(ctx, "agent-"+name)
+	agentToken, err := shared.root.childToken(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	dir := filepath.Join(env.workDir, "agent")
+	dir := filepath.Join(env.workDir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
