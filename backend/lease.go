@@ -8,6 +8,20 @@ const (
 	// cannot be leased at least this long is replaced before it is served.
 	minLease = time.Second
 
+	// minServedLease is the shortest lease a cached token is served with;
+	// a token with less left is replaced first. consul-template (Vault
+	// Agent's template engine) drops a Vault read that completes in the same
+	// wall-clock second as the one before: its "index" is
+	// time.Now().Unix() (dependency/dependency.go, respWithMetadata) and a
+	// read with an unchanged index is "no new data (index was the same)"
+	// (watch/view.go, fetch). A 1 s lease made the Agent re-read within the
+	// second, and if that read got the new token it was dropped: the Agent
+	// slept 85-95% of the new lease with the expired token in the file (issue
+	// 16). With 2 s, a non-renewable lease is re-read after at least 1.7 s;
+	// a renewable one, whose TTL is then at most its lease less a second
+	// (tokenResponse), is renewed and re-read at least a second later.
+	minServedLease = 2 * time.Second
+
 	// The safety margin between the end of a reader's lease and the token's
 	// expiry, when the config does not set expiry_margin: 10% of the
 	// lifetime, kept between these bounds.
@@ -56,16 +70,16 @@ func (c *Config) leaseTTL(tok *storedToken, now time.Time, guard, mountMax time.
 			ttl = limit
 		}
 	}
-	if spread := time.Duration(jitter * jitterShare * float64(c.margin(tok.lifetime()))); ttl > minLease && spread > 0 {
-		ttl -= min(spread, ttl-minLease)
+	if spread := time.Duration(jitter * jitterShare * float64(c.margin(tok.lifetime()))); ttl > minServedLease && spread > 0 {
+		ttl -= min(spread, ttl-minServedLease)
 	}
 	return ttl.Truncate(time.Second)
 }
 
-// servable reports whether tok can still be leased for at least minLease
-// at now, after guard.
+// servable reports whether tok can still be served from the cache at now:
+// leased for at least minServedLease after guard.
 func (c *Config) servable(tok *storedToken, now time.Time, guard time.Duration) bool {
-	return tok != nil && c.leaseEnd(tok).Sub(now)-guard >= minLease
+	return tok != nil && c.leaseEnd(tok).Sub(now)-guard >= minServedLease
 }
 
 // refreshAt is when a replacement for tok is minted in the background:

@@ -50,7 +50,7 @@ func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
 						t.Fatalf("life %s, jitter %.3f, guard %s, at +%s: a %s lease ends after the safe end less the guard",
 							life, jitter, guard, at.Sub(issued), ttl)
 					}
-					if servable := cfg.servable(tok, at, guard); servable != (ttl >= minLease) {
+					if servable := cfg.servable(tok, at, guard); servable != (ttl >= minServedLease) {
 						t.Fatalf("life %s, jitter %.3f, guard %s, at +%s: servable %v but the lease is %s",
 							life, jitter, guard, at.Sub(issued), servable, ttl)
 					}
@@ -175,5 +175,32 @@ func TestRenewableHoldersReadAgainOnlyAfterTheRefresh(t *testing.T) {
 				t.Errorf("life %s: period %s", life, period)
 			}
 		}
+	}
+}
+
+// TestACachedTokenWithUnderTwoSecondsLeftIsReplacedFirst: Vault Agent
+// drops a read that completes within the same second as the one before,
+// so a 1 s lease on the old token made it miss the new one (issue 16).
+func TestACachedTokenWithUnderTwoSecondsLeftIsReplacedFirst(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"lease_renewable": false})
+	env.readToken("p")
+	env.b.cache.stop() // no refresh ahead: the read must replace the token itself
+	env.clock.Advance(55*time.Minute - 1900*time.Millisecond)
+	resp := env.readToken("p")
+	if resp.Data["access_token"] != "token-2" || resp.Secret.TTL < time.Minute {
+		t.Fatalf("with 1.9 s of lease left got %v for %s, want a new token", resp.Data["access_token"], resp.Secret.TTL)
+	}
+}
+
+func TestARenewableLeaseTTLLeavesTheFirstRenewalItsWholeTTL(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.readToken("p")
+	env.b.cache.stop() // no refresh ahead: the old token is still current
+	env.clock.Advance(55*time.Minute - 5*time.Second)
+	resp := env.readToken("p")
+	if resp.Data["access_token"] != "token-1" || resp.Secret.MaxTTL != 5*time.Second || resp.Secret.TTL != 4*time.Second {
+		t.Fatalf("%v: lease TTL %s, max TTL %s; want token-1, 4s, 5s", resp.Data["access_token"], resp.Secret.TTL, resp.Secret.MaxTTL)
 	}
 }

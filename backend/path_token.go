@@ -112,7 +112,9 @@ func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*g
 		}
 		guard = max(guard, b.delays.recent(now))
 		ttl := e.config.leaseTTL(e.token, now, guard, b.System().MaxLeaseTTL(), b.jitter())
-		if ttl >= minLease {
+		// A fresh token is served if it can be leased at all; a cached one
+		// only with minServedLease left (see there).
+		if ttl >= minServedLease || (minted && ttl >= minLease) {
 			return &grant{entry: e, ttl: ttl, guard: guard, at: now}, nil
 		}
 		if minted || attempt > 0 {
@@ -157,8 +159,12 @@ func (b *backend) tokenResponse(g *grant) *logical.Response {
 	internal := map[string]any{"config": g.entry.name}
 	ttl := g.ttl
 	if cfg.renewable() {
+		// A TTL of at most the lease less a second: the holder's first
+		// renewal, at once, then returns the whole TTL (left is truncated
+		// to whole seconds), so its LifetimeWatcher does not give up at
+		// once and re-read within the same second (see minServedLease).
 		period := cfg.renewalPeriod(tok, g.guard)
-		ttl = min(g.ttl, period)
+		ttl = min(max(g.ttl-time.Second, minLease), period)
 		internal[internalEnd] = rfc3339Nano(g.at.Add(g.ttl))
 		internal[internalPeriod] = int64(period / time.Second)
 	}
