@@ -83,8 +83,9 @@ test-fuzz: ## Run every fuzz target of the engine briefly (FUZZTIME each, defaul
 	done
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, the simulator, a Vault Agent.
+test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, the simulator, a Vault Agent, OpenTofu.
 	@vault="$$(scripts/get-vault.sh)"; \
+	tf="$$(scripts/get-terraform.sh)" || echo "test-e2e: OpenTofu is not installed (see above): TestTerraform will fail" >&2; \
 	mkdir -p "$(E2E_PLUGIN_DIR)"; \
 	go build -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .; \
 	echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"; \
@@ -92,6 +93,8 @@ test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, th
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
 	PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
 	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
+	PARTNERTOKEN_E2E_TOFU_BIN="$$(sed -n 1p <<<"$${tf:-}")" \
+	PARTNERTOKEN_E2E_TF_CLI_CONFIG="$$(sed -n 2p <<<"$${tf:-}")" \
 	go test -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./...
 
 .PHONY: dev

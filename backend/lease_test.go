@@ -185,7 +185,7 @@ func TestACachedTokenWithUnderTwoSecondsLeftIsReplacedFirst(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", map[string]any{"lease_renewable": false})
 	env.readToken("p")
-	env.b.cache.stop() // no refresh ahead: the read must replace the token itself
+	env.b.cache.cancelRefresh(env.b.cache.lookup("p")) // no refresh ahead: the read must replace the token itself
 	env.clock.Advance(55*time.Minute - 1900*time.Millisecond)
 	resp := env.readToken("p")
 	if resp.Data["access_token"] != "token-2" || resp.Secret.TTL < time.Minute {
@@ -197,7 +197,7 @@ func TestARenewableLeaseTTLLeavesTheFirstRenewalItsWholeTTL(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
 	env.readToken("p")
-	env.b.cache.stop() // no refresh ahead: the old token is still current
+	env.b.cache.cancelRefresh(env.b.cache.lookup("p")) // no refresh ahead: the old token is still current
 	env.clock.Advance(55*time.Minute - 5*time.Second)
 	resp := env.readToken("p")
 	if resp.Data["access_token"] != "token-1" || resp.Secret.MaxTTL != 5*time.Second || resp.Secret.TTL != 4*time.Second {

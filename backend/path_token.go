@@ -21,11 +21,7 @@ func pathToken(b *backend) []*framework.Path {
 			OperationSuffix: "token",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {
-				Type:        framework.TypeLowerCaseString,
-				Description: "Name of the config whose token to read.",
-				Required:    true,
-			},
+			"name": nameField("Name of the config whose token to read."),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -41,7 +37,7 @@ func pathToken(b *backend) []*framework.Path {
 				},
 			},
 		},
-		HelpSynopsis: "Read a partner's bearer token as a non-renewable lease.",
+		HelpSynopsis: "Read a partner's bearer token, as a Vault lease or (lease_mode=none) without one.",
 		HelpDescription: `
 Returns the partner's current bearer token: access_token, token_type (always
 Bearer), expires_at, and what the partner reports besides (such as scope).
@@ -49,14 +45,20 @@ Bearer), expires_at, and what the partner reports besides (such as scope).
 Every reader gets the same cached token; the engine mints a new one only when
 none is valid, and refreshes it in the background before it expires. The lease
 ends a safety margin before the token expires (see expiry_margin), capped by
-the config's ttl and max_ttl and the mount's max_lease_ttl. It is not
-renewable: read again when it ends, as Vault Agent does.`,
+the config's ttl and max_ttl and the mount's max_lease_ttl, and shortened by
+recent delays and a little jitter. It is renewable (lease_renewable) up to
+that end and never past it, so Vault Proxy can cache it; Vault Agent renews
+it and reads again when it ends. With lease_mode=none there is no lease: ttl
+says in how many seconds to read again, rotation_period the token's lifetime.`,
 	}}
 }
 
 func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	arrived := b.clock.Now()
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	g, err := b.lease(ctx, name, arrived)
 	if errors.Is(err, errNoConfig) {
 		return nil, noSuchConfig(req.MountPoint, name)

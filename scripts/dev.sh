@@ -80,6 +80,10 @@ wait_started "$work" "${pids[@]}"
 # --- register, mount, configure ----------------------------------------------
 VAULT_BIN="$vault_bin" MOUNT="$mount" scripts/register.sh "$work/plugins/$plugin" "$version"
 
+# The simulator listens on loopback, which the engine refuses as a token
+# endpoint unless the mount allows it.
+vault write "$mount/settings" allowed_token_url_hosts=127.0.0.1,::1 >/dev/null
+
 sim="$work/partnersim.json"
 partners=()
 for name in $(jsonget "$sim" token_urls); do

@@ -462,13 +462,7 @@ func registerPluginOn(ctx context.Context, c *vaultClient, path string) error {
 	}); err != nil {
 		return fmt.Errorf("registering the plugin: %w", err)
 	}
-	if _, err := c.write(ctx, "sys/mounts/"+path, map[string]any{
-		"type":           pluginName,
-		"plugin_version": env.pluginVersion,
-	}); err != nil {
-		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
-	}
-	return nil
+	return mountOn(ctx, c, path)
 }
 
 // remarshal converts a decoded JSON value into out.

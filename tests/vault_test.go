@@ -128,13 +128,24 @@ func (v *vaultServer) registerPlugin(ctx context.Context, path string) error {
 	return v.mountPlugin(ctx, path)
 }
 
-// mountPlugin mounts the registered plugin at path.
+// mountPlugin mounts the registered plugin at path and lets it reach the
+// simulator.
 func (v *vaultServer) mountPlugin(ctx context.Context, path string) error {
-	if _, err := v.root.write(ctx, "sys/mounts/"+path, map[string]any{
+	return mountOn(ctx, v.root, path)
+}
+
+// mountOn mounts the registered plugin at path through c. The simulator
+// listens on loopback, which a mount refuses as a token endpoint unless
+// its settings allow it.
+func mountOn(ctx context.Context, c *vaultClient, path string) error {
+	if _, err := c.write(ctx, "sys/mounts/"+path, map[string]any{
 		"type":           pluginName,
 		"plugin_version": env.pluginVersion,
 	}); err != nil {
 		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
+	}
+	if _, err := c.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.1"}); err != nil {
+		return fmt.Errorf("allowing the simulator's loopback address on %s/: %w", path, err)
 	}
 	return nil
 }
