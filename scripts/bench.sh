@@ -18,7 +18,8 @@
 #      makes a non-root token with a read policy for the readers;
 #   5. runs the load tool: the cold and refresh modes on the fresh Vault,
 #      the throughput mode once per kind of reader token (READ_TOKENS), then
-#      the scale mode; prints the report, also kept in
+#      the scale mode, then the leases mode (a minute at full rate per
+#      lease_mode: leases left in Vault, Vault's memory); prints the report, also kept in
 #      .cache/bench/report.md. Besides the goals'
 #      targets, the throughput mode reads two variants of the minimal
 #      plugin, without a goal, that price what every plugin pays: its
@@ -35,7 +36,7 @@
 # The exit status is 1 if a goal was missed.
 #
 # Environment:
-#   MODES         load tool modes to run (default throughput,cold,refresh,scale)
+#   MODES         load tool modes to run (default throughput,cold,refresh,scale,leases)
 #   READ_TOKENS   kinds of reader token to run the throughput mode with, in
 #                 turn (default "policy no-default"): policy is the bench-read
 #                 policy plus Vault's default policy, as tokens from auth
@@ -57,11 +58,11 @@ die() { log "$*"; exit 1; }
 # shellcheck source=scripts/lib.sh
 . "$root/scripts/lib.sh"
 
-modes="${MODES:-throughput,cold,refresh,scale}"
+modes="${MODES:-throughput,cold,refresh,scale,leases}"
 # selected PATTERN prints the selected modes that PATTERN matches, comma-separated.
 selected() { tr , '\n' <<<"$modes" | grep -xE "$1" | paste -sd, - || true; }
-unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|throughput|scale' | paste -sd, - || true)"
-[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, scale)"
+unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|throughput|scale|leases' | paste -sd, - || true)"
+[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, scale, leases)"
 
 version="$(scripts/version.sh)"
 plugin=vault-plugin-secrets-partnertoken
@@ -261,5 +262,8 @@ if [[ ",$modes," == *,throughput,* ]]; then
   done
 fi
 others "$(selected 'scale')"
+# Last: a minute at full rate with lease_mode=per_read leaves over 100,000
+# leases in Vault.
+others "$(selected 'leases')"
 log "report: ${work#"$root"/}/report.md, profiles: ${work#"$root"/}/profiles/"
 exit "$status"
