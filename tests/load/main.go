@@ -89,8 +89,8 @@ type options struct {
 
 	leasesDuration time.Duration
 	leasesPartner  string
-	vaultPid     int
-	pluginName   string
+	vaultPid       int
+	pluginName     string
 
 	vaultProfile  string
 	pluginProfile map[string]string // target name -> pprof base URL
