@@ -5,6 +5,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 
@@ -37,6 +38,8 @@ type Options struct {
 	Clock     clockwork.Clock
 	// Retry replaces the waits between attempts of one mint.
 	Retry *retryPolicy
+	// Jitter replaces the random draw that spreads lease ends.
+	Jitter func() float64
 }
 
 // backend is one mount: the paths, and the parts they call.
@@ -51,6 +54,12 @@ type backend struct {
 	metrics   *metrics
 	statuses  *mintStatuses
 	guard     *dialGuard
+	// delays remembers recent delays that leases must leave room for.
+	delays delayWatch
+	// leaseRates measures each config's leased reads.
+	leaseRates leaseRates
+	// jitter draws in [0, 1) how much of the jitter share a lease loses.
+	jitter func() float64
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
@@ -95,6 +104,7 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 		statuses: b.statuses,
 		events:   b.sendEvent,
 		limits:   &refreshLimits{storage: conf.StorageView, tokenURL: b.tokenURL},
+		delays:   &b.delays,
 	})
 	return nil
 }
@@ -116,6 +126,10 @@ func newBackend(opts Options) *backend {
 	logger := func() hclog.Logger { return b.Logger() }
 	b.client = newHTTPClient(logger, b.guard)
 	b.minter = &minter{providers: b.providers, client: b.client, clock: b.clock, retry: defaultRetryPolicy, logger: logger}
+	b.jitter = rand.Float64
+	if opts.Jitter != nil {
+		b.jitter = opts.Jitter
+	}
 	if opts.Retry != nil {
 		b.minter.retry = *opts.Retry
 	}

@@ -44,6 +44,9 @@ type cacheDeps struct {
 	events   func(eventType, name, providerName string)
 	// limits paces background refreshes per partner endpoint.
 	limits *refreshLimits
+	// delays is the recent delays leases leave room for; a refresh timer
+	// that fires late adds to them.
+	delays *delayWatch
 }
 
 // tokenCache holds one token per config. Memory answers cached reads

@@ -13,35 +13,37 @@ import (
 // refresh, a verified or plain config write, a delete. Every mint among
 // them goes through shareMint or callPartner and every token through commit.
 
-// get returns the entry for name holding a token that can be leased now,
-// minting one only if no valid token exists.
-func (c *tokenCache) get(ctx context.Context, name string) (*cacheEntry, error) {
-	servable := func(e *cacheEntry, now time.Time) bool { return e.config.servable(e.token, now) }
+// get returns the entry for name holding a token that can be leased now
+// for at least minLease after guard, minting one only if no such token
+// exists; minted tells whether the token comes from a mint this read waited
+// for.
+func (c *tokenCache) get(ctx context.Context, name string, guard time.Duration) (e *cacheEntry, minted bool, err error) {
+	servable := func(e *cacheEntry, now time.Time) bool { return e.config.servable(e.token, now, guard) }
 	for attempt := 0; ; attempt++ {
 		e, err := c.current(ctx, name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if servable(e, c.clock.Now()) {
 			c.metrics.cacheHits.WithLabelValues(name, e.config.Provider).Inc()
 			c.noteRead(e)
-			return e, nil
+			return e, false, nil
 		}
 		c.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
 		if !c.writable() {
 			// Vault forwards the request to the active node, which mints.
 			// Minting here first would mint twice.
-			return nil, logical.ErrReadOnly
+			return nil, false, logical.ErrReadOnly
 		}
 		e, err = c.shareMint(ctx, e, func(cur *cacheEntry, now time.Time) bool { return !servable(cur, now) })
 		if errors.Is(err, errConfigChanged) && attempt == 0 {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		c.noteRead(e)
-		return e, nil
+		return e, true, nil
 	}
 }
 

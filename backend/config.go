@@ -43,6 +43,12 @@ type Config struct {
 	ExpiryMargin    time.Duration `json:"expiry_margin"`
 	// RefusalBackoff is how long a refusal of the credentials is remembered.
 	RefusalBackoff time.Duration `json:"refusal_backoff"`
+	// LeaseMode is per_read or none; empty (configs stored before it
+	// existed) is per_read.
+	LeaseMode string `json:"lease_mode,omitempty"`
+	// LeaseNotRenewable hands out non-renewable leases; false, the zero
+	// value of configs stored before it existed, means renewable.
+	LeaseNotRenewable bool `json:"lease_not_renewable,omitempty"`
 }
 
 // effectiveTokenURL is the URL tokens are requested from: the operator's
@@ -117,6 +123,12 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 	}
 	if v, ok := d.GetOk("refresh_fraction"); ok {
 		cfg.RefreshFraction = v.(float64)
+	}
+	if v, ok := d.GetOk("lease_mode"); ok {
+		cfg.LeaseMode = strings.TrimSpace(v.(string))
+	}
+	if v, ok := d.GetOk("lease_renewable"); ok {
+		cfg.LeaseNotRenewable = !v.(bool)
 	}
 	if err := mergeOptions(providers, cfg, spec, d); err != nil {
 		return nil, err
@@ -256,6 +268,9 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error 
 	// The negated form also refuses NaN, which fails every comparison.
 	if !(cfg.RefreshFraction >= 0.1 && cfg.RefreshFraction <= 0.95) {
 		return fmt.Errorf("refresh_fraction must be between 0.1 and 0.95, not %g", cfg.RefreshFraction)
+	}
+	if err := validateLeaseMode(cfg.LeaseMode); err != nil {
+		return err
 	}
 	return nil
 }

@@ -78,6 +78,17 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeDurationSecond,
 			Description: "How long before the token expires every lease on it ends. 0 (the default) uses 10% of the token's lifetime, at least 5s and at most 5m.",
 		},
+		"lease_mode": {
+			Type:          framework.TypeString,
+			Description:   "per_read (the default): every read of token/<name> is a Vault lease. none: reads return the token with no lease, with ttl (seconds until it is worth reading again) and rotation_period, for readers that read on every request and can use neither Vault Proxy nor Vault Agent; see docs/reading-at-high-rates.md.",
+			AllowedValues: []any{leaseModePerRead, leaseModeNone},
+			Default:       leaseModePerRead,
+		},
+		"lease_renewable": {
+			Type:        framework.TypeBool,
+			Description: "Whether per_read leases are renewable (the default): a renewal never extends a lease past its first end, before the token expires, but lets Vault Proxy's cache serve one lease to many reads. false hands out non-renewable leases.",
+			Default:     true,
+		},
 	}
 }
 

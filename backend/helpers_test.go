@@ -96,7 +96,7 @@ func (env *testEnv) newBackend() *backend {
 // providers instead of the built-in ones (nil: the built-in ones).
 func (env *testEnv) newBackendWith(providers provider.Registry) *backend {
 	env.t.Helper()
-	b := newBackend(Options{Providers: providers, Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}})
+	b := newBackend(Options{Providers: providers, Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}, Jitter: noJitter})
 	conf := logical.TestBackendConfig()
 	conf.StorageView = env.storage
 	conf.System = env.system
@@ -189,3 +189,6 @@ func (env *testEnv) waitRefresh(n int) {
 	env.partner.waitMint(n)
 	env.b.cache.background.Wait()
 }
+
+// noJitter draws no jitter, so tests can expect exact lease TTLs.
+func noJitter() float64 { return 0 }

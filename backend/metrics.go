@@ -30,6 +30,7 @@ type metrics struct {
 	forcedRefresh  *prometheus.CounterVec
 	coalescedReads *prometheus.CounterVec
 	retryAfterHeld *prometheus.CounterVec
+	leasesIssued   *prometheus.CounterVec
 }
 
 var configLabels = []string{"config", "provider"}
@@ -49,6 +50,7 @@ func newMetrics() *metrics {
 	m.forcedRefresh = m.counter("partnertoken_forced_refreshes_total", "Writes to refresh/<name>.")
 	m.coalescedReads = m.counter("partnertoken_coalesced_requests_total", "Reads and refreshes that shared a mint another request started instead of calling the partner.")
 	m.retryAfterHeld = m.counter("partnertoken_retry_after_held_total", "Mints refused without calling the partner because it asked to wait (Retry-After, X-RateLimit-Reset) and the wait has not passed.")
+	m.leasesIssued = m.counter("partnertoken_leases_issued_total", "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.")
 	return m
 }
 

@@ -128,6 +128,8 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 		"timeout":                int64(cfg.Timeout / time.Second),
 		"refresh_fraction":       cfg.RefreshFraction,
 		"expiry_margin":          int64(cfg.ExpiryMargin / time.Second),
+		"lease_mode":             cfg.leaseMode(),
+		"lease_renewable":        !cfg.LeaseNotRenewable,
 	}
 	if tokenURL := b.tokenURL(cfg); tokenURL != "" {
 		data["effective_token_url"] = tokenURL
@@ -149,7 +151,11 @@ func (b *backend) pathConfigDelete(ctx context.Context, _ *logical.Request, d *f
 	if invalid != nil {
 		return invalid, nil
 	}
-	return nil, b.cache.removeConfig(ctx, name)
+	if err := b.cache.removeConfig(ctx, name); err != nil {
+		return nil, err
+	}
+	b.leaseRates.forget(name)
+	return nil, nil
 }
 
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

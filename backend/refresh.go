@@ -23,7 +23,7 @@ func (c *tokenCache) noteRead(e *cacheEntry) {
 	if e.read.Load() || !e.read.CompareAndSwap(false, true) {
 		return
 	}
-	c.schedule(e, e.config.refreshAt(e.token))
+	c.schedule(e, e.config.refreshAt(e.token, c.delays.recent(c.clock.Now())))
 }
 
 // schedule arms e's refresh for at.
@@ -39,6 +39,9 @@ func (c *tokenCache) schedule(e *cacheEntry, at time.Time) {
 	c.timers.Add(1)
 	e.timer = c.clock.AfterFunc(at.Sub(c.clock.Now()), func() {
 		defer c.timers.Done()
+		// A timer that fires late measures how starved the machine is.
+		now := c.clock.Now()
+		c.delays.observe(now, now.Sub(at))
 		c.refreshInBackground(e)
 	})
 }
@@ -73,7 +76,7 @@ func (c *tokenCache) refreshInBackground(e *cacheEntry) {
 		retryAt := e.retryAt
 		e.mu.Unlock()
 		c.events(eventRefreshFailed, e.name, e.config.Provider)
-		if e.config.servable(e.token, retryAt) {
+		if e.config.servable(e.token, retryAt, c.delays.recent(now)) {
 			c.logger.Warn("refresh ahead failed; still serving the current token", "config", e.name,
 				"provider", e.config.Provider, "retry_in", wait.String(), "error", err.Error())
 			c.schedule(e, retryAt)
@@ -113,10 +116,11 @@ func (c *tokenCache) refreshIfCurrent(e *cacheEntry) error {
 // and that is not waiting to retry a failure, and waits for them.
 func (c *tokenCache) refreshDue() {
 	now := c.clock.Now()
+	guard := c.delays.recent(now)
 	c.mu.RLock()
 	var due []*cacheEntry
 	for _, e := range c.entries {
-		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token)) {
+		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token, guard)) {
 			continue
 		}
 		e.mu.Lock()
