@@ -3,8 +3,10 @@
 #   make build      plugin binary into bin/, with its version compiled in
 #   make test       unit tests (with -race), then the end-to-end suite
 #                   against a real Vault (built once into .cache/, 10-20 min)
+#                   and against OpenBao (from ../shared/openbao or BAO_BIN)
 #   make dev        a Vault dev server with the plugin at partner/ and the
 #                   partner simulator, configured; Ctrl-C stops it all
+#                   (SERVER=openbao: the same on OpenBao)
 #   make help       every target
 
 SHELL := bash
@@ -29,10 +31,14 @@ E2E_TIMEOUT    ?= 30m
 # Extra flags for the e2e `go test`, e.g. E2E_FLAGS='-run TestAgent -v';
 # verbose in CI, so the log shows each test as it runs.
 E2E_FLAGS      ?= $(if $(CI),-v,)
+# The servers `make test-e2e` runs the suite against, one after the other;
+# SERVER=vault or SERVER=openbao picks one (also for `make dev`).
+SERVER         ?=
+E2E_SERVERS    ?= $(or $(SERVER),vault openbao)
 
 .PHONY: help
 help: ## List the targets.
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-17s %s\n", $$1, $$2 }'
 
 .PHONY: build
 build: bin/$(PLUGIN) ## Build the plugin into bin/ with the version (scripts/version.sh) compiled in.
@@ -54,7 +60,7 @@ vet: ## Vet the engine and the end-to-end suite.
 	cd tests && go vet ./...
 
 .PHONY: test
-test: ## The whole suite: unit tests with -race, fuzz smoke runs, then the end-to-end tests with a real Vault.
+test: ## The whole suite: unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao.
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory test-e2e
@@ -83,20 +89,50 @@ test-fuzz: ## Run every fuzz target of the engine briefly (FUZZTIME each, defaul
 	done
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, the simulator, a Vault Agent.
+test-e2e: ## End-to-end tests in tests/ against Vault, then OpenBao (SERVER=vault|openbao: one of them).
+	@for server in $(E2E_SERVERS); do \
+	  $(MAKE) --no-print-directory "test-e2e-$$server"; \
+	done
+
+.PHONY: test-e2e-vault
+test-e2e-vault: e2e-plugin ## End-to-end tests against a real Vault dev server, its Agent and a 3-node Raft cluster.
 	@vault="$$(scripts/get-vault.sh)"; \
-	mkdir -p "$(E2E_PLUGIN_DIR)"; \
-	go build -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .; \
-	echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"; \
 	cd tests && \
+	PARTNERTOKEN_E2E_SERVER=vault \
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
-	PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
+	$(E2E_GO_TEST)
+
+# OpenBao comes from ../shared/openbao or BAO_BIN (scripts/get-openbao.sh).
+# Without either, this pass is skipped with a warning, except in CI.
+.PHONY: test-e2e-openbao
+test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_BIN, else ../shared/openbao).
+	@status=0; bao="$$(scripts/get-openbao.sh)" || status=$$?; \
+	if [[ $$status == 2 && -z "$(CI)" ]]; then \
+	  echo "warning: no OpenBao binary, so the end-to-end tests did NOT run against OpenBao" >&2; \
+	  exit 0; \
+	fi; \
+	[[ $$status == 0 ]] || exit $$status; \
+	start=$$SECONDS; \
+	cd tests && \
+	PARTNERTOKEN_E2E_SERVER=openbao \
+	PARTNERTOKEN_E2E_BAO_BIN="$$bao" \
+	$(E2E_GO_TEST); \
+	echo "the OpenBao pass took $$(( (SECONDS - start) / 60 ))m$$(( (SECONDS - start) % 60 ))s"
+
+# The plugin binary both passes run, and how they run the suite.
+.PHONY: e2e-plugin
+e2e-plugin:
+	@mkdir -p "$(E2E_PLUGIN_DIR)"
+	go build -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .
+	@echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"
+
+E2E_GO_TEST = PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
 	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
 	go test -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./...
 
 .PHONY: dev
-dev: ## Run Vault (dev mode) with the plugin at partner/ and the partner simulator; Ctrl-C stops them.
-	VERSION="$(VERSION)" scripts/dev.sh
+dev: ## Run Vault (dev mode; SERVER=openbao: OpenBao) with the plugin at partner/ and the partner simulator; Ctrl-C stops them.
+	VERSION="$(VERSION)" SERVER="$(or $(SERVER),vault)" scripts/dev.sh
 
 .PHONY: bench
 bench: ## Measure the plugin through a real Vault against its goals (BENCHMARKS.md); not part of make test.
@@ -105,6 +141,10 @@ bench: ## Measure the plugin through a real Vault against its goals (BENCHMARKS.
 .PHONY: vault
 vault: ## Obtain the Vault binary (build it into .cache/bin once, or use VAULT_BIN) and print its path.
 	@scripts/get-vault.sh
+
+.PHONY: openbao
+openbao: ## Obtain the OpenBao binary (unpack ../shared/openbao into .cache/bin once, or use BAO_BIN) and print its path.
+	@scripts/get-openbao.sh
 
 .PHONY: clean
 clean: ## Remove build output and test leftovers; keeps the Vault binary in .cache/bin.

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,7 +17,7 @@ const (
 	agentWatch = 2 * time.Minute
 )
 
-// TestAgentKeepsValidToken runs a real Vault Agent that renders a partner
+// TestAgentKeepsValidToken runs a real Vault Agent (`bao agent` on OpenBao) that renders a partner
 // token into a file, against tokens that live 30 seconds, and checks every
 // second for two minutes that the file holds a token the partner accepts.
 // That needs the lease to end before the token does, the Agent to re-read
@@ -81,11 +80,8 @@ template {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	agent := exec.Command(env.vaultBin, "agent", "-config="+config, "-log-level=debug")
-	agent.Dir = dir
-	agent.Env = childEnv(dir)
+	agent := serverCommand(dir, nil, "agent", "-config="+config, "-log-level=debug")
 	agent.Stdout, agent.Stderr = logFile, logFile
-	setDeathSignal(agent)
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -191,11 +191,8 @@ func (n *haNode) start() error {
 	}
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "==== e2e: starting %s at %s\n", n.ID, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(env.vaultBin, "server", "-config="+n.config, "-log-level=debug")
-	cmd.Dir = n.Dir
-	cmd.Env = childEnv(n.Dir)
+	cmd := serverCommand(n.Dir, nil, "server", "-config="+n.config, "-log-level=debug")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", n.ID, err)
 	}

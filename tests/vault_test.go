@@ -26,10 +26,10 @@ const (
 	rootToken  = "root"
 )
 
-// vaultServer is a Vault dev server (in-memory storage, unsealed, root token
-// "root") running in its own process with the plugin directory of the build
-// under test. Its stdout and stderr, where the plugin's log lands too, are
-// captured in LogPath.
+// vaultServer is a dev server of the kind under test, Vault or OpenBao
+// (in-memory storage, unsealed, root token "root"), running in its own
+// process with the plugin directory of the build under test. Its stdout and
+// stderr, where the plugin's log lands too, are captured in LogPath.
 type vaultServer struct {
 	Addr    string // http://127.0.0.1:port
 	LogPath string
@@ -44,32 +44,61 @@ type vaultServer struct {
 // startVault starts a dev server on a free loopback port and waits until
 // it answers. dir receives its log and anything else it writes.
 func startVault(ctx context.Context, dir string) (*vaultServer, error) {
+	return startDevServer(ctx, dir)
+}
+
+// startAuditedVault is startVault with a file audit device at file/ that
+// logs to auditLog from the start, enabled the way the server kind allows:
+// through sys/audit on Vault, in the config file on OpenBao.
+func startAuditedVault(ctx context.Context, dir, auditLog string) (*vaultServer, error) {
+	if env.server.auditInConfig {
+		config := filepath.Join(dir, "audit.hcl")
+		if err := os.WriteFile(config, []byte(auditConfig("file", auditLog)), 0o600); err != nil {
+			return nil, err
+		}
+		return startDevServer(ctx, dir, "-config="+config)
+	}
+	v, err := startDevServer(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := v.root.write(ctx, "sys/audit/file", map[string]any{
+		"type":    "file",
+		"options": map[string]any{"file_path": auditLog},
+	}); err != nil {
+		v.Stop()
+		return nil, fmt.Errorf("enabling the file audit device: %w", err)
+	}
+	return v, nil
+}
+
+// startDevServer runs `server -dev` with extra flags and waits until it
+// answers. Vault and OpenBao take the same dev-mode flags.
+func startDevServer(ctx context.Context, dir string, extra ...string) (*vaultServer, error) {
 	port, err := freePortPair()
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "vault.log"))
+	logFile, err := os.Create(filepath.Join(dir, env.server.name+".log"))
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
 
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(env.vaultBin, "server", "-dev",
-		"-dev-root-token-id="+rootToken,
-		"-dev-listen-address="+listen,
-		"-dev-plugin-dir="+env.pluginDir,
+	args := append([]string{"server", "-dev",
+		"-dev-root-token-id=" + rootToken,
+		"-dev-listen-address=" + listen,
+		"-dev-plugin-dir=" + env.pluginDir,
 		// Never overwrite the user's ~/.vault-token.
 		"-dev-no-store-token",
 		// Debug logs give a leaked secret more chances to show up.
 		"-log-level=debug",
-	)
-	cmd.Dir = dir
-	cmd.Env = childEnv(dir)
+	}, extra...)
+	cmd := serverCommand(dir, nil, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", env.vaultBin, err)
+		return nil, fmt.Errorf("starting %s: %w", env.serverBin, err)
 	}
 	v := &vaultServer{
 		Addr:    "http://" + listen,
@@ -93,10 +122,10 @@ func startVault(ctx context.Context, dir string) (*vaultServer, error) {
 		}
 		select {
 		case <-v.done:
-			return nil, fmt.Errorf("vault exited while starting (%v); its log:\n%s", v.err, tail(v.LogPath, 40))
+			return nil, fmt.Errorf("%s exited while starting (%v); its log:\n%s", env.server.product, v.err, tail(v.LogPath, 40))
 		case <-ctx.Done():
 			v.Stop()
-			return nil, fmt.Errorf("vault did not become healthy within 90s; its log:\n%s", tail(v.LogPath, 40))
+			return nil, fmt.Errorf("%s did not become healthy within 90s; its log:\n%s", env.server.product, tail(v.LogPath, 40))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -144,9 +173,9 @@ func (v *vaultServer) client(token string) *vaultClient {
 	return &vaultClient{addr: v.Addr, token: token, http: &http.Client{Timeout: 60 * time.Second}}
 }
 
-// vaultClient speaks Vault's HTTP API. It is deliberately not the api
-// package: that one reads VAULT_* from the environment of whoever runs the
-// tests, and retries on its own.
+// vaultClient speaks the HTTP API of Vault and OpenBao. It is deliberately
+// not the api package: that one reads VAULT_* from the environment of
+// whoever runs the tests, and retries on its own.
 type vaultClient struct {
 	addr  string
 	token string
@@ -305,20 +334,6 @@ func freePortPair() (int, error) {
 		}
 	}
 	return 0, errors.New("no two adjacent free loopback ports found")
-}
-
-// childEnv is the environment for Vault processes: the caller's, without
-// any VAULT_* setting (a developer's VAULT_ADDR or VAULT_TOKEN must not leak
-// in) and with HOME in dir, so nothing lands in the real home directory.
-func childEnv(dir string, extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "VAULT_") || strings.HasPrefix(kv, "HOME=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(append(out, "HOME="+dir), extra...)
 }
 
 // tail returns the last n lines of a file, for failure messages.
