@@ -15,6 +15,7 @@ require (
 	github.com/prometheus/common v0.73.1
 	golang.org/x/sync v0.24.0
 	golang.org/x/time v0.16.0
+	google.golang.org/grpc v1.70.0
 )
 
 require (
@@ -109,6 +110,5 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/api v0.221.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20250207221924-e9438ea467c6 // indirect
-	google.golang.org/grpc v1.70.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-hclog"
@@ -56,6 +57,8 @@ type backend struct {
 	cancel context.CancelFunc
 	// storage is the mount's storage view, for work that outlives a request.
 	storage logical.Storage
+	// noEvents is set once the server said it has no events system.
+	noEvents atomic.Bool
 }
 
 // Factory builds the backend for Vault.
