@@ -90,9 +90,11 @@ test-fuzz: ## Run every fuzz target of the engine briefly (FUZZTIME each, defaul
 
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests in tests/ against Vault, then OpenBao (SERVER=vault|openbao: one of them).
-	@for server in $(E2E_SERVERS); do \
-	  $(MAKE) --no-print-directory "test-e2e-$$server"; \
-	done
+	@failed=(); \
+	for server in $(E2E_SERVERS); do \
+	  $(MAKE) --no-print-directory "test-e2e-$$server" || failed+=("$$server"); \
+	done; \
+	if (( $${#failed[@]} )); then echo "the end-to-end tests failed against: $${failed[*]}" >&2; exit 1; fi
 
 .PHONY: test-e2e-vault
 test-e2e-vault: e2e-plugin ## End-to-end tests against a real Vault dev server, its Agent and a 3-node Raft cluster.
