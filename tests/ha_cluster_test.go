@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -485,27 +483,11 @@ func (c *haCluster) stop() {
 
 // registerPluginOn registers the plugin under test by SHA-256 and version
 // through c and mounts it at path. The catalog and the mount table are
-// replicated, so every node knows both.
+// replicated, so every node knows both. It takes the shared server's steps
+// (registerPlugin, mountPlugin: they only use the server's client), so a
+// mount on the cluster is set up as every other mount of the suite.
 func registerPluginOn(ctx context.Context, c *vaultClient, path string) error {
-	bin, err := os.ReadFile(filepath.Join(env.pluginDir, pluginName))
-	if err != nil {
-		return err
-	}
-	sum := sha256.Sum256(bin)
-	if _, err := c.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
-		"sha256":  hex.EncodeToString(sum[:]),
-		"command": pluginName,
-		"version": env.pluginVersion,
-	}); err != nil {
-		return fmt.Errorf("registering the plugin: %w", err)
-	}
-	if _, err := c.write(ctx, "sys/mounts/"+path, map[string]any{
-		"type":           pluginName,
-		"plugin_version": env.pluginVersion,
-	}); err != nil {
-		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
-	}
-	return nil
+	return (&vaultServer{root: c}).registerPlugin(ctx, path)
 }
 
 // remarshal converts a decoded JSON value into out.

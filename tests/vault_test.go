@@ -41,12 +41,6 @@ type vaultServer struct {
 	root *vaultClient
 }
 
-// startVault starts a dev server on a free loopback port and waits until
-// it answers. dir receives its log and anything else it writes.
-func startVault(ctx context.Context, dir string) (*vaultServer, error) {
-	return startDevServer(ctx, dir)
-}
-
 // startAuditedVault is startVault with a file audit device at file/ that
 // logs to auditLog from the start, enabled the way the server kind allows:
 // through sys/audit on Vault, in the config file on OpenBao.
@@ -56,9 +50,9 @@ func startAuditedVault(ctx context.Context, dir, auditLog string) (*vaultServer,
 		if err := os.WriteFile(config, []byte(auditConfig("file", auditLog)), 0o600); err != nil {
 			return nil, err
 		}
-		return startDevServer(ctx, dir, "-config="+config)
+		return startVault(ctx, dir, "-config="+config)
 	}
-	v, err := startDevServer(ctx, dir)
+	v, err := startVault(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -72,9 +66,10 @@ func startAuditedVault(ctx context.Context, dir, auditLog string) (*vaultServer,
 	return v, nil
 }
 
-// startDevServer runs `server -dev` with extra flags and waits until it
-// answers. Vault and OpenBao take the same dev-mode flags.
-func startDevServer(ctx context.Context, dir string, extra ...string) (*vaultServer, error) {
+// startVault starts a dev server (`server -dev`, with extra flags) on a
+// free loopback port and waits until it answers. dir receives its log and
+// anything else it writes. Vault and OpenBao take the same dev-mode flags.
+func startVault(ctx context.Context, dir string, extra ...string) (*vaultServer, error) {
 	port, err := freePortPair()
 	if err != nil {
 		return nil, err
