@@ -149,9 +149,9 @@ openbao: ## Obtain the OpenBao binary (unpack ../shared/openbao into .cache/bin 
 	@scripts/get-openbao.sh
 
 .PHONY: clean
-clean: ## Remove build output and test leftovers; keeps the Vault binary in .cache/bin.
+clean: ## Remove build output and test leftovers; keeps the Vault and OpenBao binaries in .cache/bin.
 	rm -rf bin .cache/dev .cache/e2e tests/.work
 
 .PHONY: distclean
-distclean: clean ## Also remove .cache/ with the Vault binary (the next test or dev rebuilds it).
+distclean: clean ## Also remove .cache/ with the Vault and OpenBao binaries (the next test or dev obtains them again).
 	rm -rf .cache
