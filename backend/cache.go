@@ -286,7 +286,7 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	e := &entry{name: name, config: cfg, token: stored}
 	c.install(e)
 	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took.String(),
-		"lifetime", stored.lifetime().Round(time.Second).String(), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339))
+		"lifetime", stored.lifetime().Round(time.Second).String(), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339), "expiry_source", res.token.ExpirySource)
 	c.b.sendEvent(eventTokenMinted, name, cfg.Provider)
 	return e, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -73,6 +74,7 @@ func (b *backend) mintWithRetries(ctx context.Context, name string, p provider.P
 		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
 		ClientID:     cfg.ClientID,
 		ClientSecret: secret,
+		OtherSecrets: slices.DeleteFunc([]string{cfg.ClientSecret, cfg.NextClientSecret}, func(s string) bool { return s == "" || s == secret }),
 		Options:      cfg.Options,
 		Client:       b.client,
 		Now:          b.clock.Now,

@@ -308,17 +308,17 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		return nil, err
 	}
 	if verified == nil {
-		return nil, nil
+		return deprecationNotice(b.providers[cfg.Provider].Spec(), nil), nil
 	}
 	// The verifying token is as good as any: keep it rather than mint again.
 	stored := newStoredToken(verified.token, cfg.ID)
 	if err := writeToken(ctx, req.Storage, name, stored); err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{
+	return deprecationNotice(b.providers[cfg.Provider].Spec(), &logical.Response{Data: map[string]any{
 		"verified":   true,
 		"expires_at": stored.ExpiresAt.UTC().Format(time.RFC3339),
-	}}, nil
+	}}), nil
 }
 
 // mergeConfig applies a write to the stored config (nil when creating) and

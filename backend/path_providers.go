@@ -25,7 +25,7 @@ func pathProviders(b *backend) []*framework.Path {
 			},
 		},
 		HelpSynopsis:    "Describe the provider kinds a config can use.",
-		HelpDescription: "Lists every registered provider with its documented environments (and their token URLs) and the config fields it adds.",
+		HelpDescription: "Lists every registered provider with its documented environments (and their token URLs), the config fields it adds, and, for a partner API kept only for existing integrations, the partner's deprecation notice.",
 	}}
 }
 
@@ -67,5 +67,22 @@ func describeProvider(spec provider.Spec) map[string]any {
 	if spec.DefaultLifetime > 0 {
 		desc["default_lifetime"] = int64(spec.DefaultLifetime.Seconds())
 	}
+	if spec.Deprecation != "" {
+		desc["deprecated"] = spec.Deprecation
+	}
 	return desc
+}
+
+// deprecationNotice adds the partner's deprecation notice, if its API has
+// one, to the answer of a config write as a Vault warning, so nobody builds
+// a new integration on it unaware. resp may be nil.
+func deprecationNotice(spec provider.Spec, resp *logical.Response) *logical.Response {
+	if spec.Deprecation == "" {
+		return resp
+	}
+	if resp == nil {
+		resp = &logical.Response{}
+	}
+	resp.AddWarning("provider " + spec.Name + ": " + spec.Deprecation)
+	return resp
 }

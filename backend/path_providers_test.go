@@ -1,9 +1,12 @@
 package backend
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
 )
 
 func TestProvidersListsEveryKindWithItsEnvironments(t *testing.T) {
@@ -42,6 +45,71 @@ func TestProvidersListsEveryKindWithItsEnvironments(t *testing.T) {
 	}
 	if _, ok := providers["doku"].(map[string]any)["fields"].(map[string]any)["valid_time"]; !ok {
 		t.Error("doku does not list valid_time")
+	}
+	dinie := providers["dinie"].(map[string]any)["environments"].(map[string]any)
+	for name, want := range map[string]string{
+		"sandbox":    "https://sandbox.api.dinie.com.br/api/v3/auth/token",
+		"production": "https://api.dinie.com.br/api/v3/auth/token",
+	} {
+		if got := dinie[name].(map[string]any)["token_url"]; got != want {
+			t.Errorf("dinie %s token_url = %v, want %s", name, got, want)
+		}
+	}
+	for name := range want {
+		notice, deprecated := providers[name].(map[string]any)["deprecated"].(string)
+		if deprecated != (name == "setu") {
+			t.Errorf("%s deprecated = %q", name, notice)
+		}
+		if name == "setu" && !strings.Contains(notice, "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token") {
+			t.Errorf("setu's notice %q does not link the partner's page", notice)
+		}
+	}
+}
+
+// TestConfigWriteWarnsOfADeprecatedPartnerAPI checks that every write of a
+// setu config returns Setu's deprecation notice as a Vault warning, and
+// that other providers' writes carry none.
+func TestConfigWriteWarnsOfADeprecatedPartnerAPI(t *testing.T) {
+	env := newTestEnv(t)
+	resp := env.mustOK(logical.CreateOperation, "config/s", map[string]any{
+		"provider": "setu", "token_url": "https://fd.example/auth/token", "client_id": "setu-client", "client_secret": "setu-secret",
+	})
+	checkSetuWarning(t, resp)
+	// An update that does not touch the provider warns again.
+	checkSetuWarning(t, env.mustOK(logical.UpdateOperation, "config/s", map[string]any{"timeout": "5s"}))
+
+	resp = env.mustOK(logical.CreateOperation, "config/d", map[string]any{
+		"provider": "dupr", "environment": "uat", "client_id": "ck-1", "client_secret": "cs-secret",
+	})
+	if resp != nil && len(resp.Warnings) > 0 {
+		t.Errorf("a dupr config write warns: %v", resp.Warnings)
+	}
+}
+
+// TestVerifiedSetuWriteKeepsItsDataAndWarns verifies a setu config against
+// the simulator: the answer has both the verification and the warning.
+func TestVerifiedSetuWriteKeepsItsDataAndWarns(t *testing.T) {
+	env := newTestEnv(t)
+	sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
+	data := simConfig(sim, partnersim.Setu, "")
+	data["verify"] = true
+	resp := env.mustOK(logical.CreateOperation, "config/s", data)
+	if resp.Data["verified"] != true {
+		t.Errorf("verified = %v", resp.Data["verified"])
+	}
+	checkSetuWarning(t, resp)
+}
+
+func checkSetuWarning(t *testing.T, resp *logical.Response) {
+	t.Helper()
+	if resp == nil || len(resp.Warnings) != 1 {
+		t.Fatalf("response %v, want one warning", resp)
+	}
+	for _, want := range []string{"setu", "deprecated", "relevant only to integrations that have already been completed",
+		"https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token"} {
+		if !strings.Contains(resp.Warnings[0], want) {
+			t.Errorf("warning %q does not say %q", resp.Warnings[0], want)
+		}
 	}
 }
 

@@ -108,3 +108,17 @@ func TestDinieRateLimitFollowsTheSimulatorClock(t *testing.T) {
 	res.expect(t, http.StatusOK, nil)
 	checkRateLimitHeaders(t, res, 2, 1, epoch.Add(2*time.Minute))
 }
+
+// TestDinieServesOnlyTheDocumentedAPIV3Path checks the token endpoint
+// lives under the OpenAPI server's /api/v3 base, and that the /v3 path an
+// earlier SDK used is an unknown resource.
+func TestDinieServesOnlyTheDocumentedAPIV3Path(t *testing.T) {
+	s, _ := start(t, Options{})
+	c := demo(Dinie)
+	header := map[string]string{"Authorization": basic(c.ID, c.Secret), "Content-Type": formType}
+	if !strings.HasSuffix(s.TokenURL(Dinie), "/dinie/api/v3/auth/token") {
+		t.Fatalf("TokenURL = %s", s.TokenURL(Dinie))
+	}
+	post(t, s.TokenURL(Dinie), header, "grant_type=client_credentials").expect(t, http.StatusOK, map[string]any{"token_type": "bearer"})
+	post(t, s.URL()+"/dinie/v3/auth/token", header, "grant_type=client_credentials").expect(t, http.StatusNotFound, map[string]any{"code": "not_found"})
+}

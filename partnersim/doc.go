@@ -16,8 +16,12 @@
 //	podero  POST /podero/oauth2/token/              Basic auth, JSON {"grant_type":"client_credentials"}
 //	doku    POST /doku/adv-core-api/partner/v1.0/token  Client-Id, Request-Id, Request-Timestamp, HMAC Signature
 //	                                                (Request-Target is the request path, /doku prefix included)
-//	dinie   POST /dinie/v3/auth/token               Basic auth, form grant_type=client_credentials
+//	dinie   POST /dinie/api/v3/auth/token           Basic auth, form grant_type=client_credentials
 //	oauth2  POST /oauth2/token                      RFC 6749 §4.4, client_secret_basic or client_secret_post
+//
+// DUPR's result.expiry comes in the documented shape unless
+// [Options.DUPRExpiryLayout] asks for a Java serialiser's (or none), for
+// tests of the engine's expiry fallbacks.
 //
 // Dinie also enforces a fixed one-minute rate-limit window
 // ([Options.DinieRateLimit], default [DefaultDinieRateLimit]) and reports it in

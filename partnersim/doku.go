@@ -12,8 +12,8 @@ import (
 )
 
 // DOKUTimestampWindow is how far Request-Timestamp may be from the
-// simulator's clock. DOKU does not document its tolerance (research notes
-// §4, "Clock skew"); five minutes is the usual choice.
+// simulator's clock. DOKU does not document its tolerance (docs/partners.md#doku,
+// "Clock skew"); five minutes is the usual choice.
 const DOKUTimestampWindow = 5 * time.Minute
 
 // dokuTimestampLayout is ISO-8601 UTC with second precision, e.g.

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// The research notes' vectors (§4, test vectors d1-d8), computed with
+// The self-computed vectors d1-d8 (docs/partners.md#doku), computed with
 // Python hmac/hashlib and openssl.
 func TestDOKUSignatureMatchesTheResearchVectors(t *testing.T) {
 	const key = "SK-test-secret"

@@ -52,12 +52,16 @@ func (s *Server) mintDUPR(r *http.Request, body []byte) *reply {
 	token, _, exp := s.issueJWT(DUPR, "", map[string]any{"alg": "RS512"}, map[string]any{"sub": id}, s.lifetime(DUPR), true)
 	type result struct {
 		Token  string `json:"token"`
-		Expiry string `json:"expiry"`
+		Expiry string `json:"expiry,omitempty"`
+	}
+	var expiry string
+	if s.duprExpiry != DUPRNoExpiry {
+		expiry = time.Unix(exp, 0).UTC().Format(s.duprExpiry)
 	}
 	return tokenReply(struct {
 		Status string `json:"status"`
 		Result result `json:"result"`
-	}{"SUCCESS", result{token, time.Unix(exp, 0).UTC().Format("2006-01-02T15:04:05Z")}})
+	}{"SUCCESS", result{token, expiry}})
 }
 
 // decodeJSON decodes exactly one JSON value from body.

@@ -103,3 +103,29 @@ func TestDUPRMethodNotAllowedNamesPOST(t *testing.T) {
 		t.Errorf("GET: %d Allow=%q, want 405 Allow=POST", res.status, res.header.Get("Allow"))
 	}
 }
+
+// TestDUPRExpiryLayouts checks the result.expiry shapes the simulator can
+// answer with: the documented one, a Java serialiser's, or none.
+func TestDUPRExpiryLayouts(t *testing.T) {
+	c := demo(DUPR)
+	for _, tc := range []struct {
+		layout string
+		want   any
+	}{
+		{"", "2026-03-01T13:00:00Z"},
+		{DUPRExpiryJackson, "2026-03-01T13:00:00.000+0000"},
+		{DUPRNoExpiry, nil},
+	} {
+		t.Run(tc.layout, func(t *testing.T) {
+			s, _ := start(t, Options{DUPRExpiryLayout: tc.layout})
+			m := post(t, s.TokenURL(DUPR), map[string]string{"x-authorization": duprAuth(c.ID, c.Secret)}, "").expect(t, http.StatusOK, nil)
+			result := m["result"].(map[string]any)
+			if got := result["expiry"]; got != tc.want {
+				t.Errorf("expiry = %v, want %v", got, tc.want)
+			}
+			if result["token"] == "" {
+				t.Error("no token")
+			}
+		})
+	}
+}

@@ -35,7 +35,7 @@ var partners = map[string]*partner{
 		fail:  duprFail,
 		code:  func(int) string { return "" },
 		// A POST to a wrong path on uat.mydupr.com was reported to answer 403
-		// with this message (research notes §1): the gateway, not a 404.
+		// with this message (docs/partners.md#dupr): the gateway, not a 404.
 		notFound: func() *reply {
 			return duprFail(http.StatusForbidden, "", "Authentication error. Please provide a valid API key.")
 		},
@@ -95,7 +95,7 @@ var partners = map[string]*partner{
 	},
 	Dinie: {
 		name:  Dinie,
-		paths: []string{"/v3/auth/token"},
+		paths: []string{"/api/v3/auth/token"},
 		mint:  (*Server).mintDinie,
 		fail:  dinieFail,
 		code:  dinieCode,

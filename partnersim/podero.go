@@ -3,7 +3,6 @@ package partnersim
 import (
 	"encoding/base64"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -14,7 +13,7 @@ const poderoTokenLength = 30
 // mintPodero serves Podero's token endpoint
 // (https://developers.podero.com/partner-api/getting-started/get-access-token):
 // Basic client credentials, JSON {"grant_type":"client_credentials"}. The
-// server is django-oauth-toolkit with JSONOAuthLibCore (research notes §3),
+// server is django-oauth-toolkit with JSONOAuthLibCore (docs/partners.md#podero),
 // so refusals are oauthlib's, checked in oauthlib's order: query string,
 // grant type, then client authentication.
 func (s *Server) mintPodero(r *http.Request, body []byte) *reply {
@@ -56,8 +55,9 @@ func (s *Server) mintPodero(r *http.Request, body []byte) *reply {
 
 // poderoBasic parses Basic credentials as django-oauth-toolkit does
 // (OAuth2Validator._extract_basic_auth / _authenticate_basic_auth): the
-// scheme is exactly "Basic", and id and secret are unquote_plus'ed after the
-// split, as RFC 6749 §2.3.1 asks.
+// scheme is exactly "Basic", the pair splits at its first colon, and id and
+// secret are unquote_plus'ed after the split, as RFC 6749 §2.3.1 asks
+// (docs/partners.md#podero).
 func poderoBasic(header string) (id, secret string, ok bool) {
 	scheme, encoded, found := strings.Cut(header, " ")
 	if !found || scheme != "Basic" {
@@ -71,9 +71,42 @@ func poderoBasic(header string) (id, secret string, ok bool) {
 	if !found {
 		return "", "", false
 	}
-	id, err1 := url.QueryUnescape(rawID)
-	secret, err2 := url.QueryUnescape(rawSecret)
-	return id, secret, err1 == nil && err2 == nil
+	return unquotePlus(rawID), unquotePlus(rawSecret), true
+}
+
+// unquotePlus is Python's urllib.parse.unquote_plus: + is a space, %XX a
+// byte, and a % not followed by two hex digits stays as it is (where Go's
+// url.QueryUnescape fails); the bytes are then read as UTF-8, an invalid
+// sequence becoming U+FFFD.
+func unquotePlus(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			out = append(out, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return strings.ToValidUTF8(string(out), "\uFFFD")
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	default:
+		return c - '0'
+	}
 }
 
 // validScope checks RFC 6749 §3.3: space-delimited scope-tokens of

@@ -3,6 +3,7 @@ package partnersim
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -92,4 +93,38 @@ func TestPoderoDecodesBasicCredentialsLikeDjangoOAuthToolkit(t *testing.T) {
 	// unquote_plus is applied after the split (RFC 6749 §2.3.1).
 	post(t, s.TokenURL(Podero), poderoHeaders(basic("podero+id", "s%2Bcr%2Ft%3D")), poderoBody).expect(t, http.StatusOK, nil)
 	post(t, s.TokenURL(Podero), poderoHeaders(basic("podero id", "s+cr/t=")), poderoBody).expect(t, http.StatusUnauthorized, nil)
+}
+
+// TestPoderoAcceptsASecretWithFormSpecialCharactersOnlyFormEncoded pins the
+// rule the engine's Podero provider follows: a secret holding + / % : mints
+// when id and secret are form-encoded before the Basic pair is built, and
+// is refused when sent raw.
+func TestPoderoAcceptsASecretWithFormSpecialCharactersOnlyFormEncoded(t *testing.T) {
+	s, _ := start(t, Options{})
+	c := Client{ID: "podero-client", Secret: "s3+cr/et%20:with-colon"}
+	if err := s.SetClient(Podero, c); err != nil {
+		t.Fatal(err)
+	}
+	encoded := basic(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+	post(t, s.TokenURL(Podero), poderoHeaders(encoded), poderoBody).expect(t, http.StatusOK, map[string]any{"token_type": "Bearer"})
+	post(t, s.TokenURL(Podero), poderoHeaders(basic(c.ID, c.Secret)), poderoBody).expect(t, http.StatusUnauthorized, map[string]any{"error": "invalid_client"})
+	counters(t, s, Podero, Stats{Requests: 2, Mints: 1, Rejections: 1})
+}
+
+// TestUnquotePlusIsPythons checks the decoding against what
+// urllib.parse.unquote_plus returns for the same input.
+func TestUnquotePlusIsPythons(t *testing.T) {
+	for in, want := range map[string]string{
+		"a+b":                            "a b",
+		"a%2Bb":                          "a+b",
+		"%2f%2F":                         "//",
+		"100%":                           "100%",
+		"%zz%4":                          "%zz%4",
+		"%C3%A9t%C3":                     "ét\uFFFD",
+		"s3%2Bcr%2Fet%2520%3Awith-colon": "s3+cr/et%20:with-colon",
+	} {
+		if got := unquotePlus(in); got != want {
+			t.Errorf("unquotePlus(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -35,7 +35,7 @@ type Client struct {
 	Secret string `json:"secret"`
 	// PreviousSecrets are accepted besides Secret, to simulate the overlap
 	// of a secret rotation (Dinie lets a partner hold several credentials at
-	// once; see /auth/credentials in the research notes).
+	// once; see /auth/credentials in docs/partners.md#dinie).
 	PreviousSecrets []string `json:"previous_secrets,omitempty"`
 }
 
@@ -88,7 +88,23 @@ type Options struct {
 	// DinieRateLimit is how many requests Dinie accepts per one-minute
 	// window; 0 means DefaultDinieRateLimit.
 	DinieRateLimit int
+	// DUPRExpiryLayout is the Go time layout of DUPR's result.expiry;
+	// empty means the documented DUPRExpiryDocumented. DUPR's service is
+	// Java (Spring), whose serialisers also write fractional seconds and
+	// +0000 offsets; DUPRNoExpiry leaves the field out.
+	DUPRExpiryLayout string
 }
+
+// DUPR's result.expiry shapes for Options.DUPRExpiryLayout.
+const (
+	// DUPRExpiryDocumented is the documented example's shape,
+	// "2023-04-02T17:21:23Z".
+	DUPRExpiryDocumented = "2006-01-02T15:04:05Z"
+	// DUPRExpiryJackson is java.util.Date as older Jackson versions write it.
+	DUPRExpiryJackson = "2006-01-02T15:04:05.000-0700"
+	// DUPRNoExpiry leaves result.expiry out of the answer.
+	DUPRNoExpiry = "-"
+)
 
 // Stats counts a partner's token requests.
 type Stats struct {
@@ -109,6 +125,7 @@ type Server struct {
 	log            *slog.Logger
 	addr           string
 	dinieRateLimit int
+	duprExpiry     string
 	optErr         error
 
 	ln       net.Listener
@@ -135,6 +152,7 @@ func New(opts Options) *Server {
 		log:            opts.Logger,
 		addr:           opts.Addr,
 		dinieRateLimit: opts.DinieRateLimit,
+		duprExpiry:     opts.DUPRExpiryLayout,
 		done:           make(chan struct{}),
 		clients:        DefaultClients(),
 		lifetimes:      DefaultLifetimes(),
@@ -152,6 +170,9 @@ func New(opts Options) *Server {
 	}
 	if s.addr == "" {
 		s.addr = "127.0.0.1:0"
+	}
+	if s.duprExpiry == "" {
+		s.duprExpiry = DUPRExpiryDocumented
 	}
 	if s.dinieRateLimit <= 0 {
 		s.dinieRateLimit = DefaultDinieRateLimit

@@ -21,7 +21,7 @@ func TestTokenURLs(t *testing.T) {
 		Setu:   "/setu/auth/token",
 		Podero: "/podero/oauth2/token/",
 		DOKU:   "/doku/adv-core-api/partner/v1.0/token",
-		Dinie:  "/dinie/v3/auth/token",
+		Dinie:  "/dinie/api/v3/auth/token",
 		OAuth2: "/oauth2/token",
 	}
 	for _, p := range Partners() {

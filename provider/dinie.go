@@ -13,6 +13,7 @@ import (
 // grant answered with token_type "bearer", and RFC 7807 problem details on
 // failure.
 // https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken
+// docs/partners.md#dinie lists the sources of each fact below.
 type Dinie struct{}
 
 const (
@@ -31,9 +32,11 @@ func (Dinie) Spec() Spec {
 		DisplayName: "Dinie",
 		Description: "Dinie partner API access token (OAuth2 client credentials with HTTP Basic authentication).",
 		Docs:        "https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken",
+		// The OpenAPI servers carry /api/v3 and /auth/token is relative to
+		// them, as Dinie's current SDKs resolve it (docs/partners.md#dinie).
 		Environments: []Environment{
-			{Name: "sandbox", TokenURL: "https://sandbox.api.dinie.com.br/v3/auth/token"},
-			{Name: "production", TokenURL: "https://api.dinie.com.br/v3/auth/token"},
+			{Name: "sandbox", TokenURL: "https://sandbox.api.dinie.com.br/api/v3/auth/token"},
+			{Name: "production", TokenURL: "https://api.dinie.com.br/api/v3/auth/token"},
 		},
 		// "The token expires in 1 hour" (Dinie docs); expires_in is required
 		// in the answer, so this only applies if Dinie ever omits it.
@@ -43,8 +46,8 @@ func (Dinie) Spec() Spec {
 
 func (d Dinie) Mint(ctx context.Context, req *Request) (*Token, error) {
 	partner := d.Spec().DisplayName
-	// "Basic base64(client_id:client_secret)": the docs' curl -u sends the
-	// pair as is, not form-encoded first.
+	// "Basic base64(client_id:client_secret)": the docs' curl -u and the
+	// official SDKs send the pair as is, not form-encoded first.
 	header := http.Header{
 		"Authorization": {basicAuth(req.ClientID, req.ClientSecret)},
 		"Content-Type":  {"application/x-www-form-urlencoded"},
@@ -55,7 +58,7 @@ func (d Dinie) Mint(ctx context.Context, req *Request) (*Token, error) {
 		return nil, err
 	}
 	if !resp.ok() {
-		perr := req.failure(partner, resp, dinieMessage(resp.Body))
+		perr := req.failure(partner, resp, req.dinieMessage(resp.Body))
 		// Dinie does not document Retry-After; every answer carries
 		// X-RateLimit-Reset instead, and the docs say to wait until it.
 		if resp.Status == http.StatusTooManyRequests && perr.RetryAfter == 0 {
@@ -63,38 +66,57 @@ func (d Dinie) Mint(ctx context.Context, req *Request) (*Token, error) {
 		}
 		return nil, perr
 	}
-	return req.parseOAuth2(partner, resp, d.Spec().DefaultLifetime)
+	return req.parseOAuth2(partner, resp, d.Spec().DefaultLifetime, ExpiryDocumented)
 }
 
-// dinieMessage is partnerMessage (title, detail, code of the RFC 7807
-// problem) plus the parameter the problem names, which Dinie's problem
-// schema adds as param and errors[].param/detail.
-func dinieMessage(body []byte) string {
-	msg := partnerMessage(body)
+// problemFields and problemRefs are the RFC 7807 members of Dinie's
+// problem schema, in the order they explain the problem best: what, why,
+// which code, which parameter (then the field errors), and last where to
+// look it up.
+var (
+	problemFields = []string{"title", "detail", "code", "param"}
+	problemRefs   = []string{"type", "instance"}
+)
+
+// dinieMessage is Dinie's problem document in its own words: title,
+// detail, code, the offending param, the field errors (param: detail
+// (code)), then type and instance. Secrets are removed from the raw body
+// first, as partnerMessage does; a body that is no problem document falls
+// back to partnerMessage.
+func (r *Request) dinieMessage(body []byte) string {
+	red := r.redactor()
+	redacted := []byte(red.text(string(body)))
 	var problem struct {
-		Param  string `json:"param"`
 		Errors []struct {
 			Param  string `json:"param"`
 			Detail string `json:"detail"`
+			Code   string `json:"code"`
 		} `json:"errors"`
 	}
-	if json.Unmarshal(body, &problem) != nil {
-		return msg
+	msg := fieldList(red, redacted, problemFields)
+	if msg == "" && fieldList(red, redacted, problemRefs) == "" {
+		return r.partnerMessage(body)
 	}
-	if problem.Param != "" {
-		msg += " param=" + strconv.Quote(problem.Param)
-	}
+	// errors of another shape than the schema's are left out, not fatal.
+	_ = json.Unmarshal(redacted, &problem)
 	var fieldErrors []string
 	for _, e := range problem.Errors {
-		switch {
-		case e.Param != "" && e.Detail != "":
-			fieldErrors = append(fieldErrors, e.Param+": "+e.Detail)
-		case e.Param != "" || e.Detail != "":
-			fieldErrors = append(fieldErrors, e.Param+e.Detail)
+		text := e.Param
+		if e.Detail != "" {
+			text = strings.TrimPrefix(text+": "+e.Detail, ": ")
+		}
+		if e.Code != "" {
+			text = strings.TrimSpace(text + " (" + e.Code + ")")
+		}
+		if text != "" {
+			fieldErrors = append(fieldErrors, text)
 		}
 	}
 	if len(fieldErrors) > 0 {
-		msg += " errors=" + strconv.Quote(strings.Join(fieldErrors, "; "))
+		msg += " errors=" + strconv.Quote(red.text(strings.Join(fieldErrors, "; ")))
+	}
+	if refs := fieldList(red, redacted, problemRefs); refs != "" {
+		msg += " " + refs
 	}
 	return clean(msg)
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-const diniePath = "/v3/auth/token"
+const diniePath = "/api/v3/auth/token"
 
 func TestDinieSpec(t *testing.T) {
 	checkSpec(t, Dinie{}.Spec(), wantSpec{
@@ -15,8 +15,8 @@ func TestDinieSpec(t *testing.T) {
 		docs:            "https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken",
 		defaultLifetime: time.Hour, // documented
 		environments: map[string]string{
-			"sandbox":    "https://sandbox.api.dinie.com.br/v3/auth/token",
-			"production": "https://api.dinie.com.br/v3/auth/token",
+			"sandbox":    "https://sandbox.api.dinie.com.br/api/v3/auth/token",
+			"production": "https://api.dinie.com.br/api/v3/auth/token",
 		},
 		environmentCount: 2,
 	})
@@ -98,12 +98,13 @@ func TestDinieMintFailures(t *testing.T) {
 		refused   bool
 	}{
 		{
-			name: "wrong credentials are refused with the problem's title, detail and code",
+			name: "wrong credentials are refused with the problem's title, detail, code, type and instance",
 			answer: partnerAnswer{Status: 401, Header: problem, Body: `{"type":"https://api.dinie.com.br/errors/authentication-failed","title":"Authentication Failed",` +
-				`"status":401,"detail":"Client credentials are invalid.","code":"invalid_client","instance":"/v3/auth/token"}`},
+				`"status":401,"detail":"Client credentials are invalid.","code":"invalid_client","instance":"/api/v3/auth/token"}`},
 			wantStatus: 401,
-			wantError:  `Dinie token endpoint answered HTTP 401: title="Authentication Failed" detail="Client credentials are invalid." code="invalid_client"`,
-			refused:    true,
+			wantError: `Dinie token endpoint answered HTTP 401: title="Authentication Failed" detail="Client credentials are invalid." code="invalid_client" ` +
+				`type="https://api.dinie.com.br/errors/authentication-failed" instance="/api/v3/auth/token"`,
+			refused: true,
 		},
 		{
 			name: "a validation problem also names the parameter and the field errors",
@@ -111,7 +112,7 @@ func TestDinieMintFailures(t *testing.T) {
 				`"detail":"The request is invalid.","code":"invalid_request","param":"grant_type","errors":[{"param":"grant_type","detail":"must be client_credentials","code":"invalid_value"}]}`},
 			wantStatus: 400,
 			wantError: `Dinie token endpoint answered HTTP 400: title="Bad Request" detail="The request is invalid." code="invalid_request" ` +
-				`param="grant_type" errors="grant_type: must be client_credentials"`,
+				`param="grant_type" errors="grant_type: must be client_credentials (invalid_value)" type="https://api.dinie.com.br/errors/validation"`,
 			refused: true,
 		},
 		{

@@ -16,6 +16,7 @@ import (
 // HMAC of its headers and body, keyed with the brand's secret key, and the
 // answer is a bare {"token": <JWT>}.
 // https://developers.doku.com/partnership/partner-api/generate-token-api
+// docs/partners.md#doku lists the sources of each fact below.
 type DOKU struct{}
 
 // maxValidTime is the longest valid_time worth asking for: finish refuses a
@@ -107,9 +108,9 @@ func (d DOKU) Mint(ctx context.Context, req *Request) (*Token, error) {
 	}
 	tok := &Token{AccessToken: answer.Token}
 	if exp, ok := jwtExpiry(answer.Token, resp.SentAt); ok {
-		tok.ExpiresAt = exp
+		tok.ExpiresAt, tok.ExpirySource = exp, ExpiryJWT
 	} else if minutes > 0 {
-		tok.ExpiresAt = resp.SentAt.Add(time.Duration(minutes) * time.Minute)
+		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(time.Duration(minutes)*time.Minute), ExpiryRequested
 	} else if answer.Token != "" {
 		return nil, req.malformed(partner, resp, "token carries no exp claim and valid_time is not set, so its expiry is unknown")
 	}

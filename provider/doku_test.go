@@ -19,7 +19,7 @@ const dokuPath = "/adv-core-api/partner/v1.0/token"
 const dokuSampleToken = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJwYXlsb2FkIiwiZXhwIjoxNzA0ODY2MTkxLCJ1c2VyIjp7ImJ1c2luZXNzU2VydmljZUNsaWVudElkIjoiQlJOLTAyNDktMTY5NzUzNzM5Njc4MyJ9LCJpYXQiOjE3MDQ4NDQ1OTF9.F5HtcC4qmzTdvfSNow1mHneHKDQ4OYJl1bLghlKbEDJaIwFpIhKcbh93qEyGbTlAZsX2Akwz6idlpqd2acM4hq07jIbw5w_JbeGtB56P9bNIJJBAFEuf84ijGUOd3UPetwn0oXRnC1mvt3aCufcAqCnaR86gW8Mxs-GCA5XvkIfyc2OTnuuH5qI4ozhyYrInW3iJxs-s7CI81hPaAxfo6kC075Ub8eYcWxbtOygxthPcoSVI28OCiWGlBoBDq27DCYT3CbSlsljhEJIDMLBEkkaAMSt8RbxVi9RS2VvNwTxYLfcLiJG9UgCoKjtGCMg7M81mcD8VxkrHh5ftekbrKw"
 
 // The DOKU docs' example string to sign (non-SNAP request header page) and
-// its GET variant without Digest; the research notes computed vectors d1-d8
+// its GET variant without Digest; vectors d1-d8 (docs/partners.md#doku) were computed
 // from them with Python hmac/hashlib and openssl.
 const (
 	dokuDocStringToSign = "Client-Id:MCH-0001-10791114622547\n" +

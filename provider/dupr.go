@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 // base64-encoded in an x-authorization header, and the answer wraps the token
 // in DUPR's {status, result} envelope.
 // https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation
+// docs/partners.md#dupr lists the sources of each fact below.
 type DUPR struct{}
 
 // duprSuccess is the status DUPR's envelope (SingleWrapperOfTokenResponse in
@@ -49,8 +51,11 @@ func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
 	var body struct {
 		Status string `json:"status"`
 		Result *struct {
-			Token  string `json:"token"`
-			Expiry string `json:"expiry"`
+			Token string `json:"token"`
+			// Expiry is read as raw JSON: whatever shape it comes in, an
+			// unreadable expiry falls back to the next source rather than
+			// failing the whole answer.
+			Expiry json.RawMessage `json:"expiry"`
 		} `json:"result"`
 	}
 	if err := req.decodeJSON(partner, resp, &body); err != nil {
@@ -62,29 +67,24 @@ func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
 	case duprSuccess:
 	case "":
 		// Not partnerMessage: without a status it would quote the whole
-		// body, which may hold a token.
+		// body, which may hold a token; malformed shows the message field.
 		return nil, req.malformed(partner, resp, "answer has no status (expected %s)", duprSuccess)
 	default:
-		return nil, req.failure(partner, resp, partnerMessage(resp.Body))
+		return nil, req.failure(partner, resp, req.partnerMessage(resp.Body))
 	}
 	if body.Result == nil {
 		return nil, req.malformed(partner, resp, "answer has no result")
 	}
 
+	// Expiry sources in the order the research weighed them: the answer's
+	// own expiry, the token's exp claim, the documented hour.
 	tok := &Token{AccessToken: body.Result.Token}
-	switch {
-	case body.Result.Expiry != "":
-		expiry, ok := parseISOTime(body.Result.Expiry)
-		if !ok {
-			return nil, req.malformed(partner, resp, "result.expiry %q is not an ISO-8601 time", clean(body.Result.Expiry))
-		}
-		tok.ExpiresAt = serverExpiry(resp, expiry)
-	default:
-		if exp, ok := jwtExpiry(tok.AccessToken, resp.SentAt); ok {
-			tok.ExpiresAt = exp
-		} else {
-			tok.ExpiresAt = resp.SentAt.Add(d.Spec().DefaultLifetime)
-		}
+	if expiry, ok := parseISOTime(jsonString(body.Result.Expiry)); ok {
+		tok.ExpiresAt, tok.ExpirySource = serverExpiry(resp, expiry), ExpiryPartnerTime
+	} else if exp, ok := jwtExpiry(tok.AccessToken, resp.SentAt); ok {
+		tok.ExpiresAt, tok.ExpirySource = exp, ExpiryJWT
+	} else {
+		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(d.Spec().DefaultLifetime), ExpiryDocumented
 	}
 	return req.finish(partner, resp, tok)
 }
@@ -95,18 +95,45 @@ func duprCredentials(key, secret string) string {
 	return base64.StdEncoding.EncodeToString([]byte(key + ":" + secret))
 }
 
-// parseISOTime reads the ISO-8601 timestamps DUPR sends ("2023-04-02T17:21:23Z",
-// with or without fractional seconds). A time without a zone is read as UTC,
-// the zone of every documented example, rather than refused.
+// isoLayouts are the RFC 3339 / ISO 8601 shapes a Java service emits for an
+// instant: java.time's Instant and OffsetDateTime (Z or +00:00, optional
+// fraction), Jackson's and SimpleDateFormat's +0000 offsets, an hour-only
+// +00, and a LocalDateTime with no zone at all.
+var isoLayouts = []string{
+	"2006-01-02T15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999Z07",
+	"2006-01-02T15:04:05.999999999",
+}
+
+// parseISOTime reads the ISO-8601 timestamps DUPR sends ("2023-04-02T17:21:23Z"
+// documented) in the variants listed in isoLayouts, with a space for the T,
+// any case, and a ZonedDateTime's "[zone id]" suffix dropped. A time without
+// a zone is read as UTC, the zone of every documented example, rather than
+// refused.
 func parseISOTime(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, true
+	s = strings.ToUpper(strings.TrimSpace(s))
+	if i := strings.IndexByte(s, '['); i > 0 && strings.HasSuffix(s, "]") {
+		s = s[:i]
 	}
-	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
-		return t, true
+	if len(s) > 10 && s[10] == ' ' {
+		s = s[:10] + "T" + s[11:]
+	}
+	for _, layout := range isoLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
 	}
 	return time.Time{}, false
+}
+
+// jsonString is raw as a JSON string, or "" when it is none.
+func jsonString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
 }
 
 // serverExpiry maps an absolute expiry stamped by the partner's clock onto

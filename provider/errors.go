@@ -1,16 +1,13 @@
 package provider
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // Error is a failed mint. Its text names the partner, the HTTP status and the
@@ -62,7 +59,8 @@ func AsError(err error) (*Error, bool) {
 	return perr, ok
 }
 
-// failure builds the error for a partner answer that carries no token.
+// failure builds the error for a partner answer that carries no token;
+// message is the partner's own explanation, from partnerMessage.
 func (r *Request) failure(partner string, resp *response, message string) *Error {
 	return &Error{
 		Partner:    partner,
@@ -72,29 +70,15 @@ func (r *Request) failure(partner string, resp *response, message string) *Error
 	}
 }
 
-// malformed builds the error for a 2xx answer we cannot use.
+// malformed builds the error for a 2xx answer we cannot use, with what the
+// partner said in it (a status and message sent with a 2xx are its own
+// explanation of why there is no usable token).
 func (r *Request) malformed(partner string, resp *response, format string, args ...any) *Error {
-	return &Error{Partner: partner, Status: resp.Status, Message: r.redact(fmt.Sprintf(format, args...))}
-}
-
-// redact removes every form of the client secret a partner or a transport
-// error could echo back: raw, URL-encoded and inside Basic credentials.
-func (r *Request) redact(s string) string {
-	if len(r.ClientSecret) < 4 {
-		// Too short to search for without mangling ordinary text; such a
-		// secret is refused at configuration time anyway.
-		return s
+	message := fmt.Sprintf(format, args...)
+	if said := r.partnerFields(resp.Body, statusFields); said != "" {
+		message += "; the partner said: " + said
 	}
-	forms := []string{
-		r.ClientSecret,
-		url.QueryEscape(r.ClientSecret),
-		base64.StdEncoding.EncodeToString([]byte(r.ClientID + ":" + r.ClientSecret)),
-		base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(r.ClientID) + ":" + url.QueryEscape(r.ClientSecret))),
-	}
-	for _, form := range forms {
-		s = strings.ReplaceAll(s, form, "[redacted]")
-	}
-	return s
+	return &Error{Partner: partner, Status: resp.Status, Message: r.redact(message)}
 }
 
 // retryAfter reads Retry-After as seconds or as an HTTP date (RFC 9110 §10.2.3).
@@ -119,45 +103,63 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 // responses and logs.
 const maxMessageLength = 300
 
+// statusFields are the fields in which partners explain themselves: OAuth2
+// (RFC 6749 §5.2), problem details (RFC 7807), DUPR's and DOKU's
+// status/message wrappers.
+var statusFields = []string{"error", "error_description", "title", "detail", "code", "status", "message", "response_code"}
+
 // partnerMessage extracts a human-readable explanation from an error body in
-// any of the shapes partners use: OAuth2 (RFC 6749 §5.2), problem details
-// (RFC 7807), a status/message wrapper, or plain text.
-func partnerMessage(body []byte) string {
-	var fields map[string]any
-	if json.Unmarshal(body, &fields) == nil && fields != nil {
-		var parts []string
-		for _, key := range []string{"error", "error_description", "title", "detail", "code", "status", "message", "response_code"} {
-			switch v := fields[key].(type) {
-			case string:
-				if v != "" {
-					parts = append(parts, key+"="+strconv.Quote(v))
-				}
-			case float64:
-				if key != "status" { // problem details repeat the HTTP status
-					parts = append(parts, key+"="+strconv.FormatFloat(v, 'f', -1, 64))
-				}
-			}
-		}
-		if len(parts) > 0 {
-			return clean(strings.Join(parts, " "))
-		}
+// any of the shapes partners use, or its text when it has none of them. The
+// secrets are removed from the raw body before it is parsed, quoted,
+// collapsed or cut, and again from each field once decoded.
+func (r *Request) partnerMessage(body []byte) string {
+	red := r.redactor()
+	text := red.text(string(body))
+	if msg := fieldList(red, []byte(text), statusFields); msg != "" {
+		return msg
 	}
-	text := clean(string(body))
-	if text == "" {
+	if text = clean(text); text == "" {
 		return "empty body"
 	}
 	return text
 }
 
+// partnerFields is the partner's own explanation in the named fields of a
+// JSON body, redacted, or "" when the body has none of them. Unlike
+// partnerMessage it never quotes the body as text, which in a 2xx may hold
+// a token.
+func (r *Request) partnerFields(body []byte, keys []string) string {
+	red := r.redactor()
+	return fieldList(red, []byte(red.text(string(body))), keys)
+}
+
+// fieldList renders the named string and number fields of a JSON object
+// body as key="value" pairs; a numeric status is left out, since problem
+// details repeat the HTTP status in it.
+func fieldList(red *redactor, body []byte, keys []string) string {
+	var fields map[string]any
+	if json.Unmarshal(body, &fields) != nil || fields == nil {
+		return ""
+	}
+	var parts []string
+	for _, key := range keys {
+		switch v := fields[key].(type) {
+		case string:
+			if v != "" {
+				parts = append(parts, key+"="+strconv.Quote(red.text(v)))
+			}
+		case float64:
+			if key != "status" {
+				parts = append(parts, key+"="+strconv.FormatFloat(v, 'f', -1, 64))
+			}
+		}
+	}
+	return clean(strings.Join(parts, " "))
+}
+
 // clean makes partner-supplied text safe for one log line and bounded in size.
 func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
+	s = collapse(s)
 	if runes := []rune(s); len(runes) > maxMessageLength {
 		s = string(runes[:maxMessageLength]) + "…"
 	}

@@ -80,7 +80,7 @@ func (r *Request) send(ctx context.Context, partner string, header http.Header, 
 		return nil, err
 	}
 	if !resp.ok() {
-		return nil, r.failure(partner, resp, partnerMessage(resp.Body))
+		return nil, r.failure(partner, resp, r.partnerMessage(resp.Body))
 	}
 	return resp, nil
 }

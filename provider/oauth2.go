@@ -100,7 +100,7 @@ func (o OAuth2) Mint(ctx context.Context, req *Request) (*Token, error) {
 		return nil, err
 	}
 	fallback, _ := time.ParseDuration(req.Options.String("token_lifetime"))
-	return req.parseOAuth2(partner, resp, fallback)
+	return req.parseOAuth2(partner, resp, fallback, ExpiryConfigured)
 }
 
 // oauth2Response is the standard token response (RFC 6749 §5.1).
@@ -112,9 +112,12 @@ type oauth2Response struct {
 }
 
 // parseOAuth2 reads a standard token response. Expiry comes from expires_in
-// counted from when the request was sent, else from the JWT exp claim, else
-// from the fallback lifetime (the partner's documented one).
-func (r *Request) parseOAuth2(partner string, resp *response, fallback time.Duration) (*Token, error) {
+// counted from when the request was sent or the JWT exp claim, whichever
+// ends first (a partner that says an hour for a token its own claims end
+// sooner is believed on the sooner); with neither, from the fallback
+// lifetime (the partner's documented one, or the operator's), reported as
+// fallbackSource.
+func (r *Request) parseOAuth2(partner string, resp *response, fallback time.Duration, fallbackSource string) (*Token, error) {
 	var body oauth2Response
 	if err := r.decodeJSON(partner, resp, &body); err != nil {
 		return nil, err
@@ -126,15 +129,14 @@ func (r *Request) parseOAuth2(partner string, resp *response, fallback time.Dura
 	if body.Scope != "" {
 		tok.Extra = map[string]string{"scope": clean(body.Scope)}
 	}
-	switch {
-	case body.ExpiresIn.set:
-		tok.ExpiresAt = resp.SentAt.Add(body.ExpiresIn.duration())
-	default:
-		if exp, ok := jwtExpiry(body.AccessToken, resp.SentAt); ok {
-			tok.ExpiresAt = exp
-		} else if fallback > 0 {
-			tok.ExpiresAt = resp.SentAt.Add(fallback)
-		}
+	if body.ExpiresIn.set {
+		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(body.ExpiresIn.duration()), ExpiryExpiresIn
+	}
+	if exp, ok := jwtExpiry(body.AccessToken, resp.SentAt); ok && (tok.ExpiresAt.IsZero() || exp.Before(tok.ExpiresAt)) {
+		tok.ExpiresAt, tok.ExpirySource = exp, ExpiryJWT
+	}
+	if tok.ExpiresAt.IsZero() && fallback > 0 {
+		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(fallback), fallbackSource
 	}
 	return r.finish(partner, resp, tok)
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,14 +25,15 @@ func TestPoderoSpec(t *testing.T) {
 	})
 }
 
-// poderoRequest is the documented request: Basic credentials of the plain
-// id:secret, JSON body, Cache-Control: no-cache.
+// poderoRequest is the documented request: Basic credentials of the
+// id:secret pair form-encoded first (RFC 6749 §2.3.1, as
+// django-oauth-toolkit decodes them), JSON body, Cache-Control: no-cache.
 func poderoRequest() wantRequest {
 	return wantRequest{
 		Path: poderoPath,
 		Header: engineHeaders(map[string]string{
-			// base64("test-ck-6f6e9f3d:test-cs-008a+f6/3f=1&fd"), not of the form-encoded pair.
-			"Authorization": "Basic dGVzdC1jay02ZjZlOWYzZDp0ZXN0LWNzLTAwOGErZjYvM2Y9MSZmZA==",
+			// base64("test-ck-6f6e9f3d:test-cs-008a%2Bf6%2F3f%3D1%26fd"), not of the raw pair.
+			"Authorization": "Basic dGVzdC1jay02ZjZlOWYzZDp0ZXN0LWNzLTAwOGElMkJmNiUyRjNmJTNEMSUyNmZk",
 			"Content-Type":  "application/json",
 			"Cache-Control": "no-cache",
 		}),
@@ -39,11 +41,36 @@ func poderoRequest() wantRequest {
 	}
 }
 
-func TestPoderoRequestEncodesThePlainCredentials(t *testing.T) {
+func TestPoderoRequestFormEncodesTheCredentials(t *testing.T) {
 	plain := "Basic " + base64.StdEncoding.EncodeToString([]byte(testClientID+":"+testSecret))
 	formEncoded := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(testClientID)+":"+url.QueryEscape(testSecret)))
-	if got := poderoRequest().Header["Authorization"]; got != plain || got == formEncoded {
-		t.Errorf("expected Authorization %q is not the plain id:secret %q", got, plain)
+	if got := poderoRequest().Header["Authorization"]; got != formEncoded || got == plain {
+		t.Errorf("expected Authorization %q is not the form-encoded id:secret %q", got, formEncoded)
+	}
+}
+
+// TestPoderoBasicPairDecodesAsDjangoOAuthToolkitDoes checks, for ids and
+// secrets with every character form encoding touches, that the pair sent
+// splits at its first colon and unquote_plus'es back to what was
+// configured, as oauth2_validators._authenticate_basic_auth does.
+func TestPoderoBasicPairDecodesAsDjangoOAuthToolkitDoes(t *testing.T) {
+	for _, c := range []struct{ id, secret string }{
+		{"podero-client", "plain-secret-123"},
+		{"podero-client", "s3cr+t/with%25:colon and space"},
+		{"id:with:colons", "a+b/c%d:e"},
+		{"ünïcode", "sécret€ ~-._"},
+	} {
+		header := basicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
+		raw, err := base64.StdEncoding.DecodeString(header[len("Basic "):])
+		if err != nil {
+			t.Fatal(err)
+		}
+		rawID, rawSecret, _ := strings.Cut(string(raw), ":")
+		id, err1 := url.QueryUnescape(rawID)
+		secret, err2 := url.QueryUnescape(rawSecret)
+		if err1 != nil || err2 != nil || id != c.id || secret != c.secret {
+			t.Errorf("%q:%q decodes to %q:%q (%v, %v)", c.id, c.secret, id, secret, err1, err2)
+		}
 	}
 }
 

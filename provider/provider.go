@@ -27,6 +27,10 @@ type Request struct {
 	TokenURL     string
 	ClientID     string
 	ClientSecret string
+	// OtherSecrets are the config's other secrets (a pending
+	// next_client_secret): never sent with this request, and never shown in
+	// its errors either, whatever the partner echoes.
+	OtherSecrets []string
 	// Options holds the provider-specific fields, validated against Spec.Fields.
 	Options Options
 	// Client sends the request. Its timeout is set by the caller's context.
@@ -52,9 +56,29 @@ type Token struct {
 	// only shorten the token's life in our eyes, never lengthen it.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// ExpirySource says where ExpiresAt came from (one of the Expiry*
+	// constants), for the operator reading the log: a partner that stops
+	// sending its expiry shows up as a change of source.
+	ExpirySource string
 	// Extra holds what the partner reports besides the token (e.g. scope).
 	Extra map[string]string
 }
+
+// Where a token's expiry came from.
+const (
+	// ExpiryExpiresIn is the answer's expires_in (RFC 6749 §5.1).
+	ExpiryExpiresIn = "expires_in"
+	// ExpiryJWT is the exp claim of the token itself.
+	ExpiryJWT = "jwt_exp"
+	// ExpiryPartnerTime is an absolute expiry in the answer (DUPR's result.expiry).
+	ExpiryPartnerTime = "expiry"
+	// ExpiryRequested is the lifetime the engine asked for (DOKU's valid_time).
+	ExpiryRequested = "valid_time"
+	// ExpiryConfigured is the operator's token_lifetime (oauth2).
+	ExpiryConfigured = "token_lifetime"
+	// ExpiryDocumented is the partner's documented lifetime (Spec.DefaultLifetime).
+	ExpiryDocumented = "documented_lifetime"
+)
 
 // Lifetime is how long the token lives from when it was requested.
 func (t *Token) Lifetime() time.Duration { return t.ExpiresAt.Sub(t.IssuedAt) }
@@ -71,6 +95,10 @@ type Spec struct {
 	// DefaultLifetime is the partner's documented token lifetime, used when
 	// a response carries no expiry at all. Zero means a response must carry one.
 	DefaultLifetime time.Duration
+	// Deprecation, when not empty, is the partner's own notice that this
+	// API is kept only for existing integrations: the engine warns whoever
+	// configures it.
+	Deprecation string
 }
 
 // Environment is a documented deployment of the partner's token endpoint.

@@ -11,14 +11,23 @@ import (
 // the Bridge): client credentials in a form body, answered with camelCase
 // accessToken and refreshToken and no expires_in.
 // https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token
+// docs/partners.md#setu lists the sources of each fact below.
 type Setu struct{}
+
+// setuDeprecation is Setu's own notice on the page this provider follows.
+const setuDeprecation = "Setu marks this API as deprecated: its page \"has deprecated content, which is relevant only to integrations " +
+	"that have already been completed\" and sends new customers to another integration guide. Use it only for an existing " +
+	"Setu Deposits integration; see " + setuDocs
+
+const setuDocs = "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token"
 
 func (Setu) Spec() Spec {
 	return Spec{
 		Name:        "setu",
 		DisplayName: "Setu",
 		Description: "Setu partner access token (the deprecated Bridge partner token of the Deposits SDK). Setu gives the token endpoint at onboarding, so token_url is required.",
-		Docs:        "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token",
+		Docs:        setuDocs,
+		Deprecation: setuDeprecation,
 		// The docs give only the path POST /auth/token, never a host, so
 		// there is no environment to offer: token_url is required.
 		// "The partner accessToken is valid for 15 minutes" (Setu docs); the
@@ -50,9 +59,9 @@ func (s Setu) Mint(ctx context.Context, req *Request) (*Token, error) {
 	}
 	tok := &Token{AccessToken: answer.AccessToken}
 	if exp, ok := jwtExpiry(answer.AccessToken, resp.SentAt); ok {
-		tok.ExpiresAt = exp
+		tok.ExpiresAt, tok.ExpirySource = exp, ExpiryJWT
 	} else {
-		tok.ExpiresAt = resp.SentAt.Add(s.Spec().DefaultLifetime)
+		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(s.Spec().DefaultLifetime), ExpiryDocumented
 	}
 	return req.finish(partner, resp, tok)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,76 @@ func TestEveryPartner(t *testing.T) {
 				t.Errorf("both reads share lease %s; each reader gets its own lease", first.ID)
 			}
 		})
+	}
+}
+
+// TestPoderoSecretWithFormCharacters configures, through Vault, a Podero
+// client whose secret holds + / % : (which Podero's django-oauth-toolkit
+// endpoint decodes after form-encoding, RFC 6749 §2.3.1), reads its token,
+// and checks the partner accepts it and the secret is in no log.
+func TestPoderoSecretWithFormCharacters(t *testing.T) {
+	ctx := ctxFor(t)
+	sim, err := startSimulator("podero-secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	client := simClient{ID: "podero-client", Secret: "s3+cr/et%20:with-colon"}
+	if err := sim.admin(http.MethodPut, "clients/podero", client, nil); err != nil {
+		t.Fatalf("setting the simulated Podero client: %v", err)
+	}
+	if _, err := shared.root.write(ctx, mount+"/config/podero-plus", map[string]any{
+		"provider":      "podero",
+		"token_url":     sim.tokenURL("podero"),
+		"client_id":     client.ID,
+		"client_secret": client.Secret,
+	}); err != nil {
+		t.Fatalf("configuring podero-plus: %v", err)
+	}
+	t.Cleanup(func() { _, _ = shared.root.delete(context.Background(), mount+"/config/podero-plus") })
+
+	l, err := readToken(ctx, shared.root, mount, "podero-plus")
+	if err != nil {
+		t.Fatalf("reading token/podero-plus: %v", err)
+	}
+	checkLease(t, sim, "podero", mount, "podero-plus", l)
+	if leaks := findSecrets([]string{shared.audit, shared.vault.LogPath}, []simClient{client}); len(leaks) > 0 {
+		t.Errorf("the secret is in the logs:\n  %s", strings.Join(leaks, "\n  "))
+	}
+}
+
+// TestSetuWriteWarnsThroughVault checks that Setu's deprecation notice
+// reaches the writer as a Vault warning, and that providers shows it and
+// Dinie's /api/v3 token URLs.
+func TestSetuWriteWarnsThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	resp, err := shared.root.write(ctx, mount+"/config/setu", map[string]any{"timeout": "10s"})
+	if err != nil {
+		t.Fatalf("updating config/setu: %v", err)
+	}
+	const docs = "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token"
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "deprecated") || !strings.Contains(resp.Warnings[0], docs) {
+		t.Errorf("warnings = %q, want Setu's deprecation notice with its page", resp.Warnings)
+	}
+
+	providers, err := shared.root.read(ctx, mount+"/providers")
+	if err != nil {
+		t.Fatalf("reading providers: %v", err)
+	}
+	all, _ := providers.Data["providers"].(map[string]any)
+	setu, _ := all["setu"].(map[string]any)
+	if notice, _ := setu["deprecated"].(string); !strings.Contains(notice, docs) {
+		t.Errorf("providers: setu deprecated = %q", notice)
+	}
+	dinie, _ := all["dinie"].(map[string]any)
+	envs, _ := dinie["environments"].(map[string]any)
+	for name, want := range map[string]string{
+		"sandbox":    "https://sandbox.api.dinie.com.br/api/v3/auth/token",
+		"production": "https://api.dinie.com.br/api/v3/auth/token",
+	} {
+		e, _ := envs[name].(map[string]any)
+		if e["token_url"] != want {
+			t.Errorf("providers: dinie %s token_url = %v, want %s", name, e["token_url"], want)
+		}
 	}
 }

@@ -73,6 +73,8 @@ func main() {
 	lt := lifetimes{}
 	flag.Var(lt, "lifetime", "token lifetime per partner as partner=duration; repeatable or comma-separated (e.g. dupr=30s,doku=2m)")
 	dinieLimit := flag.Int("dinie-rate-limit", partnersim.DefaultDinieRateLimit, "Dinie token requests accepted per one-minute window")
+	duprExpiry := flag.String("dupr-expiry-layout", partnersim.DUPRExpiryDocumented,
+		"Go time layout of DUPR's result.expiry (e.g. "+partnersim.DUPRExpiryJackson+" as a Java service may write it), or "+partnersim.DUPRNoExpiry+" to leave it out")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "partnersim: unexpected arguments %q\n", flag.Args())
@@ -83,11 +85,12 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	clients := partnersim.DefaultClients()
 	srv := partnersim.New(partnersim.Options{
-		Addr:           *addr,
-		Clients:        clients,
-		Lifetimes:      lt,
-		Logger:         logger,
-		DinieRateLimit: *dinieLimit,
+		Addr:             *addr,
+		Clients:          clients,
+		Lifetimes:        lt,
+		Logger:           logger,
+		DinieRateLimit:   *dinieLimit,
+		DUPRExpiryLayout: *duprExpiry,
 	})
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)

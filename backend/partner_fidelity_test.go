@@ -1,0 +1,162 @@
+package backend
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+)
+
+// TestPoderoSecretWithFormCharactersMintsThroughTheEngine configures a
+// Podero secret holding + / % : and reads its token against the simulator,
+// which decodes the Basic pair as django-oauth-toolkit does.
+func TestPoderoSecretWithFormCharactersMintsThroughTheEngine(t *testing.T) {
+	env := newTestEnv(t)
+	sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
+	client := partnersim.Client{ID: "podero-client", Secret: "s3+cr/et%20:with-colon"}
+	if err := sim.SetClient(partnersim.Podero, client); err != nil {
+		t.Fatal(err)
+	}
+	env.mustOK(logical.CreateOperation, "config/podero", map[string]any{
+		"provider": "podero", "token_url": sim.TokenURL(partnersim.Podero), "client_id": client.ID, "client_secret": client.Secret,
+	})
+	tok := env.readToken("podero")
+	if active, _ := sim.Introspect(partnersim.Podero, tok.Data["access_token"].(string)); !active {
+		t.Fatal("the partner does not know the token")
+	}
+}
+
+// TestDUPRExpirySourcesThroughTheEngine has the simulated DUPR answer with
+// a Java serialiser's expiry and with none, and checks the expiry the
+// engine derives and the source its mint log names.
+func TestDUPRExpirySourcesThroughTheEngine(t *testing.T) {
+	for _, tc := range []struct {
+		layout, source string
+	}{
+		{partnersim.DUPRExpiryDocumented, "expiry"},
+		{partnersim.DUPRExpiryJackson, "expiry"},
+		{partnersim.DUPRNoExpiry, "jwt_exp"},
+	} {
+		t.Run(tc.layout, func(t *testing.T) {
+			env := newTestEnv(t)
+			sim := startSimulator(t, partnersim.Options{Now: env.clock.Now, DUPRExpiryLayout: tc.layout})
+			const lifetime = 40 * time.Minute
+			if err := sim.SetLifetime(partnersim.DUPR, lifetime); err != nil {
+				t.Fatal(err)
+			}
+			env.mustOK(logical.CreateOperation, "config/dupr", simConfig(sim, partnersim.DUPR, ""))
+			tok := env.readToken("dupr")
+			if want := env.clock.Now().Add(lifetime).UTC().Format(time.RFC3339); tok.Data["expires_at"] != want {
+				t.Errorf("expires_at = %v, want %s", tok.Data["expires_at"], want)
+			}
+			if want := "expiry_source=" + tc.source; !strings.Contains(env.logs.String(), want) {
+				t.Errorf("the mint log does not say %s:\n%s", want, env.logs.String())
+			}
+		})
+	}
+}
+
+// TestPartnersOwnWordsReachTheReader checks that what a partner says in
+// its answer reaches the reader, whatever the HTTP status.
+func TestPartnersOwnWordsReachTheReader(t *testing.T) {
+	for _, tc := range []struct {
+		name, partner, secret string
+		fault                 *partnersim.Fault
+		want                  []string
+	}{
+		{
+			name: "DOKU's failure sent with a 200", partner: partnersim.DOKU,
+			fault: &partnersim.Fault{Status: 200, ContentType: "application/json",
+				Body: `{"status":"FAILED","response_code":"INVALID_SIGNATURE","message":"Invalid Header Signature"}`},
+			want: []string{"HTTP 200", "no token", `status="FAILED"`, `message="Invalid Header Signature"`, `response_code="INVALID_SIGNATURE"`},
+		},
+		{
+			name: "DUPR's envelope without a token sent with a 200", partner: partnersim.DUPR,
+			fault: &partnersim.Fault{Status: 200, ContentType: "application/json", Body: `{"status":"SUCCESS","message":"Key has no partner authority"}`},
+			want:  []string{"HTTP 200", "no result", `message="Key has no partner authority"`},
+		},
+		{
+			name: "Dinie's problem for wrong credentials", partner: partnersim.Dinie, secret: "definitely-the-wrong-secret",
+			want: []string{"HTTP 401", `title="Unauthorized"`, `detail="Invalid client credentials."`, `code="invalid_client"`, `type="https://api.dinie.com.br/errors/invalid_client"`},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnvAt(t, time.Now())
+			sim := startSimulator(t, partnersim.Options{})
+			env.mustOK(logical.CreateOperation, "config/p", simConfig(sim, tc.partner, tc.secret))
+			if tc.fault != nil {
+				if err := sim.Inject(tc.partner, *tc.fault); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := env.request(logical.ReadOperation, "token/p", nil)
+			if err == nil {
+				t.Fatal("got a token")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestAnEchoedSecretReachesNeitherReaderStatusNorLog has the partner quote
+// a secret with quotes, backslashes, runs of spaces and a no-break space,
+// JSON-escaped, at the 300-character cut, and checks the reader's error,
+// status/<name> and the log.
+func TestAnEchoedSecretReachesNeitherReaderStatusNorLog(t *testing.T) {
+	const secret = "se\"cr\\et  with   runs and\u00a0nbsp"
+	env := newTestEnvAt(t, time.Now())
+	sim := startSimulator(t, partnersim.Options{})
+	client := partnersim.DefaultClients()[partnersim.OAuth2]
+	client.Secret = secret
+	if err := sim.SetClient(partnersim.OAuth2, client); err != nil {
+		t.Fatal(err)
+	}
+	env.mustOK(logical.CreateOperation, "config/p", simConfig(sim, partnersim.OAuth2, secret))
+	for _, description := range []string{
+		"client secret " + secret + " is wrong",
+		strings.Repeat("x", 240) + " " + secret,
+	} {
+		body, _ := json.Marshal(map[string]string{"error": "invalid_client", "error_description": description})
+		if err := sim.Inject(partnersim.OAuth2, partnersim.Fault{Status: 401, ContentType: "application/json", Body: string(body)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := env.request(logical.ReadOperation, "token/p", nil)
+		if err == nil {
+			t.Fatal("got a token")
+		}
+		if !strings.Contains(err.Error(), "invalid_client") {
+			t.Errorf("error %q is not the partner's refusal", err)
+		}
+		status := env.mustOK(logical.ReadOperation, "status/p", nil).Data
+		for where, text := range map[string]string{"error": err.Error(), "status": fmt.Sprint(status["last_error"]), "log": env.logs.String()} {
+			if w, leaks := holdsPartOfSecret(text, secret); leaks {
+				t.Errorf("the %s holds %q of the secret: %s", where, w, text)
+			}
+		}
+		// A config write clears the remembered refusal for the next round.
+		env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_secret": secret})
+	}
+}
+
+// holdsPartOfSecret reports whether text holds 8 consecutive characters of
+// secret, as is or with its white space collapsed.
+func holdsPartOfSecret(text, secret string) (string, bool) {
+	for _, shape := range []string{secret, strings.Join(strings.Fields(secret), " ")} {
+		runes := []rune(shape)
+		for i := 0; i+8 <= len(runes); i++ {
+			if w := string(runes[i : i+8]); strings.Contains(text, w) {
+				return w, true
+			}
+		}
+	}
+	return "", false
+}

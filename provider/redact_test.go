@@ -1,0 +1,121 @@
+package provider
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// holdsPartOf reports whether text holds 8 consecutive characters of
+// secret, as is or with its white space collapsed the way a log line
+// shows it.
+func holdsPartOf(text, secret string) (string, bool) {
+	for _, shape := range []string{secret, strings.Join(strings.Fields(secret), " ")} {
+		runes := []rune(shape)
+		for i := 0; i+8 <= len(runes); i++ {
+			if w := string(runes[i : i+8]); strings.Contains(text, w) {
+				return w, true
+			}
+		}
+	}
+	return "", false
+}
+
+// TestAnEchoedSecretNeverReachesTheError has a partner quote the secret it
+// was sent, in each shape its stack could give it, in its error body.
+func TestAnEchoedSecretNeverReachesTheError(t *testing.T) {
+	goJSON := func(s string) string {
+		b, _ := json.Marshal(map[string]string{"error": "invalid_client", "error_description": "secret " + s + " is wrong"})
+		return string(b)
+	}
+	tests := []struct {
+		name   string
+		secret string
+		body   func(secret string) string
+		// cut is set when the redaction itself may fall past the limit.
+		cut bool
+	}{
+		{"a secret with quotes and backslashes, JSON-escaped", `se"cr\et-with-quote`, goJSON, false},
+		{"a secret with runs of spaces, JSON-escaped", "secret   with    runs", goJSON, false},
+		{"a secret with a no-break space, JSON-escaped as is", "secret\u00a0nbsp-12345", goJSON, false},
+		{"a secret with a next-line character, JSON-escaped as is", "secret\u0085nel-123456", goJSON, false},
+		{"a secret with a no-break space, escaped as Python's ensure_ascii does", "secret\u00a0nbsp-12345", func(string) string {
+			return `{"error":"invalid_client","error_description":"secret secret\u00a0nbsp-12345 is wrong"}`
+		}, false},
+		{"a secret with slashes, escaped as PHP does", "se/cr/et-slashes-1", func(string) string {
+			return `{"error":"invalid_client","error_description":"secret se\/cr\/et-slashes-1 is wrong"}`
+		}, false},
+		{"a secret whose runs of spaces the partner collapsed itself", "secret   with    runs", func(string) string {
+			return `{"error":"invalid_client","error_description":"secret secret with runs is wrong"}`
+		}, false},
+		{"a secret quoted in plain text", "plain-text-secret-1", func(s string) string {
+			return "Unauthorized: client_secret " + strconv.Quote(s)
+		}, false},
+		{"a secret form-encoded in plain text", "a+b/c%d&e=f secret", func(s string) string {
+			return "Unauthorized: client_secret=" + url.QueryEscape(s)
+		}, false},
+		// The message starts error="invalid_client" error_description="secret
+		// (48 characters), so the secret starts 10 characters before the cut.
+		{"a secret straddling the message limit", "straddling-secret-0123456789", func(s string) string {
+			return goJSON(strings.Repeat("x", maxMessageLength-48-11) + " " + s)
+		}, true},
+		{"a secret straddling the limit in plain text", "straddling-secret-0123456789", func(s string) string {
+			return strings.Repeat("y", maxMessageLength-11) + " " + s
+		}, true},
+		{"a secret of which only a part is echoed", "partial-echo-secret-0123456789", func(s string) string {
+			return goJSON(s[:12])
+		}, false},
+		{"a secret echoed with its characters escaped one by one", "unicode-escaped-secret", func(s string) string {
+			var b strings.Builder
+			for _, c := range s {
+				b.WriteString(`\u00` + strconv.FormatInt(int64(c), 16))
+			}
+			return `{"error":"invalid_client","error_description":"` + b.String() + `"}`
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized, Body: tc.body(tc.secret)})
+			req := newRequest(p, "/token", Options{})
+			req.ClientSecret = tc.secret
+			_, err := OAuth2{}.Mint(t.Context(), req)
+			perr, ok := AsError(err)
+			if !ok {
+				t.Fatalf("error %v is not a *provider.Error", err)
+			}
+			if w, leaks := holdsPartOf(err.Error(), tc.secret); leaks {
+				t.Errorf("error %q holds %q of the secret", err, w)
+			}
+			if !tc.cut && perr.Message != withheld && !strings.Contains(perr.Message, "[redacted]") {
+				t.Errorf("message %q shows neither a redaction nor the withheld notice", perr.Message)
+			}
+		})
+	}
+}
+
+// TestTheOtherSecretIsRedactedToo has a partner quote the config's pending
+// next secret while the current one is being sent.
+func TestTheOtherSecretIsRedactedToo(t *testing.T) {
+	const next = "next-secret-6b1f0c9a"
+	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized,
+		Body: `{"error":"invalid_client","error_description":"expected ` + next + `"}`})
+	req := newRequest(p, "/token", Options{})
+	req.OtherSecrets = []string{next}
+	_, err := OAuth2{}.Mint(t.Context(), req)
+	checkError(t, err, "OAuth2", http.StatusUnauthorized, []string{`error_description="expected [redacted]"`})
+	if strings.Contains(err.Error(), next) {
+		t.Errorf("error %q shows the next secret", err)
+	}
+}
+
+// TestAMessageWithoutTheSecretIsShownWhole checks the guard does not
+// withhold ordinary partner messages.
+func TestAMessageWithoutTheSecretIsShownWhole(t *testing.T) {
+	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized,
+		Body: `{"error":"invalid_client","error_description":"Client authentication failed"}`})
+	_, err := OAuth2{}.Mint(t.Context(), newRequest(p, "/token", Options{}))
+	checkError(t, err, "OAuth2", http.StatusUnauthorized, []string{`error="invalid_client" error_description="Client authentication failed"`})
+}
