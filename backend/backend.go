@@ -50,6 +50,7 @@ type backend struct {
 	cache     *tokenCache
 	metrics   *metrics
 	limits    *refreshLimits
+	guard     *dialGuard
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
@@ -95,8 +96,9 @@ func newBackend(opts Options) *backend {
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
+	b.guard = &dialGuard{b: b}
 	if b.client == nil {
-		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() })
+		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() }, b.guard)
 	}
 	b.retry = defaultRetryPolicy
 	if opts.Retry != nil {
@@ -136,12 +138,15 @@ func newBackend(opts Options) *backend {
 // newHTTPClient is the client every partner request goes through. Redirects
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
-// survive any redirect).
-func newHTTPClient(logger func() hclog.Logger) *http.Client {
-	client := cleanhttp.DefaultPooledClient()
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	client.Transport = loggingTransport{next: client.Transport, logger: logger}
-	return client
+// survive any redirect). guard connects only where the mount allows.
+func newHTTPClient(logger func() hclog.Logger, guard *dialGuard) *http.Client {
+	transport := cleanhttp.DefaultPooledTransport()
+	transport.DialContext = guard.dialContext
+	transport.Proxy = guard.proxy
+	return &http.Client{
+		Transport:     loggingTransport{next: transport, logger: logger},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // invalidate keeps memory in step with storage written elsewhere: on
@@ -151,6 +156,7 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case key == settingsKey:
 		b.limits.reset()
+		b.guard.reset()
 	case strings.HasPrefix(key, configPrefix):
 		b.cache.drop(strings.TrimPrefix(key, configPrefix))
 	case strings.HasPrefix(key, tokenPrefix):
@@ -158,9 +164,12 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	}
 }
 
+// cleanup runs when the mount is unmounted or the plugin reloads: nothing
+// of this backend may outlive it, neither a mint nor a pooled connection.
 func (b *backend) cleanup(context.Context) {
 	b.cancel()
 	b.cache.stop()
+	b.client.CloseIdleConnections()
 }
 
 // periodicFunc runs about once a minute on the node that may write storage.

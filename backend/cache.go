@@ -68,6 +68,11 @@ type entry struct {
 	// until refusedUntil; a config write replaces the entry and clears it.
 	refused      error
 	refusedUntil time.Time
+	// waitErr is the partner's last answer that asked for a wait (429 or
+	// 503 with Retry-After, Dinie's X-RateLimit-Reset), remembered until
+	// waitUntil; a config write replaces the entry and clears it.
+	waitErr   error
+	waitUntil time.Time
 }
 
 // tokenCache holds one token per config. Memory answers cached reads
@@ -89,6 +94,12 @@ type tokenCache struct {
 	// can wait for all of them to end.
 	background sync.WaitGroup
 	timers     sync.WaitGroup
+	// mints counts requests to partners in flight, which may outlive the
+	// request that started them; stopping refuses new ones, so cleanup
+	// can wait for the last.
+	mints    sync.WaitGroup
+	mintsMu  sync.Mutex
+	stopping bool
 	// statuses holds a *mintStatus per config name.
 	statuses sync.Map
 }
@@ -129,9 +140,26 @@ func (c *tokenCache) drop(name string) {
 	}
 }
 
-// stop cancels every scheduled refresh and waits for running ones, which
-// the mount's cancelled context cuts short.
+// errStopping is returned by a mint asked for while the mount shuts down.
+var errStopping = errors.New("the mount is shutting down")
+
+// mintStarts counts a mint in flight, unless the cache is stopping.
+func (c *tokenCache) mintStarts() bool {
+	c.mintsMu.Lock()
+	defer c.mintsMu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.mints.Add(1)
+	return true
+}
+
+// stop cancels every scheduled refresh and waits for running ones and for
+// mints in flight, which the mount's cancelled context cuts short.
 func (c *tokenCache) stop() {
+	c.mintsMu.Lock()
+	c.stopping = true
+	c.mintsMu.Unlock()
 	c.mu.Lock()
 	for name, e := range c.entries {
 		c.cancelRefresh(e)
@@ -140,6 +168,7 @@ func (c *tokenCache) stop() {
 	c.mu.Unlock()
 	c.timers.Wait()
 	c.background.Wait()
+	c.mints.Wait()
 }
 
 // current returns the entry for name, from memory or else from storage.
@@ -239,11 +268,20 @@ func (c *tokenCache) mint(ctx context.Context, seen *entry, needed func(cur *ent
 // refusal_backoff, so readers do not hammer the partner with a bad secret.
 func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	name, cfg := seen.name, seen.config
+	// Counted as a whole, commit included, so cleanup waits for all of it.
+	if !c.mintStarts() {
+		return nil, errStopping
+	}
+	defer c.mints.Done()
 	if err := seen.refusal(c.b.clock.Now()); err != nil {
 		return nil, err
 	}
+	if err := seen.partnerWait(c.b.clock.Now()); err != nil {
+		c.b.metrics.retryAfterHeld.WithLabelValues(name, cfg.Provider).Inc()
+		return nil, err
+	}
 	start := c.b.clock.Now()
-	res, err := c.b.mint(name, cfg)
+	res, err := c.b.mint(c.b.ctx, name, cfg)
 	took := c.b.clock.Since(start)
 	c.b.metrics.mintDone(cfg, name, took, err)
 	c.status(name).record(c.b.clock.Now(), err)
@@ -253,10 +291,25 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 			seen.rememberRefusal(mintError(name, err), c.b.clock.Now().Add(cfg.RefusalBackoff))
 			c.b.sendEvent(eventCredentialsRefused, name, cfg.Provider)
 		}
+		if perr, ok := provider.AsError(err); ok && asksToWait(perr) {
+			seen.rememberWait(perr, c.b.clock.Now().Add(perr.RetryAfter))
+		}
 		return nil, mintError(name, err)
 	}
-	stored := newStoredToken(res.token, cfg.ID)
+	e, err := c.commit(name, cfg, res, took)
+	if err != nil {
+		return nil, err
+	}
+	// Sent once the lock is released: a slow events system must not hold
+	// up the readers and writers of every name that shares the lock.
+	c.b.sendEvent(eventTokenMinted, name, cfg.Provider)
+	return e, nil
+}
 
+// commit stores a minted token and makes it current, unless the config was
+// rewritten while the partner was answering.
+func (c *tokenCache) commit(name string, cfg *Config, res *mintResult, took time.Duration) (*entry, error) {
+	stored := newStoredToken(res.token, cfg.ID)
 	lock := c.lock(name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -287,7 +340,6 @@ func (c *tokenCache) mintNow(seen *entry) (*entry, error) {
 	c.install(e)
 	c.b.Logger().Info("minted token", "config", name, "provider", cfg.Provider, "duration", took.String(),
 		"lifetime", stored.lifetime().Round(time.Second).String(), "expires_at", stored.ExpiresAt.UTC().Format(time.RFC3339), "expiry_source", res.token.ExpirySource)
-	c.b.sendEvent(eventTokenMinted, name, cfg.Provider)
 	return e, nil
 }
 
@@ -318,6 +370,34 @@ func (e *entry) refusal(now time.Time) error {
 	}
 	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("%s (remembered: no new attempt for another %s; fix the config's credentials to try at once)",
 		e.refused.Error(), e.refusedUntil.Sub(now).Round(time.Second)))
+}
+
+// asksToWait reports whether the partner's answer named a time before
+// which it will not serve this client: rate limiting (429) or a planned
+// outage (503) with Retry-After, or Dinie's X-RateLimit-Reset.
+func asksToWait(perr *provider.Error) bool {
+	return perr.RetryAfter > 0 && (perr.Status == http.StatusTooManyRequests || perr.Status == http.StatusServiceUnavailable)
+}
+
+// rememberWait makes mints of this entry fail fast until until, without
+// asking the partner, who said it would not answer before then.
+func (e *entry) rememberWait(perr *provider.Error, until time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.waitErr, e.waitUntil = perr, until
+}
+
+// partnerWait is the remembered wait, if it is still in force at now.
+func (e *entry) partnerWait(now time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.waitErr == nil || !now.Before(e.waitUntil) {
+		return nil
+	}
+	perr, _ := provider.AsError(e.waitErr)
+	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+		"minting a token for config %q: the %s token endpoint answered HTTP %d and asked to wait until %s; no new request for another %s (a config write clears the wait)",
+		e.name, perr.Partner, perr.Status, e.waitUntil.UTC().Format(time.RFC3339), e.waitUntil.Sub(now).Round(time.Second)))
 }
 
 // refresh mints a new token for name on demand. It joins a mint already in
@@ -401,6 +481,10 @@ func (c *tokenCache) refreshAhead(e *entry) {
 		e.failures++
 		wait := min(time.Second<<min(e.failures-1, 6), time.Minute)
 		e.retryAt = now.Add(wait)
+		if e.retryAt.Before(e.waitUntil) {
+			// Not before the partner said it would answer again.
+			e.retryAt = e.waitUntil
+		}
 		retryAt := e.retryAt
 		e.mu.Unlock()
 		c.b.sendEvent(eventRefreshFailed, e.name, e.config.Provider)

@@ -22,6 +22,12 @@ import (
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
 )
 
+// testAllowedHosts is the test mounts' allowed_token_url_hosts: the test
+// partners and the simulator listen on loopback, which a mount refuses
+// unless its settings allow it; the public names are the partners'
+// documented endpoints and the example hosts of validation tests.
+const testAllowedHosts = "127.0.0.1,*.example,*.com,*.br"
+
 const (
 	testClientID     = "test-client"
 	testClientSecret = "test-secret-0123456789"
@@ -39,6 +45,8 @@ type testEnv struct {
 	// logs captures everything the backend logs, for tests that check
 	// nothing secret is ever written there.
 	logs *syncBuffer
+	// events, when set, receives the events of backends started afterwards.
+	events logical.EventSender
 }
 
 type syncBuffer struct {
@@ -80,6 +88,7 @@ func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
 		PluginEnvironment:  &logical.PluginEnvironment{VaultVersion: "1.21.0"},
 	}
 	env.b = env.newBackend()
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": testAllowedHosts})
 	return env
 }
 
@@ -92,6 +101,7 @@ func (env *testEnv) newBackend() *backend {
 	conf.StorageView = env.storage
 	conf.System = env.system
 	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: env.logs, Level: hclog.Trace})
+	conf.EventsSender = env.events
 	if err := b.setup(context.Background(), conf); err != nil {
 		env.t.Fatal(err)
 	}
@@ -190,6 +200,7 @@ type testPartner struct {
 	arrived   chan struct{} // signalled when a request reaches the gate
 	faults    []fault       // answered in order, one request each, before any token
 	clientIDs []string
+	presented []string        // every client secret presented, in order
 	arrivals  []time.Time     // real time of each request, for rate checks
 	secrets   map[string]bool // accepted client secrets
 }
@@ -252,6 +263,13 @@ func (p *testPartner) hold() (arrived <-chan struct{}, release func()) {
 	return p.arrived, func() { close(gate) }
 }
 
+// presentedSecrets are the client secrets requests carried, in order.
+func (p *testPartner) presentedSecrets() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.presented...)
+}
+
 func (p *testPartner) seenClientIDs() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -306,6 +324,7 @@ func (p *testPartner) serve(w http.ResponseWriter, r *http.Request) {
 
 	p.mu.Lock()
 	p.clientIDs = append(p.clientIDs, id)
+	p.presented = append(p.presented, secret)
 	p.arrivals = append(p.arrivals, time.Now())
 	gate, arrived, lifetime, accepted := p.gate, p.arrived, p.lifetime, p.secrets[secret]
 	var next *fault

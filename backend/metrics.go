@@ -26,6 +26,7 @@ type metrics struct {
 	refreshAhead   *prometheus.CounterVec
 	forcedRefresh  *prometheus.CounterVec
 	coalescedReads *prometheus.CounterVec
+	retryAfterHeld *prometheus.CounterVec
 }
 
 var configLabels = []string{"config", "provider"}
@@ -68,9 +69,13 @@ func newMetrics() *metrics {
 			Name: "partnertoken_coalesced_requests_total",
 			Help: "Reads and refreshes that shared a mint another request started instead of calling the partner.",
 		}, configLabels),
+		retryAfterHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_retry_after_held_total",
+			Help: "Mints refused without calling the partner because it asked to wait (Retry-After, X-RateLimit-Reset) and the wait has not passed.",
+		}, configLabels),
 	}
 	m.registry.MustRegister(m.mints, m.mintFailures, m.mintDuration, m.cacheHits, m.cacheMisses,
-		m.refreshAhead, m.forcedRefresh, m.coalescedReads)
+		m.refreshAhead, m.forcedRefresh, m.coalescedReads, m.retryAfterHeld)
 	return m
 }
 
@@ -110,6 +115,7 @@ func (m *metrics) forget(name string) {
 	for _, vec := range []*prometheus.MetricVec{
 		m.mints.MetricVec, m.mintFailures.MetricVec, m.mintDuration.MetricVec, m.cacheHits.MetricVec,
 		m.cacheMisses.MetricVec, m.refreshAhead.MetricVec, m.forcedRefresh.MetricVec, m.coalescedReads.MetricVec,
+		m.retryAfterHeld.MetricVec,
 	} {
 		vec.DeletePartialMatch(prometheus.Labels{"config": name})
 	}

@@ -47,13 +47,21 @@ type mintResult struct {
 // backoff and jitter (a 429 waits as long as the partner asks); refusals are
 // not, except that a refused current secret is retried once with the next
 // one during a rotation.
-func (b *backend) mint(name string, cfg *Config) (*mintResult, error) {
+//
+// ctx bounds the mint besides the timeout; the mount's end cancels it too,
+// and cleanup waits for it.
+func (b *backend) mint(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
 	p, ok := b.providers[cfg.Provider]
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
 	}
-	ctx, cancel := context.WithTimeout(b.ctx, cfg.Timeout)
+	if !b.cache.mintStarts() {
+		return nil, errStopping
+	}
+	defer b.cache.mints.Done()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	defer context.AfterFunc(b.ctx, cancel)()
 
 	tok, err := b.mintWithRetries(ctx, name, p, cfg, cfg.ClientSecret)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
@@ -143,6 +151,10 @@ func (r *retryLater) Unwrap() []error {
 func retryable(err error) error {
 	perr, ok := provider.AsError(err)
 	switch {
+	case errors.Is(err, errAddressRefused):
+		// The mount does not allow the address: it will not allow it on
+		// the next attempt either.
+		return backoff.Permanent(err)
 	case !ok, !perr.Temporary():
 		// Refusals and unusable answers: the same request fails again.
 		return backoff.Permanent(err)

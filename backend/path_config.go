@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-uuid"
+	"github.com/google/uuid"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -24,7 +24,8 @@ endpoint is (a documented environment or token_url), the client id and the
 client secret. The secret is write-only: reads show only that it is set.
 
 Writes merge with the stored config. Changing provider, environment or
-token_url requires client_secret in the same write, so a stored secret is
+token_url requires client_secret in the same write, and drops a stored
+next_client_secret unless the write supplies one, so a stored secret is
 never sent to an endpoint it was not written for. Every write and delete
 drops the cached token: the next read mints with the new settings.
 `
@@ -32,11 +33,7 @@ drops the cached token: the next read mints with the new settings.
 // commonConfigFields are the config fields every provider has.
 func commonConfigFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
-		"name": {
-			Type:        framework.TypeLowerCaseString,
-			Description: "Name of the config; tokens are read from token/<name>.",
-			Required:    true,
-		},
+		"name": nameField("Name of the config; tokens are read from token/<name>."),
 		"provider": {
 			Type:        framework.TypeString,
 			Description: "Kind of partner token endpoint, such as oauth2. Required when creating; `vault read <mount>/providers` lists them.",
@@ -47,7 +44,7 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 		},
 		"token_url": {
 			Type:        framework.TypeString,
-			Description: "Full URL of the token endpoint, overriding the environment's. Must be https; plain http is accepted only for loopback hosts.",
+			Description: "Full URL of the token endpoint, overriding the environment's. Must be https; plain http is accepted only for loopback hosts. Its host must be allowed by the mount's settings (allowed_token_url_hosts): link-local, unspecified and multicast addresses are always refused, loopback and private ones unless an IP or CIDR entry allows them.",
 		},
 		"client_id": {
 			Type:        framework.TypeString,
@@ -62,7 +59,7 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 		},
 		"next_client_secret": {
 			Type:        framework.TypeString,
-			Description: "The partner's next client secret during a rotation. It is tried when the partner refuses client_secret and replaces it once it works. Write-only.",
+			Description: "The partner's next client secret during a rotation. It is tried when the partner refuses client_secret and replaces it once it works. Write-only. A write that changes provider, environment or token_url drops it unless the same write supplies it.",
 			DisplayAttrs: &framework.DisplayAttributes{
 				Sensitive: true,
 			},
@@ -213,12 +210,19 @@ func pathConfig(b *backend) []*framework.Path {
 }
 
 func (b *backend) pathConfigExists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
-	cfg, err := readConfig(ctx, req.Storage, d.Get("name").(string))
+	name, invalid := configName(d)
+	if invalid != nil {
+		return false, nil // the handler refuses the name
+	}
+	cfg, err := readConfig(ctx, req.Storage, name)
 	return cfg != nil, err
 }
 
 func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	cfg, err := readConfig(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
@@ -256,7 +260,10 @@ func (b *backend) pathConfigList(ctx context.Context, req *logical.Request, _ *f
 }
 
 func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	lock := b.cache.lock(name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -268,36 +275,75 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 }
 
 func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	if unknown := unknownFields(req.Data, d.Schema); len(unknown) > 0 {
 		return logical.ErrorResponse("unknown field(s) %s; `vault path-help %s` lists the fields of a config",
 			strings.Join(unknown, ", "), req.MountPoint+req.Path), nil
 	}
 
-	lock := b.cache.lock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	merge := func() (old, cfg *Config, resp *logical.Response, err error) {
+		if old, err = readConfig(ctx, req.Storage, name); err != nil {
+			return nil, nil, nil, err
+		}
+		hosts, err := b.guard.allowed(ctx)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		cfg, err = b.mergeConfig(old, d, hosts)
+		if err != nil {
+			return nil, nil, logical.ErrorResponse("%s", err.Error()), nil
+		}
+		return old, cfg, nil, nil
+	}
 
-	old, err := readConfig(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := b.mergeConfig(old, d)
-	if err != nil {
-		return logical.ErrorResponse("%s", err.Error()), nil
-	}
-	if cfg.ID, err = uuid.GenerateUUID(); err != nil {
-		return nil, err
-	}
 	var verified *mintResult
+	var verifiedOld, cfg *Config
 	if d.Get("verify").(bool) {
-		if verified, err = b.mint(name, cfg); err != nil {
+		// The partner is called before taking the name's lock, which
+		// reads of other names share, and under the writer's context, so
+		// a writer that gives up stops it.
+		old, merged, resp, err := merge()
+		if resp != nil || err != nil {
+			return resp, err
+		}
+		if verified, err = b.mint(ctx, name, merged); err != nil {
 			return logical.ErrorResponse("verify: nothing was stored: %s", err.Error()), nil
 		}
 		if verified.usedNext {
-			cfg.ClientSecret, cfg.NextClientSecret = cfg.NextClientSecret, ""
+			merged.ClientSecret, merged.NextClientSecret = merged.NextClientSecret, ""
+		}
+		verifiedOld, cfg = old, merged
+	}
+
+	lock := b.cache.lock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	if verified == nil {
+		_, merged, resp, err := merge()
+		if resp != nil || err != nil {
+			return resp, err
+		}
+		cfg = merged
+	} else {
+		// As a read's mint does: the write verified must be the one
+		// applied to the config as it is now.
+		current, err := readConfig(ctx, req.Storage, name)
+		if err != nil {
+			return nil, err
+		}
+		if configID(current) != configID(verifiedOld) {
+			return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
+				"config %q was rewritten or deleted while this write verified it; nothing was stored: write again", name))
 		}
 	}
+	id, err := uuid.NewRandom()
+	if err != nil {
+		return nil, err
+	}
+	cfg.ID = id.String()
 	if err := writeConfig(ctx, req.Storage, name, cfg); err != nil {
 		return nil, err
 	}
@@ -321,10 +367,18 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 	}}), nil
 }
 
+// configID is cfg's ID, empty for no config.
+func configID(cfg *Config) string {
+	if cfg == nil {
+		return ""
+	}
+	return cfg.ID
+}
+
 // mergeConfig applies a write to the stored config (nil when creating) and
 // validates the result. Its errors are meant for the operator: each names
 // the field and what to fix.
-func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, error) {
+func (b *backend) mergeConfig(old *Config, d *framework.FieldData, hosts *allowedHosts) (*Config, error) {
 	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction, RefusalBackoff: defaultRefusalBackoff}
 	if old != nil {
 		copied := *old
@@ -377,7 +431,7 @@ func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, err
 	if err := b.mergeOptions(cfg, spec, d); err != nil {
 		return nil, err
 	}
-	if err := validateConfig(cfg, spec); err != nil {
+	if err := validateConfig(cfg, spec, hosts); err != nil {
 		return nil, err
 	}
 
@@ -387,8 +441,15 @@ func (b *backend) mergeConfig(old *Config, d *framework.FieldData) (*Config, err
 		if oldProvider, ok := b.providers[old.Provider]; ok {
 			oldURL = old.effectiveTokenURL(oldProvider.Spec())
 		}
-		if !secretGiven && (old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)) {
+		moved := old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)
+		if moved && !secretGiven {
 			return nil, fmt.Errorf("changing provider, environment or token_url requires client_secret in the same write, so a stored secret is never sent to a new endpoint")
+		}
+		// The pending next secret was written for the old endpoint too:
+		// it stays behind unless this write supplies one for the new one.
+		_, nextGiven := d.GetOk("next_client_secret")
+		if (moved || old.Environment != cfg.Environment) && !nextGiven {
+			cfg.NextClientSecret = ""
 		}
 	}
 	return cfg, nil
@@ -460,7 +521,7 @@ func optionValue(v any) any {
 }
 
 // validateConfig checks a merged config as a whole.
-func validateConfig(cfg *Config, spec provider.Spec) error {
+func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error {
 	if cfg.Environment != "" {
 		if len(spec.Environments) == 0 {
 			return fmt.Errorf("provider %s has no documented environments: remove environment and set token_url", spec.Name)
@@ -469,16 +530,15 @@ func validateConfig(cfg *Config, spec provider.Spec) error {
 			return fmt.Errorf("environment %q is not one of provider %s: use %s", cfg.Environment, spec.Name, environmentNames(spec))
 		}
 	}
-	if cfg.TokenURL != "" {
-		if err := validateTokenURL(cfg.TokenURL); err != nil {
-			return err
-		}
-	}
-	if cfg.effectiveTokenURL(spec) == "" {
+	tokenURL := cfg.effectiveTokenURL(spec)
+	if tokenURL == "" {
 		if len(spec.Environments) == 0 {
 			return fmt.Errorf("token_url is required: provider %s has no documented token endpoint", spec.Name)
 		}
 		return fmt.Errorf("set environment (%s) or token_url to say which %s token endpoint to use", environmentNames(spec), spec.DisplayName)
+	}
+	if err := validateTokenURL(tokenURL, hosts); err != nil {
+		return err
 	}
 	if cfg.ClientID == "" {
 		return fmt.Errorf("client_id is required")
@@ -503,7 +563,8 @@ func validateConfig(cfg *Config, spec provider.Spec) error {
 	if cfg.Timeout < time.Second || cfg.Timeout > maxTimeout {
 		return fmt.Errorf("timeout must be between 1s and %s", maxTimeout)
 	}
-	if cfg.RefreshFraction < 0.1 || cfg.RefreshFraction > 0.95 {
+	// The negated form also refuses NaN, which fails every comparison.
+	if !(cfg.RefreshFraction >= 0.1 && cfg.RefreshFraction <= 0.95) {
 		return fmt.Errorf("refresh_fraction must be between 0.1 and 0.95, not %g", cfg.RefreshFraction)
 	}
 	return nil

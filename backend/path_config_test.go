@@ -48,6 +48,7 @@ func TestConfigValidation(t *testing.T) {
 		{"a zero timeout is refused", valid(map[string]any{"timeout": 0}), "timeout must be between"},
 		{"an hour-long timeout is refused", valid(map[string]any{"timeout": "1h"}), "timeout must be between"},
 		{"a refresh_fraction of 1 is refused", valid(map[string]any{"refresh_fraction": 1.0}), "refresh_fraction must be between"},
+		{"a refresh_fraction of NaN is refused", valid(map[string]any{"refresh_fraction": "NaN"}), "refresh_fraction must be between"},
 		{"a negative expiry_margin is refused", valid(map[string]any{"expiry_margin": "-1s"}), `field "expiry_margin": cannot provide negative value`},
 		{"an auth_method outside the list is refused", valid(map[string]any{"auth_method": "private_key_jwt"}), "auth_method must be one of client_secret_basic, client_secret_post"},
 		{"token_params cannot override the grant", valid(map[string]any{"token_params": map[string]any{"grant_type": "password"}}), "grant_type is set by the engine"},

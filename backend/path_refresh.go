@@ -23,11 +23,7 @@ func pathRefresh(b *backend) []*framework.Path {
 			OperationSuffix: "token",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {
-				Type:        framework.TypeLowerCaseString,
-				Description: "Name of the config whose token to replace.",
-				Required:    true,
-			},
+			"name": nameField("Name of the config whose token to replace."),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{
@@ -52,7 +48,10 @@ update capability.`, refreshMinInterval),
 }
 
 func (b *backend) pathRefreshWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	e, minted, err := b.cache.refresh(ctx, name, refreshMinInterval)
 	if errors.Is(err, errNoConfig) {
 		return nil, noSuchConfig(req.MountPoint, name)

@@ -23,7 +23,16 @@ const (
 // settings are the mount-wide tunables (config/ holds the partners).
 type settings struct {
 	RefreshRate float64 `json:"refresh_rate"`
+	// AllowedTokenURLHosts limits where token_url may point; see allowedHosts.
+	AllowedTokenURLHosts []string `json:"allowed_token_url_hosts,omitempty"`
 }
+
+const allowedHostsHelp = `Token endpoints this mount may call: host names (partner.example.com), ` +
+	`*.domain patterns (*.example.com, any host below example.com), IP addresses and CIDRs. ` +
+	`Empty (the default) allows any public host. When set, a token URL's host must match an entry. ` +
+	`Loopback and private addresses are allowed only by an IP or CIDR entry that contains them; ` +
+	`link-local, unspecified and multicast addresses never. Checked when a config is written and ` +
+	`again on the resolved address of every connection.`
 
 func pathSettings(b *backend) []*framework.Path {
 	return []*framework.Path{{
@@ -38,6 +47,10 @@ func pathSettings(b *backend) []*framework.Path {
 				Description: "Most background refreshes a second against one partner endpoint (token URL host), so tokens that fall due together are spread out. Reads that find no valid token are never held back. Defaults to 10.",
 				Default:     defaultRefreshRate,
 			},
+			"allowed_token_url_hosts": {
+				Type:        framework.TypeCommaStringSlice,
+				Description: allowedHostsHelp,
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -50,7 +63,7 @@ func pathSettings(b *backend) []*framework.Path {
 			},
 		},
 		HelpSynopsis:    "Mount-wide tuning of the engine.",
-		HelpDescription: "refresh_rate bounds how many background refreshes a second one partner endpoint receives from this mount.",
+		HelpDescription: "refresh_rate bounds how many background refreshes a second one partner endpoint receives from this mount. allowed_token_url_hosts limits which token endpoints configs may use: " + allowedHostsHelp,
 	}}
 }
 
@@ -59,7 +72,11 @@ func (b *backend) pathSettingsRead(ctx context.Context, req *logical.Request, _ 
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{"refresh_rate": s.RefreshRate}}, nil
+	hosts := s.AllowedTokenURLHosts
+	if hosts == nil {
+		hosts = []string{}
+	}
+	return &logical.Response{Data: map[string]any{"refresh_rate": s.RefreshRate, "allowed_token_url_hosts": hosts}}, nil
 }
 
 func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -73,8 +90,16 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	if v, ok := d.GetOk("refresh_rate"); ok {
 		s.RefreshRate = v.(float64)
 	}
-	if s.RefreshRate < 0.01 || s.RefreshRate > 10000 {
+	// The negated form also refuses NaN, which fails every comparison.
+	if !(s.RefreshRate >= 0.01 && s.RefreshRate <= 10000) {
 		return logical.ErrorResponse("refresh_rate must be between 0.01 and 10000 refreshes a second"), nil
+	}
+	if v, ok := d.GetOk("allowed_token_url_hosts"); ok {
+		hosts, err := parseAllowedHosts(v.([]string))
+		if err != nil {
+			return logical.ErrorResponse("%s", err.Error()), nil
+		}
+		s.AllowedTokenURLHosts = hosts.entries
 	}
 	entry, err := logical.StorageEntryJSON(settingsKey, s)
 	if err != nil {
@@ -84,6 +109,7 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 		return nil, err
 	}
 	b.limits.reset()
+	b.guard.reset()
 	return nil, nil
 }
 

@@ -18,6 +18,10 @@ func TestSettingsValidateAndPersist(t *testing.T) {
 	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "refresh_rate must be between") {
 		t.Fatalf("got %v %v", resp, err)
 	}
+	resp, err = env.request(logical.UpdateOperation, "settings", map[string]any{"refresh_rate": "NaN"})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "refresh_rate must be between") {
+		t.Fatalf("NaN: got %v %v", resp, err)
+	}
 	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"refresh_rate": 2.5})
 	reloaded := env.newBackend()
 	resp, _ = env.requestTo(reloaded, logical.ReadOperation, "settings", nil)

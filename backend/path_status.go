@@ -18,11 +18,7 @@ func pathStatus(b *backend) []*framework.Path {
 				OperationSuffix: "status",
 			},
 			Fields: map[string]*framework.FieldSchema{
-				"name": {
-					Type:        framework.TypeLowerCaseString,
-					Description: "Name of the config.",
-					Required:    true,
-				},
+				"name": nameField("Name of the config."),
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{
@@ -66,7 +62,10 @@ never calls the partner.`,
 }
 
 func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	e, err := b.cache.current(ctx, name)
 	if errors.Is(err, errNoConfig) {
 		return nil, noSuchConfig(req.MountPoint, name)
@@ -134,12 +133,15 @@ func (b *backend) statusOf(e *entry) map[string]any {
 		data["last_error_at"] = rfc3339(lastErr.at)
 	}
 	e.mu.Lock()
-	refusedUntil, retryAt := e.refusedUntil, e.retryAt
+	refusedUntil, retryAt, waitUntil := e.refusedUntil, e.retryAt, e.waitUntil
 	e.mu.Unlock()
 	switch {
 	case now.Before(refusedUntil):
 		data["backoff"] = "credentials refused"
 		data["backoff_until"] = rfc3339(refusedUntil)
+	case now.Before(waitUntil):
+		data["backoff"] = "partner asked to wait"
+		data["backoff_until"] = rfc3339(waitUntil)
 	case now.Before(retryAt):
 		data["backoff"] = "refresh retry"
 		data["backoff_until"] = rfc3339(retryAt)

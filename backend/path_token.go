@@ -20,11 +20,7 @@ func pathToken(b *backend) []*framework.Path {
 			OperationSuffix: "token",
 		},
 		Fields: map[string]*framework.FieldSchema{
-			"name": {
-				Type:        framework.TypeLowerCaseString,
-				Description: "Name of the config whose token to read.",
-				Required:    true,
-			},
+			"name": nameField("Name of the config whose token to read."),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -62,7 +58,10 @@ renewable: read again when it ends, as Vault Agent does.`,
 }
 
 func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
+	name, invalid := configName(d)
+	if invalid != nil {
+		return invalid, nil
+	}
 	e, err := b.cache.get(ctx, name)
 	if errors.Is(err, errNoConfig) {
 		return nil, noSuchConfig(req.MountPoint, name)

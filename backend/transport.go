@@ -40,3 +40,11 @@ func (t loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	logger.Debug("partner request", append(args, "status", resp.StatusCode, "content_type", resp.Header.Get("Content-Type"))...)
 	return resp, nil
 }
+
+// CloseIdleConnections passes http.Client.CloseIdleConnections through, so
+// cleanup can close the pooled connections to partners.
+func (t loggingTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

@@ -185,6 +185,9 @@ done
 
 # --- data ---------------------------------------------------------------------------
 sim="$work/partnersim.json"
+# The simulator listens on loopback, which the engine refuses as a token
+# endpoint unless the mount allows it.
+vault write partner/settings allowed_token_url_hosts=127.0.0.1 >/dev/null
 jsonget "$sim" clients.oauth2.secret | vault write partner/config/load provider=oauth2 \
   token_url="$(jsonget "$sim" token_urls.oauth2)" client_id="$(jsonget "$sim" clients.oauth2.id)" \
   client_secret=- >/dev/null

@@ -98,6 +98,10 @@ wait_started "$work" "${pids[@]}"
 VAULT_BIN="$vault_bin" VAULT_ADDR="$addr" VAULT_TOKEN=root MOUNT="$mount" \
   scripts/register.sh "$work/plugins/$plugin" "$version"
 
+# The simulator listens on loopback, which the engine refuses as a token
+# endpoint unless the mount allows it.
+vault write "$mount/settings" allowed_token_url_hosts=127.0.0.1,::1 >/dev/null
+
 sim="$work/partnersim.json"
 partners=()
 for name in $(jsonget "$sim" token_urls); do

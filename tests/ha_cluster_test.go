@@ -481,15 +481,6 @@ func (c *haCluster) stop() {
 	}
 }
 
-// registerPluginOn registers the plugin under test by SHA-256 and version
-// through c and mounts it at path. The catalog and the mount table are
-// replicated, so every node knows both. It takes the shared server's steps
-// (registerPlugin, mountPlugin: they only use the server's client), so a
-// mount on the cluster is set up as every other mount of the suite.
-func registerPluginOn(ctx context.Context, c *vaultClient, path string) error {
-	return (&vaultServer{root: c}).registerPlugin(ctx, path)
-}
-
 // remarshal converts a decoded JSON value into out.
 func remarshal(in, out any) error {
 	data, err := json.Marshal(in)

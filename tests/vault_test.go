@@ -137,28 +137,46 @@ func (v *vaultServer) Stop() {
 // registerPlugin registers the plugin under test by SHA-256 and version and
 // mounts it at path, as scripts/register.sh does with the CLI.
 func (v *vaultServer) registerPlugin(ctx context.Context, path string) error {
+	return registerPluginOn(ctx, v.root, path)
+}
+
+// registerPluginOn is registerPlugin through c, for a server the suite
+// reaches by its client only (a node of the HA cluster: the catalog and
+// the mount table are replicated, so every node knows both).
+func registerPluginOn(ctx context.Context, c *vaultClient, path string) error {
 	bin, err := os.ReadFile(filepath.Join(env.pluginDir, pluginName))
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(bin)
-	if _, err := v.root.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
+	if _, err := c.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
 		"sha256":  hex.EncodeToString(sum[:]),
 		"command": pluginName,
 		"version": env.pluginVersion,
 	}); err != nil {
 		return fmt.Errorf("registering the plugin: %w", err)
 	}
-	return v.mountPlugin(ctx, path)
+	return mountOn(ctx, c, path)
 }
 
-// mountPlugin mounts the registered plugin at path.
+// mountPlugin mounts the registered plugin at path and lets it reach the
+// simulator.
 func (v *vaultServer) mountPlugin(ctx context.Context, path string) error {
-	if _, err := v.root.write(ctx, "sys/mounts/"+path, map[string]any{
+	return mountOn(ctx, v.root, path)
+}
+
+// mountOn mounts the registered plugin at path through c. The simulator
+// listens on loopback, which a mount refuses as a token endpoint unless
+// its settings allow it.
+func mountOn(ctx context.Context, c *vaultClient, path string) error {
+	if _, err := c.write(ctx, "sys/mounts/"+path, map[string]any{
 		"type":           pluginName,
 		"plugin_version": env.pluginVersion,
 	}); err != nil {
 		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
+	}
+	if _, err := c.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.1"}); err != nil {
+		return fmt.Errorf("allowing the simulator's loopback address on %s/: %w", path, err)
 	}
 	return nil
 }

@@ -1,0 +1,200 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// allowedHosts is the mount's allowed_token_url_hosts setting, parsed. It
+// stands between token_url and server-side request forgery: a config
+// writer must not be able to point the engine (and its credentials, and
+// verify's echo of the answer) at the cloud metadata service, Vault's own
+// API on loopback, or a private network.
+type allowedHosts struct {
+	entries  []string       // as written, for messages and reads
+	names    []string       // exact host names, lower case
+	suffixes []string       // ".example.com" for the entry "*.example.com"
+	prefixes []netip.Prefix // IP entries as single-address prefixes, and CIDRs
+}
+
+// errAddressRefused marks a token endpoint address the mount does not
+// allow. A refused address stays refused, so a mint never retries it.
+var errAddressRefused = errors.New("token endpoint address refused")
+
+// addressRefused wraps a rule's explanation so callers can tell it from a
+// network failure.
+type addressRefused struct{ msg string }
+
+func (e *addressRefused) Error() string        { return e.msg }
+func (e *addressRefused) Is(target error) bool { return target == errAddressRefused }
+
+func refuse(format string, args ...any) error {
+	return &addressRefused{msg: fmt.Sprintf(format, args...)}
+}
+
+func parseAllowedHosts(entries []string) (*allowedHosts, error) {
+	a := &allowedHosts{}
+	for _, raw := range entries {
+		entry := strings.ToLower(strings.TrimSpace(raw))
+		if entry == "" {
+			continue
+		}
+		a.entries = append(a.entries, entry)
+		switch {
+		case strings.Contains(entry, "/"):
+			p, err := netip.ParsePrefix(entry)
+			if err != nil {
+				return nil, fmt.Errorf("allowed_token_url_hosts: %q is not a valid CIDR such as 10.1.0.0/16", raw)
+			}
+			a.prefixes = append(a.prefixes, p.Masked())
+		case isIPLiteral(entry):
+			ip, _ := netip.ParseAddr(strings.Trim(entry, "[]"))
+			ip = ip.Unmap()
+			a.prefixes = append(a.prefixes, netip.PrefixFrom(ip, ip.BitLen()))
+		case strings.HasPrefix(entry, "*."):
+			domain := strings.TrimSuffix(entry[2:], ".")
+			if !validHostName(domain) {
+				return nil, fmt.Errorf("allowed_token_url_hosts: %q is not a valid *.domain pattern such as *.example.com", raw)
+			}
+			a.suffixes = append(a.suffixes, "."+domain)
+		default:
+			name := strings.TrimSuffix(entry, ".")
+			if !validHostName(name) {
+				return nil, fmt.Errorf("allowed_token_url_hosts: %q is not a host name, *.domain pattern, IP address or CIDR", raw)
+			}
+			a.names = append(a.names, name)
+		}
+	}
+	return a, nil
+}
+
+func isIPLiteral(host string) bool {
+	_, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil
+}
+
+// validHostName accepts DNS names: labels of letters, digits, hyphens and
+// underscores, separated by dots, with no empty label and no port.
+func validHostName(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (a *allowedHosts) contains(ip netip.Addr) bool {
+	for _, p := range a.prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchesName reports whether a host name matches a name or suffix entry.
+func (a *allowedHosts) matchesName(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, n := range a.names {
+		if host == n {
+			return true
+		}
+	}
+	for _, s := range a.suffixes {
+		if strings.HasSuffix(host, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHost applies the rules that the host of a token URL alone decides:
+// an IP literal is checked as an address; a name must match an entry when
+// the list is set; localhost names are loopback (RFC 6761 §6.3). It runs
+// when a config is written and again before every connection.
+func (a *allowedHosts) checkHost(host string) error {
+	host = strings.Trim(host, "[]")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return a.checkAddress(host, ip)
+	}
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+		v4, v6 := netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()
+		if !a.contains(v4) && !a.contains(v6) {
+			return refuse("%s is a loopback host: loopback and private addresses are refused unless allowed_token_url_hosts in the mount's settings has an IP or CIDR entry that contains them (such as 127.0.0.1)", host)
+		}
+	}
+	if len(a.entries) > 0 && !a.matchesName(name) {
+		return refuse("host %s is not in the mount's allowed_token_url_hosts (%s)", host, strings.Join(a.entries, ", "))
+	}
+	return nil
+}
+
+// checkAddress applies the rules to ip, the address host resolved to (or
+// host itself when it is an IP literal). It runs on every connection, after
+// resolution, so a name that DNS rebinds to an internal address is refused.
+func (a *allowedHosts) checkAddress(host string, ip netip.Addr) error {
+	ip = ip.Unmap()
+	if kind := neverAllowed(ip); kind != "" {
+		return refuse("%s is %s address, which is never allowed", describe(host, ip), kind)
+	}
+	literal := isIPLiteral(host)
+	if kind := internal(ip); kind != "" {
+		if !a.contains(ip) {
+			return refuse("%s is %s address: loopback and private addresses are refused unless allowed_token_url_hosts in the mount's settings has an IP or CIDR entry that contains it", describe(host, ip), kind)
+		}
+		return nil
+	}
+	if literal && len(a.entries) > 0 && !a.contains(ip) {
+		return refuse("address %s is not in the mount's allowed_token_url_hosts (%s)", ip, strings.Join(a.entries, ", "))
+	}
+	return nil
+}
+
+func describe(host string, ip netip.Addr) string {
+	if isIPLiteral(host) {
+		return ip.String()
+	}
+	return fmt.Sprintf("%s (resolved to %s)", host, ip)
+}
+
+// thisNetwork is 0.0.0.0/8: "this host on this network" (RFC 1122
+// §3.2.1.3); Linux connects 0.0.0.0 to the local host.
+var thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
+
+// neverAllowed names the kind of ip if no setting can allow it: link-local
+// (169.254.0.0/16 holds the cloud metadata service), unspecified and
+// multicast addresses are never a partner's token endpoint.
+func neverAllowed(ip netip.Addr) string {
+	switch {
+	case ip.IsUnspecified() || thisNetwork.Contains(ip):
+		return "an unspecified"
+	case ip.IsLinkLocalUnicast():
+		return "a link-local"
+	case ip.IsMulticast():
+		return "a multicast"
+	}
+	return ""
+}
+
+// internal names the kind of ip if only an IP or CIDR entry can allow it.
+func internal(ip netip.Addr) string {
+	switch {
+	case ip.IsLoopback():
+		return "a loopback"
+	case ip.IsPrivate():
+		return "a private"
+	}
+	return ""
+}

@@ -1,0 +1,66 @@
+package backend
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// TestNextSecretStaysWithItsEndpoint moves a config with a pending
+// next_client_secret to another endpoint that refuses the new secret: the
+// other endpoint must never receive the stored next secret, by verify or by
+// a read.
+func TestNextSecretStaysWithItsEndpoint(t *testing.T) {
+	const next = "next-secret-for-a-only"
+	for _, verify := range []bool{true, false} {
+		env := newTestEnv(t)
+		other := newTestPartner(t, env.clock)
+		other.acceptSecrets("something-else-entirely")
+		env.writeConfig("p", map[string]any{"next_client_secret": next})
+
+		resp, err := env.request(logical.UpdateOperation, "config/p", map[string]any{
+			"token_url": other.URL(), "client_secret": "new-secret-for-b", "verify": verify,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if verify != (resp != nil && resp.IsError()) {
+			t.Fatalf("verify=%v: response %v", verify, resp)
+		}
+		if !verify {
+			if data := env.mustOK(logical.ReadOperation, "config/p", nil).Data; data["next_client_secret_set"] != false {
+				t.Fatal("the next secret survived the move to another endpoint")
+			}
+			if resp, err := env.request(logical.ReadOperation, "token/p", nil); err == nil && !resp.IsError() {
+				t.Fatal("the other endpoint gave a token for a secret it refuses")
+			}
+		}
+		if got := other.presentedSecrets(); len(got) == 0 || slices.Contains(got, next) {
+			t.Fatalf("verify=%v: the other endpoint received %d secrets, the stored next secret among them: %v", verify, len(got), slices.Contains(got, next))
+		}
+	}
+}
+
+// TestNextSecretCanMoveWithItsEndpoint: a write that moves the config and
+// supplies a next secret keeps that one, and an unrelated write keeps the
+// stored one.
+func TestNextSecretCanMoveWithItsEndpoint(t *testing.T) {
+	env := newTestEnv(t)
+	other := newTestPartner(t, env.clock)
+	env.writeConfig("p", map[string]any{"next_client_secret": "next-secret-for-a"})
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "5m"})
+	if cfg, _ := readConfig(t.Context(), env.storage, "p"); cfg.NextClientSecret != "next-secret-for-a" {
+		t.Fatal("a write that did not move the config dropped the next secret")
+	}
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{
+		"token_url": other.URL(), "client_secret": "wrong-for-b-123", "next_client_secret": testClientSecret,
+	})
+	if cfg, _ := readConfig(t.Context(), env.storage, "p"); cfg.NextClientSecret != testClientSecret {
+		t.Fatal("the next secret supplied with the move was dropped")
+	}
+	env.readToken("p") // b refuses the current secret and takes the next one
+	if got := other.presentedSecrets(); !slices.Equal(got, []string{"wrong-for-b-123", testClientSecret}) {
+		t.Fatalf("the other endpoint received %d secrets, want the two written for it", len(got))
+	}
+}

@@ -1,0 +1,112 @@
+package backend
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+)
+
+// readFails reads token/name and returns the 502 it must fail with.
+func (env *testEnv) readFails(name string) error {
+	env.t.Helper()
+	_, err := env.request(logical.ReadOperation, "token/"+name, nil)
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway {
+		env.t.Fatalf("read of %s: got %v, want a 502", name, err)
+	}
+	return err
+}
+
+func TestRetryAfterIsRememberedBetweenReads(t *testing.T) {
+	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		env := newTestEnv(t)
+		env.writeConfig("p", map[string]any{"timeout": "2s"})
+		env.partner.inject(fault{status: status, retryAfter: "120"})
+		env.readFails("p")
+		for range 4 {
+			msg := env.readFails("p").Error()
+			for _, want := range []string{`config "p"`, "OAuth2 token endpoint", "asked to wait until", "no new request for another 2m0s"} {
+				if !strings.Contains(msg, want) {
+					t.Fatalf("HTTP %d: %q does not say %q", status, msg, want)
+				}
+			}
+		}
+		if n := env.partner.requests(); n != 1 {
+			t.Fatalf("HTTP %d: five reads sent %d requests, want 1", status, n)
+		}
+		if held := counterValue(t, env.b.metrics.retryAfterHeld.WithLabelValues("p", "oauth2")); held != 4 {
+			t.Fatalf("HTTP %d: retry_after_held = %v, want 4", status, held)
+		}
+		data := env.mustOK(logical.ReadOperation, "status/p", nil).Data
+		if data["backoff"] != "partner asked to wait" || data["backoff_until"] != rfc3339(env.clock.Now().Add(2*time.Minute)) {
+			t.Fatalf("HTTP %d: status shows backoff %v until %v", status, data["backoff"], data["backoff_until"])
+		}
+		env.clock.Advance(2 * time.Minute)
+		if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+			t.Fatalf("HTTP %d: after the wait got %v", status, got)
+		}
+	}
+}
+
+func TestRetryAfterKeepsServingTheCachedTokenAndAConfigWriteClearsIt(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"timeout": "2s"})
+	env.readToken("p")
+	env.clock.Advance(time.Minute)
+	env.partner.inject(fault{status: http.StatusTooManyRequests, retryAfter: "600"})
+	if _, err := env.request(logical.UpdateOperation, "refresh/p", nil); err == nil {
+		t.Fatal("a refresh the partner rate-limited succeeded")
+	}
+	if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+		t.Fatalf("the cached token was not served during the wait: %v", got)
+	}
+	env.clock.Advance(10 * time.Second)
+	if _, err := env.request(logical.UpdateOperation, "refresh/p", nil); err == nil || !strings.Contains(err.Error(), "asked to wait") {
+		t.Fatalf("a refresh during the wait: %v", err)
+	}
+	if n := env.partner.requests(); n != 2 {
+		t.Fatalf("partner saw %d requests, want 2", n)
+	}
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "5m"})
+	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+		t.Fatalf("a config write did not clear the wait: %v", got)
+	}
+}
+
+// TestDinieRateLimitResetIsRemembered: Dinie says when its window resets
+// in X-RateLimit-Reset rather than Retry-After.
+func TestDinieRateLimitResetIsRemembered(t *testing.T) {
+	env := newTestEnvAt(t, time.Now())
+	sim := startSimulator(t, partnersim.Options{})
+	env.mustOK(logical.CreateOperation, "config/d", simConfig(sim, "dinie", ""))
+	env.mustOK(logical.UpdateOperation, "config/d", map[string]any{"timeout": "2s"})
+	if err := sim.Inject("dinie", partnersim.Fault{Status: http.StatusTooManyRequests, RateLimitReset: time.Now().Add(5 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	env.readFails("d")
+	before := sim.Requests("dinie")
+	msg := env.readFails("d").Error()
+	if !strings.Contains(msg, "Dinie") || !strings.Contains(msg, "asked to wait until") {
+		t.Fatalf("%q does not name Dinie and the wait", msg)
+	}
+	if after := sim.Requests("dinie"); after != before {
+		t.Fatalf("a read during Dinie's rate-limit window reached it (%d requests)", after-before)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := c.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue()
+}
