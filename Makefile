@@ -89,7 +89,7 @@ test-fuzz: ## Run every fuzz target of the engine briefly (FUZZTIME each, defaul
 	done
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests in tests/ against Vault, then OpenBao (SERVER=vault|openbao: one of them).
+test-e2e: ## End-to-end tests in tests/ (a real server, the plugin, the simulator, an Agent, OpenTofu) against Vault, then OpenBao (SERVER=vault|openbao: one of them).
 	@failed=(); \
 	for server in $(E2E_SERVERS); do \
 	  $(MAKE) --no-print-directory "test-e2e-$$server" || failed+=("$$server"); \
@@ -99,6 +99,7 @@ test-e2e: ## End-to-end tests in tests/ against Vault, then OpenBao (SERVER=vaul
 .PHONY: test-e2e-vault
 test-e2e-vault: e2e-plugin ## End-to-end tests against a real Vault dev server, its Agent and a 3-node Raft cluster.
 	@vault="$$(scripts/get-vault.sh)"; \
+	$(E2E_TOFU) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=vault \
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
@@ -115,21 +116,27 @@ test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_B
 	fi; \
 	[[ $$status == 0 ]] || exit $$status; \
 	start=$$SECONDS; \
+	$(E2E_TOFU) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=openbao \
 	PARTNERTOKEN_E2E_BAO_BIN="$$bao" \
 	$(E2E_GO_TEST); \
 	echo "the OpenBao pass took $$(( (SECONDS - start) / 60 ))m$$(( (SECONDS - start) % 60 ))s"
 
-# The plugin binary both passes run, and how they run the suite.
+# The plugin binary both passes run, and how they run the suite: with
+# OpenTofu (its binary, then its CLI config) for TestTerraform.
 .PHONY: e2e-plugin
 e2e-plugin:
 	@mkdir -p "$(E2E_PLUGIN_DIR)"
 	go build -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .
 	@echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"
 
+E2E_TOFU = tf="$$(scripts/get-terraform.sh)" || echo "test-e2e: OpenTofu is not installed (see above): TestTerraform will fail" >&2;
+
 E2E_GO_TEST = PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
 	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
+	PARTNERTOKEN_E2E_TOFU_BIN="$$(sed -n 1p <<<"$${tf:-}")" \
+	PARTNERTOKEN_E2E_TF_CLI_CONFIG="$$(sed -n 2p <<<"$${tf:-}")" \
 	go test -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./...
 
 .PHONY: dev
