@@ -1,9 +1,12 @@
 # Build, test and run the partnertoken secrets engine.
 #
-#   make build      plugin binary into bin/, with its version compiled in
-#   make test       unit tests (with -race), then the end-to-end suite
-#                   against a real Vault (built once into .cache/, 10-20 min)
-#                   and against OpenBao (from ../shared/openbao or BAO_BIN)
+#   make build      static plugin binary into bin/, with its version compiled in
+#   make test       gofmt and go vet, unit tests (with -race), then the
+#                   end-to-end suite against a real Vault (built once into
+#                   .cache/, 10-20 min) and against OpenBao (from
+#                   ../shared/openbao or BAO_BIN)
+#   make release    static binaries for four platforms, zipped, with
+#                   SHA256SUMS and SBOMs, into dist/ (scripts/release.sh)
 #   make dev        a Vault dev server with the plugin at partner/ and the
 #                   partner simulator, configured; Ctrl-C stops it all
 #                   (SERVER=openbao: the same on OpenBao)
@@ -16,7 +19,8 @@ SHELL := bash
 
 PLUGIN  := vault-plugin-secrets-partnertoken
 MODULE  := github.com/partnertoken/vault-plugin-secrets-partnertoken
-# Evaluated once per make run, so build and register agree.
+# Evaluated once per make run, so build and register agree. On a commit
+# tagged v1.2.3 it is v1.2.3; `make release VERSION=v1.2.3` chooses one.
 VERSION := $(shell scripts/version.sh)
 LDFLAGS := -X $(MODULE)/backend.Version=$(VERSION)
 
@@ -27,7 +31,7 @@ RACE := $(if $(filter 1,$(shell go env CGO_ENABLED)),-race,)
 # The end-to-end suite runs its own copy of the plugin, so a running
 # `make dev` is not disturbed when the tests rebuild it.
 E2E_PLUGIN_DIR := $(CURDIR)/.cache/e2e/plugins
-E2E_TIMEOUT    ?= 30m
+E2E_TIMEOUT    ?= 45m
 # Extra flags for the e2e `go test`, e.g. E2E_FLAGS='-run TestAgent -v';
 # verbose in CI, so the log shows each test as it runs.
 E2E_FLAGS      ?= $(if $(CI),-v,)
@@ -41,26 +45,52 @@ help: ## List the targets.
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-17s %s\n", $$1, $$2 }'
 
 .PHONY: build
-build: bin/$(PLUGIN) ## Build the plugin into bin/ with the version (scripts/version.sh) compiled in.
+build: bin/$(PLUGIN) ## Build the static plugin into bin/ with the version (scripts/version.sh) compiled in; prints the register command.
 
 # Rebuilt whenever make runs (the version may change with a commit or an
 # edit); go's build cache makes an unchanged rebuild cheap.
 .PHONY: bin/$(PLUGIN)
 bin/$(PLUGIN):
-	go build -ldflags "$(LDFLAGS)" -o $@ .
-	@echo "built $@ $(VERSION)"
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $@ .
+	@echo "built $@ $(VERSION); once it is in Vault's plugin_directory, register it with:"
+	@echo "  vault plugin register -sha256=$$(sha256sum $@ | cut -d' ' -f1) -version=$(VERSION) secret $(PLUGIN)"
+
+.PHONY: version
+version: ## Print the version make build and make release compile in.
+	@echo "$(VERSION)"
+
+.PHONY: release
+release: ## Release artifacts into dist/: static zips for linux and darwin (amd64, arm64), SHA256SUMS, BINARY_SHA256SUMS, CycloneDX SBOMs.
+	VERSION="$(VERSION)" scripts/release.sh
+
+# Every Go file of every module (root, tests/, tools/*), tracked or new.
+GO_FILES = $$(git ls-files --cached --others --exclude-standard -- '*.go')
 
 .PHONY: fmt
 fmt: ## Format the Go code of every module.
-	gofmt -s -w $$(git ls-files --cached --others --exclude-standard -- '*.go' | grep -v '^tools/')
+	gofmt -s -w $(GO_FILES)
 
 .PHONY: vet
 vet: ## Vet the engine and the end-to-end suite.
 	go vet ./...
 	cd tests && go vet ./...
 
+# tools/* hold only a blank import of the program each builds, which go vet
+# cannot check (a main package is not importable); gofmt covers them.
+.PHONY: check
+check: ## Fail on gofmt differences (gofmt -s) in any module and on go vet findings in the engine and tests/.
+	@unformatted="$$(gofmt -s -l $(GO_FILES))"; \
+	if [[ -n "$$unformatted" ]]; then \
+	  echo "gofmt -s would change these files (run make fmt):" >&2; \
+	  echo "$$unformatted" | sed 's/^/  /' >&2; \
+	  gofmt -s -d $$unformatted >&2; \
+	  exit 1; \
+	fi
+	$(MAKE) --no-print-directory vet
+
 .PHONY: test
-test: ## The whole suite: unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao.
+test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao.
+	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-fuzz
 	$(MAKE) --no-print-directory test-e2e
@@ -128,7 +158,7 @@ test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_B
 .PHONY: e2e-plugin
 e2e-plugin:
 	@mkdir -p "$(E2E_PLUGIN_DIR)"
-	go build -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .
 	@echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"
 
 E2E_TOFU = tf="$$(scripts/get-terraform.sh)" || echo "test-e2e: OpenTofu is not installed (see above): TestTerraform will fail" >&2;
@@ -157,7 +187,7 @@ openbao: ## Obtain the OpenBao binary (unpack ../shared/openbao into .cache/bin 
 
 .PHONY: clean
 clean: ## Remove build output and test leftovers; keeps the Vault and OpenBao binaries in .cache/bin.
-	rm -rf bin .cache/dev .cache/e2e tests/.work
+	rm -rf bin dist .cache/dev .cache/e2e tests/.work
 
 .PHONY: distclean
 distclean: clean ## Also remove .cache/ with the Vault and OpenBao binaries (the next test or dev obtains them again).

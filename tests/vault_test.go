@@ -70,6 +70,12 @@ func startAuditedVault(ctx context.Context, dir, auditLog string) (*vaultServer,
 // free loopback port and waits until it answers. dir receives its log and
 // anything else it writes. Vault and OpenBao take the same dev-mode flags.
 func startVault(ctx context.Context, dir string, extra ...string) (*vaultServer, error) {
+	return startVaultWithPlugins(ctx, dir, env.pluginDir, extra...)
+}
+
+// startVaultWithPlugins is startVault with another plugin directory, for
+// tests of other builds of the plugin (a release, two versions).
+func startVaultWithPlugins(ctx context.Context, dir, pluginDir string, extra ...string) (*vaultServer, error) {
 	port, err := freePortPair()
 	if err != nil {
 		return nil, err
@@ -84,7 +90,7 @@ func startVault(ctx context.Context, dir string, extra ...string) (*vaultServer,
 	args := append([]string{"server", "-dev",
 		"-dev-root-token-id=" + rootToken,
 		"-dev-listen-address=" + listen,
-		"-dev-plugin-dir=" + env.pluginDir,
+		"-dev-plugin-dir=" + pluginDir,
 		// Never overwrite the user's ~/.vault-token.
 		"-dev-no-store-token",
 		// Debug logs give a leaked secret more chances to show up.
@@ -144,34 +150,61 @@ func (v *vaultServer) registerPlugin(ctx context.Context, path string) error {
 // reaches by its client only (a node of the HA cluster: the catalog and
 // the mount table are replicated, so every node knows both).
 func registerPluginOn(ctx context.Context, c *vaultClient, path string) error {
-	bin, err := os.ReadFile(filepath.Join(env.pluginDir, pluginName))
-	if err != nil {
+	if err := registerBinaryOn(ctx, c, filepath.Join(env.pluginDir, pluginName), env.pluginVersion); err != nil {
 		return err
-	}
-	sum := sha256.Sum256(bin)
-	if _, err := c.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
-		"sha256":  hex.EncodeToString(sum[:]),
-		"command": pluginName,
-		"version": env.pluginVersion,
-	}); err != nil {
-		return fmt.Errorf("registering the plugin: %w", err)
 	}
 	return mountOn(ctx, c, path)
 }
 
-// mountPlugin mounts the registered plugin at path and lets it reach the
-// simulator.
+// registerBinary adds bin, a file in the server's plugin directory, to the
+// catalog as version of the plugin, by its SHA-256.
+func (v *vaultServer) registerBinary(ctx context.Context, bin, version string) error {
+	return registerBinaryOn(ctx, v.root, bin, version)
+}
+
+// registerBinaryOn is registerBinary through c.
+func registerBinaryOn(ctx context.Context, c *vaultClient, bin, version string) error {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	if _, err := c.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
+		"sha256":  hex.EncodeToString(sum[:]),
+		"command": filepath.Base(bin),
+		"version": version,
+	}); err != nil {
+		return fmt.Errorf("registering the plugin %s: %w", version, err)
+	}
+	return nil
+}
+
+// mountPlugin mounts the registered plugin under test at path and lets it
+// reach the simulator.
 func (v *vaultServer) mountPlugin(ctx context.Context, path string) error {
 	return mountOn(ctx, v.root, path)
 }
 
-// mountOn mounts the registered plugin at path through c. The simulator
-// listens on loopback, which a mount refuses as a token endpoint unless
-// its settings allow it.
+// mountPluginVersion mounts the given registered version of the plugin at
+// path and lets it reach the simulator.
+func (v *vaultServer) mountPluginVersion(ctx context.Context, path, version string) error {
+	return mountVersionOn(ctx, v.root, path, version)
+}
+
+// mountOn mounts the registered plugin under test at path through c.
 func mountOn(ctx context.Context, c *vaultClient, path string) error {
+	return mountVersionOn(ctx, c, path, env.pluginVersion)
+}
+
+// mountVersionOn mounts the given registered version of the plugin at path
+// through c. The version goes in config: Vault 1.21 ignores a
+// plugin_version beside type and mounts the newest registered version
+// instead. The simulator listens on loopback, which a mount refuses as a
+// token endpoint unless its settings allow it.
+func mountVersionOn(ctx context.Context, c *vaultClient, path, version string) error {
 	if _, err := c.write(ctx, "sys/mounts/"+path, map[string]any{
-		"type":           pluginName,
-		"plugin_version": env.pluginVersion,
+		"type":   pluginName,
+		"config": map[string]any{"plugin_version": version},
 	}); err != nil {
 		return fmt.Errorf("mounting the plugin at %s/: %w", path, err)
 	}
