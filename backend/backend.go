@@ -5,6 +5,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -38,6 +39,8 @@ type Options struct {
 	HTTPClient *http.Client
 	// Retry replaces the waits between attempts of one mint.
 	Retry *retryPolicy
+	// Jitter replaces the random draw that spreads lease ends.
+	Jitter func() float64
 }
 
 type backend struct {
@@ -51,6 +54,12 @@ type backend struct {
 	metrics   *metrics
 	limits    *refreshLimits
 	guard     *dialGuard
+	// delays remembers recent delays that leases must leave room for.
+	delays delayWatch
+	// leaseRates measures each config's leased reads.
+	leaseRates leaseRates
+	// jitter draws in [0, 1) how much of the jitter share a lease loses.
+	jitter func() float64
 
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
@@ -101,6 +110,10 @@ func newBackend(opts Options) *backend {
 		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() }, b.guard)
 	}
 	b.retry = defaultRetryPolicy
+	b.jitter = rand.Float64
+	if opts.Jitter != nil {
+		b.jitter = opts.Jitter
+	}
 	if opts.Retry != nil {
 		b.retry = *opts.Retry
 	}

@@ -201,37 +201,39 @@ func (c *tokenCache) current(ctx context.Context, name string) (*entry, error) {
 	return e, nil
 }
 
-// get returns the entry for name holding a token that can be leased now,
-// minting one only if no valid token exists.
-func (c *tokenCache) get(ctx context.Context, name string) (*entry, error) {
+// get returns the entry for name holding a token that can be leased now
+// for at least minLease after guard, minting one only if no such token
+// exists; minted tells whether the token comes from a mint this read waited
+// for.
+func (c *tokenCache) get(ctx context.Context, name string, guard time.Duration) (e *entry, minted bool, err error) {
 	for attempt := 0; ; attempt++ {
 		e, err := c.current(ctx, name)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		if e.config.servable(e.token, c.b.clock.Now()) {
+		if e.config.servable(e.token, c.b.clock.Now(), guard) {
 			c.b.metrics.cacheHits.WithLabelValues(name, e.config.Provider).Inc()
 			c.noteRead(e)
-			return e, nil
+			return e, false, nil
 		}
 		c.b.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
 		if !c.b.WriteSafeReplicationState() {
 			// Vault forwards the request to the active node (of the
 			// primary cluster, from a performance secondary), which mints.
 			// Minting here first would mint twice.
-			return nil, logical.ErrReadOnly
+			return nil, false, logical.ErrReadOnly
 		}
 		e, err = c.mint(ctx, e, func(cur *entry, now time.Time) bool {
-			return !cur.config.servable(cur.token, now)
+			return !cur.config.servable(cur.token, now, guard)
 		})
 		if errors.Is(err, errConfigChanged) && attempt == 0 {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		c.noteRead(e)
-		return e, nil
+		return e, true, nil
 	}
 }
 
@@ -438,7 +440,7 @@ func (c *tokenCache) noteRead(e *entry) {
 	if e.read.Load() || !e.read.CompareAndSwap(false, true) {
 		return
 	}
-	c.schedule(e, e.config.refreshAt(e.token))
+	c.schedule(e, e.config.refreshAt(e.token, c.b.delays.recent(c.b.clock.Now())))
 }
 
 // schedule arms e's refresh for at.
@@ -454,6 +456,9 @@ func (c *tokenCache) schedule(e *entry, at time.Time) {
 	c.timers.Add(1)
 	e.timer = c.b.clock.AfterFunc(at.Sub(c.b.clock.Now()), func() {
 		defer c.timers.Done()
+		// A timer that fires late measures how starved the machine is.
+		now := c.b.clock.Now()
+		c.b.delays.observe(now, now.Sub(at))
 		c.refreshAhead(e)
 	})
 }
@@ -488,7 +493,7 @@ func (c *tokenCache) refreshAhead(e *entry) {
 		retryAt := e.retryAt
 		e.mu.Unlock()
 		c.b.sendEvent(eventRefreshFailed, e.name, e.config.Provider)
-		if e.config.servable(e.token, retryAt) {
+		if e.config.servable(e.token, retryAt, c.b.delays.recent(now)) {
 			c.b.Logger().Warn("refresh ahead failed; still serving the current token", "config", e.name,
 				"provider", e.config.Provider, "retry_in", wait.String(), "error", err.Error())
 			c.schedule(e, retryAt)
@@ -530,10 +535,11 @@ func (c *tokenCache) refreshNow(e *entry) error {
 // and that is not waiting to retry a failure, and waits for them.
 func (c *tokenCache) refreshDue() {
 	now := c.b.clock.Now()
+	guard := c.b.delays.recent(now)
 	c.mu.RLock()
 	var due []*entry
 	for _, e := range c.entries {
-		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token)) {
+		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token, guard)) {
 			continue
 		}
 		e.mu.Lock()

@@ -39,8 +39,8 @@ func TestRefreshAheadReplacesATokenInUseBeforeItExpires(t *testing.T) {
 	if resp.Data["access_token"] != "token-2" {
 		t.Fatalf("after the refresh got %v", resp.Data["access_token"])
 	}
-	if resp.Secret.TTL != 90*time.Second {
-		t.Fatalf("lease on the new token = %s, want a full 90s", resp.Secret.TTL)
+	if resp.Secret.MaxTTL != 90*time.Second {
+		t.Fatalf("lease on the new token = %s, want a full 90s", resp.Secret.MaxTTL)
 	}
 }
 
@@ -123,8 +123,8 @@ func TestFailedRefreshKeepsServingTheValidToken(t *testing.T) {
 	// The failed attempt is retried after a second.
 	env.clock.BlockUntilContext(t.Context(), 1)
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-1" || resp.Secret.TTL != 10*time.Second {
-		t.Fatalf("during the failed refresh got %v with TTL %s", resp.Data["access_token"], resp.Secret.TTL)
+	if resp.Data["access_token"] != "token-1" || resp.Secret.MaxTTL != 10*time.Second {
+		t.Fatalf("during the failed refresh got %v with TTL %s", resp.Data["access_token"], resp.Secret.MaxTTL)
 	}
 	env.clock.Advance(time.Second)
 	env.waitRefresh(2)
@@ -188,8 +188,8 @@ func TestADayOfReadsMintsAtMostThirtyHourLongTokens(t *testing.T) {
 	env.writeConfig("p", nil)
 	for elapsed := time.Duration(0); elapsed < 24*time.Hour; elapsed += 10 * time.Second {
 		resp := env.readToken("p")
-		if resp.Secret.TTL < minLease {
-			t.Fatalf("at %s a reader got a %s lease", elapsed, resp.Secret.TTL)
+		if resp.Secret.MaxTTL < minLease {
+			t.Fatalf("at %s a reader got a %s lease", elapsed, resp.Secret.MaxTTL)
 		}
 		// Background refreshes run on their own; a read that finds no
 		// valid token joins or follows them without minting twice.

@@ -44,6 +44,12 @@ type Config struct {
 	ExpiryMargin    time.Duration `json:"expiry_margin"`
 	// RefusalBackoff is how long a refusal of the credentials is remembered.
 	RefusalBackoff time.Duration `json:"refusal_backoff"`
+	// LeaseMode is per_read or none; empty (configs stored before it
+	// existed) is per_read.
+	LeaseMode string `json:"lease_mode,omitempty"`
+	// LeaseNotRenewable hands out non-renewable leases; false, the zero
+	// value of configs stored before it existed, means renewable.
+	LeaseNotRenewable bool `json:"lease_not_renewable,omitempty"`
 }
 
 // effectiveTokenURL is the URL tokens are requested from: the operator's

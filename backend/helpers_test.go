@@ -96,7 +96,7 @@ func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
 // reload or a Vault restart does.
 func (env *testEnv) newBackend() *backend {
 	env.t.Helper()
-	b := newBackend(Options{Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}})
+	b := newBackend(Options{Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}, Jitter: noJitter})
 	conf := logical.TestBackendConfig()
 	conf.StorageView = env.storage
 	conf.System = env.system
@@ -381,3 +381,6 @@ func basicCredentials(header string) (id, secret string, ok bool) {
 	secret, err2 := url.QueryUnescape(encSecret)
 	return id, secret, err1 == nil && err2 == nil
 }
+
+// noJitter draws no jitter, so tests can expect exact lease TTLs.
+func noJitter() float64 { return 0 }

@@ -8,6 +8,20 @@ const (
 	// cannot be leased at least this long is replaced before it is served.
 	minLease = time.Second
 
+	// minServedLease is the shortest lease a cached token is served with;
+	// a token with less left is replaced first. consul-template (Vault
+	// Agent's template engine) drops a Vault read that completes in the same
+	// wall-clock second as the one before: its "index" is
+	// time.Now().Unix() (dependency/dependency.go, respWithMetadata) and a
+	// read with an unchanged index is "no new data (index was the same)"
+	// (watch/view.go, fetch). A 1 s lease made the Agent re-read within the
+	// second, and if that read got the new token it was dropped: the Agent
+	// slept 85-95% of the new lease with the expired token in the file (issue
+	// 16). With 2 s, a non-renewable lease is re-read after at least 1.7 s;
+	// a renewable one, whose TTL is then at most its lease less a second
+	// (tokenResponse), is renewed and re-read at least a second later.
+	minServedLease = 2 * time.Second
+
 	// The safety margin between the end of a reader's lease and the token's
 	// expiry, when the config does not set expiry_margin: 10% of the
 	// lifetime, kept between these bounds.
@@ -18,6 +32,10 @@ const (
 	// every lease on a token has ended, at which it is refreshed: the rest is
 	// left for the mint itself.
 	lastRefreshShare = 0.95
+
+	// jitterShare is the largest share of the margin a lease is shortened
+	// by at random, so leases taken at the same time end spread out.
+	jitterShare = 0.5
 )
 
 // margin is how long before the token's expiry every lease on it ends, so
@@ -31,46 +49,93 @@ func (c *Config) margin(lifetime time.Duration) time.Duration {
 	return min(m, lifetime/2)
 }
 
-// leaseEnd is when every lease on tok has ended.
+// leaseEnd is when every lease on tok has ended: its safe end.
 func (c *Config) leaseEnd(tok *storedToken) time.Time {
 	return tok.ExpiresAt.Add(-c.margin(tok.lifetime()))
 }
 
 // leaseTTL is the lease a reader gets at now: the time left until the
-// lease end, capped by the config's ttl and max_ttl and by the mount's
-// maximum, in whole seconds as Vault would truncate it anyway.
-func (c *Config) leaseTTL(tok *storedToken, now time.Time, mountMax time.Duration) time.Duration {
-	ttl := c.leaseEnd(tok).Sub(now)
+// lease end less guard (the delays the answer may still meet on its way
+// to the reader, see delayWatch), capped by the config's ttl and max_ttl and
+// by the mount's maximum, shortened by up to jitterShare of the margin
+// (jitter in [0, 1)) so that the leases on one token do not all end, and
+// are not all revoked, at the same instant, and truncated to whole seconds
+// as Vault would truncate it anyway. Every step only shortens the lease, so
+// it never ends after the token's safe end; it is below minLease when the
+// token cannot be leased at all.
+func (c *Config) leaseTTL(tok *storedToken, now time.Time, guard, mountMax time.Duration, jitter float64) time.Duration {
+	ttl := c.leaseEnd(tok).Sub(now) - guard
 	for _, limit := range []time.Duration{c.TTL, c.MaxTTL, mountMax} {
 		if limit > 0 && ttl > limit {
 			ttl = limit
 		}
 	}
+	if spread := time.Duration(jitter * jitterShare * float64(c.margin(tok.lifetime()))); ttl > minServedLease && spread > 0 {
+		ttl -= min(spread, ttl-minServedLease)
+	}
 	return ttl.Truncate(time.Second)
 }
 
-// servable reports whether tok can still be leased for at least minLease.
-func (c *Config) servable(tok *storedToken, now time.Time) bool {
-	return tok != nil && c.leaseEnd(tok).Sub(now) >= minLease
+// servable reports whether tok can still be served from the cache at now:
+// leased for at least minServedLease after guard.
+func (c *Config) servable(tok *storedToken, now time.Time, guard time.Duration) bool {
+	return tok != nil && c.leaseEnd(tok).Sub(now)-guard >= minServedLease
 }
 
 // refreshAt is when a replacement for tok is minted in the background:
 // once refresh_fraction of its lifetime has passed, and in any case a little
-// before every lease on it has ended, so readers never have to wait.
+// before every lease on it has ended (sooner by guard, the recent delays
+// that shorten leases), so readers never have to wait.
 //
-// Vault Agent re-reads a non-renewable lease after 85% to 95% of it. A token
+// Vault Agent re-reads a non-renewable lease after 85% to 95% of it
+// (consul-template dependency/vault_common.go, leaseCheckWait). A token
 // read just after its mint can therefore be re-read slightly before the
 // refresh (85% of a lease of 90% of the lifetime is 76.5%); that re-read gets
 // the same, still valid token with a short lease, and the one after it the
 // new token. Refreshing earlier than 80% would cost more than one mint in 30
 // per day for hour-long tokens.
-func (c *Config) refreshAt(tok *storedToken) time.Time {
+//
+// Leases are jittered (leaseTTL): the refresh also comes before the
+// shortest lease a fresh token can get ends.
+func (c *Config) refreshAt(tok *storedToken, guard time.Duration) time.Time {
 	life := tok.lifetime()
 	fraction := c.RefreshFraction
 	if fraction <= 0 {
 		fraction = defaultRefreshFraction
 	}
-	byFraction := time.Duration(float64(life) * fraction)
-	beforeLeasesEnd := time.Duration(float64(life-c.margin(life)) * lastRefreshShare)
-	return tok.IssuedAt.Add(min(byFraction, beforeLeasesEnd))
+	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.shortestLease(tok, guard))*lastRefreshShare)))
+}
+
+// shortestLease is the shortest lease a read of tok gets right after its
+// mint: to its safe end, less guard and the largest jitter.
+func (c *Config) shortestLease(tok *storedToken, guard time.Duration) time.Duration {
+	life := tok.lifetime()
+	margin := c.margin(life)
+	return max(life-margin-guard-time.Duration(jitterShare*float64(margin)), 0)
+}
+
+// renewalPeriod is the TTL of a renewable lease on tok, and the most a
+// renewal extends it by; its max TTL is the lease's end.
+//
+// Vault Proxy's cache and Agent templates hold a renewable lease through
+// api.LifetimeWatcher, which renews at once and then every 2/3 of the
+// lease duration plus a third of its grace (10-20% of the lease), and gives
+// up, making Proxy evict the read and Agent read again, once a renewal
+// returns no more than 4 graces: at most 0.8 of a period before the
+// lease's end (vault/api lifetime_watcher.go, doRenewWithOptions,
+// calculateSleepDuration, calculateGrace). A lease granted with its whole
+// time as TTL would be let go after 70% of it, before the refresh ahead on
+// a fresh token, so Proxy would come back for the old token and then again
+// for the new one. A period no longer than the time between the refresh
+// ahead and the shortest lease's end makes the holder read again only
+// after the refresh: one read per token lifetime. It is at least a
+// twentieth of the lifetime, for configs whose refresh comes late.
+func (c *Config) renewalPeriod(tok *storedToken, guard time.Duration) time.Duration {
+	refresh := c.refreshAt(tok, guard).Sub(tok.IssuedAt)
+	return max((c.shortestLease(tok, guard) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
+}
+
+// renewable reports whether reads get renewable leases.
+func (c *Config) renewable() bool {
+	return c.leaseMode() == leaseModePerRead && !c.LeaseNotRenewable
 }

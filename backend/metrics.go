@@ -27,6 +27,7 @@ type metrics struct {
 	forcedRefresh  *prometheus.CounterVec
 	coalescedReads *prometheus.CounterVec
 	retryAfterHeld *prometheus.CounterVec
+	leasesIssued   *prometheus.CounterVec
 }
 
 var configLabels = []string{"config", "provider"}
@@ -73,9 +74,13 @@ func newMetrics() *metrics {
 			Name: "partnertoken_retry_after_held_total",
 			Help: "Mints refused without calling the partner because it asked to wait (Retry-After, X-RateLimit-Reset) and the wait has not passed.",
 		}, configLabels),
+		leasesIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "partnertoken_leases_issued_total",
+			Help: "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.",
+		}, configLabels),
 	}
 	m.registry.MustRegister(m.mints, m.mintFailures, m.mintDuration, m.cacheHits, m.cacheMisses,
-		m.refreshAhead, m.forcedRefresh, m.coalescedReads, m.retryAfterHeld)
+		m.refreshAhead, m.forcedRefresh, m.coalescedReads, m.retryAfterHeld, m.leasesIssued)
 	return m
 }
 
@@ -115,7 +120,7 @@ func (m *metrics) forget(name string) {
 	for _, vec := range []*prometheus.MetricVec{
 		m.mints.MetricVec, m.mintFailures.MetricVec, m.mintDuration.MetricVec, m.cacheHits.MetricVec,
 		m.cacheMisses.MetricVec, m.refreshAhead.MetricVec, m.forcedRefresh.MetricVec, m.coalescedReads.MetricVec,
-		m.retryAfterHeld.MetricVec,
+		m.retryAfterHeld.MetricVec, m.leasesIssued.MetricVec,
 	} {
 		vec.DeletePartialMatch(prometheus.Labels{"config": name})
 	}

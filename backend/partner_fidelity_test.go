@@ -51,7 +51,13 @@ func TestDUPRExpirySourcesThroughTheEngine(t *testing.T) {
 			}
 			env.mustOK(logical.CreateOperation, "config/dupr", simConfig(sim, partnersim.DUPR, ""))
 			tok := env.readToken("dupr")
-			if want := env.clock.Now().Add(lifetime).UTC().Format(time.RFC3339); tok.Data["expires_at"] != want {
+			// An expiry counted against Date loses the second Date may
+			// have truncated (provider.serverExpiry).
+			var dateLoss time.Duration
+			if tc.source == "expiry" {
+				dateLoss = time.Second
+			}
+			if want := env.clock.Now().Add(lifetime - dateLoss).UTC().Format(time.RFC3339); tok.Data["expires_at"] != want {
 				t.Errorf("expires_at = %v, want %s", tok.Data["expires_at"], want)
 			}
 			if want := "expiry_source=" + tc.source; !strings.Contains(env.logs.String(), want) {

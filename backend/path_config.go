@@ -95,6 +95,17 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 			Type:        framework.TypeDurationSecond,
 			Description: "How long before the token expires every lease on it ends. 0 (the default) uses 10% of the token's lifetime, at least 5s and at most 5m.",
 		},
+		"lease_mode": {
+			Type:          framework.TypeString,
+			Description:   "per_read (the default): every read of token/<name> is a Vault lease. none: reads return the token with no lease, with ttl (seconds until it is worth reading again) and rotation_period, for readers that read on every request and can use neither Vault Proxy nor Vault Agent; see docs/reading-at-high-rates.md.",
+			AllowedValues: []any{leaseModePerRead, leaseModeNone},
+			Default:       leaseModePerRead,
+		},
+		"lease_renewable": {
+			Type:        framework.TypeBool,
+			Description: "Whether per_read leases are renewable (the default): a renewal never extends a lease past its first end, before the token expires, but lets Vault Proxy's cache serve one lease to many reads. false hands out non-renewable leases.",
+			Default:     true,
+		},
 	}
 }
 
@@ -243,6 +254,8 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 		"timeout":                int64(cfg.Timeout / time.Second),
 		"refresh_fraction":       cfg.RefreshFraction,
 		"expiry_margin":          int64(cfg.ExpiryMargin / time.Second),
+		"lease_mode":             cfg.leaseMode(),
+		"lease_renewable":        !cfg.LeaseNotRenewable,
 	}
 	if p, ok := b.providers[cfg.Provider]; ok {
 		data["effective_token_url"] = cfg.effectiveTokenURL(p.Spec())
@@ -271,6 +284,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, req *logical.Request, d 
 		return nil, err
 	}
 	b.metrics.forget(name)
+	b.leaseRates.forget(name)
 	return nil, b.cache.forget(ctx, req.Storage, name)
 }
 
@@ -428,6 +442,12 @@ func (b *backend) mergeConfig(old *Config, d *framework.FieldData, hosts *allowe
 	if v, ok := d.GetOk("refresh_fraction"); ok {
 		cfg.RefreshFraction = v.(float64)
 	}
+	if v, ok := d.GetOk("lease_mode"); ok {
+		cfg.LeaseMode = strings.TrimSpace(v.(string))
+	}
+	if v, ok := d.GetOk("lease_renewable"); ok {
+		cfg.LeaseNotRenewable = !v.(bool)
+	}
 	if err := b.mergeOptions(cfg, spec, d); err != nil {
 		return nil, err
 	}
@@ -566,6 +586,9 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error 
 	// The negated form also refuses NaN, which fails every comparison.
 	if !(cfg.RefreshFraction >= 0.1 && cfg.RefreshFraction <= 0.95) {
 		return fmt.Errorf("refresh_fraction must be between 0.1 and 0.95, not %g", cfg.RefreshFraction)
+	}
+	if err := validateLeaseMode(cfg.LeaseMode); err != nil {
+		return err
 	}
 	return nil
 }

@@ -118,10 +118,20 @@ func (b *backend) statusOf(e *entry) map[string]any {
 	if tok := e.token; tok != nil {
 		data["minted_at"] = rfc3339(tok.IssuedAt)
 		data["expires_at"] = rfc3339(tok.ExpiresAt)
-		data["token_valid"] = cfg.servable(tok, now)
-		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok))
+		guard := b.delays.recent(now)
+		data["token_valid"] = cfg.servable(tok, now, guard)
+		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, guard))
 		// Only tokens read during their lifetime are refreshed ahead.
 		data["refresh_scheduled"] = e.read.Load()
+	}
+	data["lease_mode"] = cfg.leaseMode()
+	if cfg.leaseMode() == leaseModePerRead {
+		load := b.leaseRates.load(e.name, now)
+		data["leased_reads_per_second"] = load.perSecond
+		data["live_leases_estimate"] = load.live
+		if w := load.warning(); w != "" {
+			data["lease_warning"] = w
+		}
 	}
 	lastMint, lastErr := b.cache.status(e.name).snapshot()
 	if !lastMint.IsZero() {

@@ -13,15 +13,17 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-func TestTokenReadIsANonRenewableLease(t *testing.T) {
+func TestTokenReadIsARenewableLeaseThatEndsBeforeTheToken(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", map[string]any{"scopes": "read"})
 	resp := env.readToken("p")
 	if resp.Secret == nil {
 		t.Fatal("token read returned no lease")
 	}
-	if resp.Secret.Renewable {
-		t.Fatal("lease is renewable")
+	// Renewals extend it by 4m30s (from the refresh ahead at 48m to the
+	// shortest lease's end at 52m30s) up to its end.
+	if !resp.Secret.Renewable || resp.Secret.TTL != 4*time.Minute+30*time.Second {
+		t.Fatalf("lease renewable %v, TTL %s; want renewable, a 4m30s renewal period", resp.Secret.Renewable, resp.Secret.TTL)
 	}
 	want := map[string]any{
 		"access_token": "token-1",
@@ -35,8 +37,8 @@ func TestTokenReadIsANonRenewableLease(t *testing.T) {
 		}
 	}
 	// 1h token: the lease ends 10% (capped at 5m) before expiry.
-	if resp.Secret.TTL != 55*time.Minute {
-		t.Fatalf("lease TTL = %s, want 55m", resp.Secret.TTL)
+	if resp.Secret.MaxTTL != 55*time.Minute {
+		t.Fatalf("lease TTL = %s, want 55m", resp.Secret.MaxTTL)
 	}
 }
 
@@ -61,8 +63,8 @@ func TestTokenCacheHitAndMiss(t *testing.T) {
 	if first.Data["access_token"] != second.Data["access_token"] {
 		t.Fatal("second read got another token")
 	}
-	if second.Secret.TTL != 45*time.Minute {
-		t.Fatalf("second lease TTL = %s, want the time left less the margin, 45m", second.Secret.TTL)
+	if second.Secret.MaxTTL != 45*time.Minute {
+		t.Fatalf("second lease TTL = %s, want the time left less the margin, 45m", second.Secret.MaxTTL)
 	}
 }
 
@@ -124,7 +126,7 @@ func TestLeaseTTLMapping(t *testing.T) {
 			}
 			env.partner.setLifetime(tt.lifetime)
 			env.writeConfig("p", tt.config)
-			if got := env.readToken("p").Secret.TTL; got != tt.want {
+			if got := env.readToken("p").Secret.MaxTTL; got != tt.want {
 				t.Fatalf("lease TTL = %s, want %s", got, tt.want)
 			}
 		})
@@ -148,8 +150,8 @@ func TestTokenWithoutAMeaningfulLeaseIsReplacedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-1" || resp.Secret.TTL < time.Minute {
-		t.Fatalf("got %v with TTL %s, want a fresh token", resp.Data["access_token"], resp.Secret.TTL)
+	if resp.Data["access_token"] != "token-1" || resp.Secret.MaxTTL < time.Minute {
+		t.Fatalf("got %v with TTL %s, want a fresh token", resp.Data["access_token"], resp.Secret.MaxTTL)
 	}
 }
 
@@ -169,14 +171,46 @@ func TestRevokeIsANoOpThatKeepsTheSharedToken(t *testing.T) {
 	}
 }
 
-func TestRenewIsRefused(t *testing.T) {
+func TestLeaseRenewableFalseHandsOutNonRenewableLeases(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"lease_renewable": false})
+	if lease := env.readToken("p"); lease.Secret.Renewable {
+		t.Fatal("lease_renewable=false handed out a renewable lease")
+	}
+	if got := env.mustOK(logical.ReadOperation, "config/p", nil).Data["lease_renewable"]; got != false {
+		t.Fatalf("config shows lease_renewable %v, want false", got)
+	}
+}
+
+func TestRenewNeverExtendsALease(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	lease := env.readToken("p")
-	renew := &logical.Request{Operation: logical.RenewOperation, Path: "token/p", Secret: lease.Secret, Data: lease.Data, Storage: env.storage}
-	resp, err := env.b.HandleRequest(t.Context(), renew)
+	lease := env.readToken("p") // 55m, to 5m before the hour-long token expires
+	renew := func() (*logical.Response, error) {
+		return env.b.HandleRequest(t.Context(), &logical.Request{Operation: logical.RenewOperation, Path: "token/p",
+			Secret: lease.Secret, Data: lease.Data, Storage: env.storage})
+	}
+	env.clock.Advance(10 * time.Minute)
+	resp, err := renew()
+	if err != nil || resp == nil || resp.IsError() || resp.Secret == nil {
+		t.Fatalf("renew 10m in: %v %v", resp, err)
+	}
+	if resp.Secret.TTL != 4*time.Minute+30*time.Second {
+		t.Fatalf("renew 10m into a 55m lease: TTL %s, want the 4m30s renewal period", resp.Secret.TTL)
+	}
+	env.clock.Advance(42 * time.Minute)
+	if resp, err = renew(); err != nil || resp.IsError() || resp.Secret.TTL != 3*time.Minute {
+		t.Fatalf("renew 52m into a 55m lease: %v %v, want the 3m left", resp, err)
+	}
+	// A new token minted meanwhile does not extend the old lease either.
+	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
+	env.clock.Advance(2*time.Minute + 59*time.Second + 500*time.Millisecond)
+	resp, err = renew()
 	if err == nil && (resp == nil || !resp.IsError()) {
-		t.Fatalf("renew succeeded: %v", resp)
+		t.Fatalf("renew with 0.5s left succeeded: %v", resp)
+	}
+	if err == nil && !strings.Contains(resp.Error().Error(), "read token/p again") {
+		t.Fatalf("renew refused with %v, want it to say to read token/p again", resp.Error())
 	}
 }
 

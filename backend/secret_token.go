@@ -2,18 +2,41 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const secretTokenType = "partner_token"
+const (
+	secretTokenType = "partner_token"
+
+	// internalEnd is the key, in a lease's internal data, of the instant
+	// the lease was granted until: no renewal goes past it.
+	internalEnd = "lease_end"
+	// internalPeriod is the key of the most, in seconds, a renewal
+	// extends the lease by.
+	internalPeriod = "lease_period"
+)
 
 // secretToken is the lease type of token/<name> reads.
 //
-// It has no Renew: renewing a lease cannot extend the partner's token, so
-// the lease is not renewable and Vault Agent re-reads it instead (a
-// renewable lease would make Agent renew and keep an expiring token).
+// A lease is renewable (unless the config sets lease_renewable=false or
+// lease_mode=none), but no renewal takes it past the end it was granted
+// until, the token's safe end: that end is its max TTL, its TTL is a
+// shorter renewal period (Config.renewalPeriod), and Renew answers with at
+// most the period and the time left to the end. Being renewable is what
+// Vault Proxy needs to cache a read: it passes non-renewable leases through
+// ("pass-through response; secret not renewable"), and serves a cached one
+// to every read of the app until its renewer gives up near the lease's
+// end, when the next read fetches the new token. Vault Agent templates
+// renew the lease the same way and read again at that point
+// (consul-template dependency/vault_read.go: Fetch calls renewSecret, whose
+// LifetimeWatcher ends when renewals stop extending the lease; a
+// non-renewable lease instead sleeps 85-95% of it, leaseCheckWait in
+// dependency/vault_common.go).
 func secretToken(b *backend) *framework.Secret {
 	return &framework.Secret{
 		Type: secretTokenType,
@@ -22,8 +45,67 @@ func secretToken(b *backend) *framework.Secret {
 			"token_type":   {Type: framework.TypeString, Description: "Always Bearer."},
 			"expires_at":   {Type: framework.TypeString, Description: "When the partner stops accepting the token (RFC 3339)."},
 		},
+		Renew:  b.renewToken,
 		Revoke: b.revokeToken,
 	}
+}
+
+// renewToken keeps a lease for the time left to the end it was granted
+// until, less the delays seen recently, and refuses once less than
+// minLease is left: the reader must read token/<name> again for the next
+// token. It never extends a lease.
+func (b *backend) renewToken(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	if req.Secret == nil {
+		return nil, fmt.Errorf("renewal without a lease")
+	}
+	end, err := leaseEndOf(req.Secret.InternalData)
+	if err != nil {
+		return nil, err
+	}
+	now := b.clock.Now()
+	left := (end.Sub(now) - b.delays.recent(now)).Truncate(time.Second)
+	if left < minLease {
+		return logical.ErrorResponse("the partner token behind this lease is about to be replaced: read token/%v again for the next one", req.Secret.InternalData["config"]), nil
+	}
+	resp := &logical.Response{Secret: req.Secret}
+	resp.Secret.TTL = left
+	if period := periodOf(req.Secret.InternalData); period > 0 && period < resp.Secret.TTL {
+		resp.Secret.TTL = period
+	}
+	if inc := req.Secret.Increment; inc > 0 && inc < resp.Secret.TTL {
+		resp.Secret.TTL = max(inc, minLease)
+	}
+	return resp, nil
+}
+
+// periodOf reads a lease's renewal period; 0 if it has none. Internal data
+// comes back from Vault through JSON, so the number may be a float or a
+// json.Number.
+func periodOf(internal map[string]any) time.Duration {
+	switch v := internal[internalPeriod].(type) {
+	case int64:
+		return time.Duration(v) * time.Second
+	case float64:
+		return time.Duration(v) * time.Second
+	case json.Number:
+		n, _ := v.Int64()
+		return time.Duration(n) * time.Second
+	}
+	return 0
+}
+
+// leaseEndOf reads the end a lease was granted until. Leases granted
+// before renewals existed have none and were not renewable.
+func leaseEndOf(internal map[string]any) (time.Time, error) {
+	s, ok := internal[internalEnd].(string)
+	if !ok {
+		return time.Time{}, fmt.Errorf("the lease has no %s: it was not granted as renewable", internalEnd)
+	}
+	end, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("the lease's %s %q is not a time: %w", internalEnd, s, err)
+	}
+	return end, nil
 }
 
 // revokeToken deliberately does nothing and always succeeds. Every reader's

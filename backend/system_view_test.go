@@ -32,7 +32,7 @@ func TestCachedReadsDoNotAskVaultEachTime(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
 	sys := &countingSystemView{StaticSystemView: env.system}
-	b := newBackend(Options{Clock: env.clock})
+	b := newBackend(Options{Clock: env.clock, Jitter: noJitter})
 	conf := logical.TestBackendConfig()
 	conf.StorageView = env.storage
 	conf.System = sys
@@ -46,7 +46,7 @@ func TestCachedReadsDoNotAskVaultEachTime(t *testing.T) {
 	start := time.Now()
 	for range reads {
 		resp, err := env.requestTo(b, logical.ReadOperation, "token/p", nil)
-		if err != nil || resp.Secret == nil || resp.Secret.TTL != 55*time.Minute {
+		if err != nil || resp.Secret == nil || resp.Secret.MaxTTL != 55*time.Minute {
 			t.Fatalf("read: %v %v", resp, err)
 		}
 	}

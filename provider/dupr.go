@@ -141,10 +141,16 @@ func jsonString(raw json.RawMessage) string {
 // §6.6.1) is counted from when the request was sent, so a partner clock ahead
 // of or behind ours neither shortens nor lengthens the token. Without a
 // usable Date header the expiry is taken as is.
+//
+// Date has whole seconds, truncated: the partner's clock read anywhere in
+// [Date, Date+1s) when it answered, so the lifetime left is taken as
+// expiry − (Date+1s), never more than the token really has. Taking Date
+// as exact overstated it by up to a second, a second every lease on the
+// token could outlive it by (issue 16).
 func serverExpiry(resp *response, expiry time.Time) time.Time {
 	date, err := http.ParseTime(resp.Header.Get("Date"))
 	if err != nil {
 		return expiry
 	}
-	return resp.SentAt.Add(expiry.Sub(date))
+	return resp.SentAt.Add(expiry.Sub(date.Add(time.Second)))
 }

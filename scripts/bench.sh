@@ -18,7 +18,8 @@
 #      makes a non-root token with a read policy for the readers;
 #   5. runs the load tool: the cold and refresh modes on the fresh Vault,
 #      the throughput mode once per kind of reader token (READ_TOKENS), then
-#      the scale mode; prints the report, also kept in
+#      the scale mode, then the leases mode (a minute at full rate per
+#      lease_mode: leases left in Vault, Vault's memory); prints the report, also kept in
 #      .cache/bench/report.md. Besides the goals'
 #      targets, the throughput mode reads two variants of the minimal
 #      plugin, without a goal, that price what every plugin pays: its
@@ -35,7 +36,11 @@
 # The exit status is 1 if a goal was missed.
 #
 # Environment:
-#   MODES         load tool modes to run (default throughput,cold,refresh,scale)
+#   MODES         modes to run (default throughput,cold,refresh,scale,leases,raft);
+#                 raft is this script's: a second, single-node Vault with
+#                 integrated storage, where partnertoken's per_read and none
+#                 reads are measured against the minimal plugin, KV v2 and
+#                 oauthapp v3.1.1 (tools/oauthapp), the closest peer
 #   READ_TOKENS   kinds of reader token to run the throughput mode with, in
 #                 turn (default "policy no-default"): policy is the bench-read
 #                 policy plus Vault's default policy, as tokens from auth
@@ -57,11 +62,11 @@ die() { log "$*"; exit 1; }
 # shellcheck source=scripts/lib.sh
 . "$root/scripts/lib.sh"
 
-modes="${MODES:-throughput,cold,refresh,scale}"
+modes="${MODES:-throughput,cold,refresh,scale,leases,raft}"
 # selected PATTERN prints the selected modes that PATTERN matches, comma-separated.
 selected() { tr , '\n' <<<"$modes" | grep -xE "$1" | paste -sd, - || true; }
-unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|throughput|scale' | paste -sd, - || true)"
-[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, scale)"
+unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|throughput|scale|leases|raft' | paste -sd, - || true)"
+[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, scale, leases, raft)"
 
 version="$(scripts/version.sh)"
 plugin=vault-plugin-secrets-partnertoken
@@ -90,6 +95,11 @@ go build -o "$work/bin/jsonget" scripts/jsonget.go
 (cd tests && go build -o "$work/plugins/$baseline" ./baseline/cmd/vault-plugin-secrets-baseline)
 (cd tests && go build -o "$work/bin/load" ./load)
 (cd tools/kv && go build -o "$work/plugins/$kv" github.com/hashicorp/vault-plugin-secrets-kv/cmd/vault-plugin-secrets-kv)
+oauthapp=vault-plugin-secrets-oauthapp
+oauthapp_version="$(awk '$1 == "require" && $2 == "github.com/puppetlabs/vault-plugin-secrets-oauthapp/v3" { print $3 }' tools/oauthapp/go.mod)"
+if [[ ",$modes," == *,raft,* ]]; then
+  (cd tools/oauthapp && go build -o "$work/plugins/$oauthapp" github.com/puppetlabs/vault-plugin-secrets-oauthapp/v3/cmd/vault-plugin-secrets-oauthapp)
+fi
 vault_bin="$(scripts/get-vault.sh)"
 vault() { "$vault_bin" "$@"; }
 jsonget() { "$work/bin/jsonget" "$@"; }
@@ -229,7 +239,7 @@ done
 # shellcheck disable=SC2206 # LOAD_FLAGS is a list of flags
 extra=(${LOAD_FLAGS:-})
 load() {
-  "$work/bin/load" -addr "$VAULT_ADDR" -token root -sim-handshake "$sim" \
+  "$work/bin/load" -addr "$VAULT_ADDR" -token "$VAULT_TOKEN" -sim-handshake "$sim" \
     -vault-pid "$vault_pid" -plugin-name "$plugin" "$@" "${extra[@]}"
 }
 : >"$work/report.md"
@@ -261,5 +271,98 @@ if [[ ",$modes," == *,throughput,* ]]; then
   done
 fi
 others "$(selected 'scale')"
+# Last: a minute at full rate with lease_mode=per_read leaves over 100,000
+# leases in Vault.
+others "$(selected 'leases')"
+
+# raft: the same plugins on a single-node Vault with integrated storage,
+# where every lease is a Raft write, and oauthapp v3.1.1 beside them.
+if [[ ",$modes," == *,raft,* ]]; then
+  rport="$(free_port)"
+  mkdir -p "$work/raft"
+  cat >"$work/raft.hcl" <<HCL
+storage "raft" {
+  path    = "$work/raft"
+  node_id = "bench"
+}
+listener "tcp" {
+  address     = "127.0.0.1:$rport"
+  tls_disable = true
+}
+api_addr         = "http://127.0.0.1:$rport"
+cluster_addr     = "http://127.0.0.1:$((rport + 1))"
+disable_mlock    = true
+plugin_directory = "$work/plugins"
+HCL
+  log "starting a single-node Raft Vault at 127.0.0.1:$rport (log: ${work#"$root"/}/vault-raft.log)"
+  "$vault_bin" server -config="$work/raft.hcl" -log-level=warn >"$work/vault-raft.log" 2>&1 &
+  raft_pid=$!
+  pids+=("$raft_pid")
+  export VAULT_ADDR="http://127.0.0.1:$rport"
+  for ((i = 0; ; i++)); do
+    listening "127.0.0.1:$rport" && break
+    ((i < 120)) || die "the Raft Vault did not listen within 60s"
+    sleep 0.5
+  done
+  vault operator init -key-shares=1 -key-threshold=1 -format=json >"$work/raft-init.json"
+  vault operator unseal "$(jsonget "$work/raft-init.json" unseal_keys_b64 | tr -d '[]" \n')" >/dev/null
+  VAULT_TOKEN="$(jsonget "$work/raft-init.json" root_token)"
+  export VAULT_TOKEN
+  for ((i = 0; ; i++)); do
+    vault secrets list >/dev/null 2>&1 && break
+    ((i < 120)) || die "the Raft Vault did not become active within 60s"
+    sleep 0.5
+  done
+  register "$plugin" "$version" "$plugin"
+  vault secrets enable -path=partner -plugin-version="$version" "$plugin" >/dev/null
+  register "$baseline" "$baseline_version" "$baseline"
+  vault secrets enable -path=baseline -plugin-version="$baseline_version" "$baseline" >/dev/null
+  register kv-external "$kv_version" "$kv"
+  vault secrets enable -path=kv-v2 -plugin-version="$kv_version" kv-external >/dev/null
+  vault secrets tune -options=version=2 kv-v2/ >/dev/null
+  register "$oauthapp" "$oauthapp_version" "$oauthapp"
+  vault secrets enable -path=oauthapp -plugin-version="$oauthapp_version" "$oauthapp" >/dev/null
+
+  vault write partner/settings allowed_token_url_hosts=127.0.0.1 >/dev/null
+  for mode in per_read none; do
+    jsonget "$sim" clients.oauth2.secret | vault write "partner/config/load-$mode" provider=oauth2 lease_mode="$mode" \
+      token_url="$(jsonget "$sim" token_urls.oauth2)" client_id="$(jsonget "$sim" clients.oauth2.id)" \
+      client_secret=- >/dev/null
+    vault read "partner/token/load-$mode" >/dev/null
+  done
+  # oauthapp keeps a secret as given: without the newline jsonget prints.
+  printf %s "$(jsonget "$sim" clients.oauth2.secret)" | vault write oauthapp/servers/load provider=custom \
+    client_id="$(jsonget "$sim" clients.oauth2.id)" client_secret=- \
+    provider_options=token_url="$(jsonget "$sim" token_urls.oauth2)" \
+    provider_options=auth_code_url="$(jsonget "$sim" token_urls.oauth2)" >/dev/null
+  vault write oauthapp/self/load server=load >/dev/null
+  vault read oauthapp/self/load >/dev/null
+  for ((i = 0; ; i++)); do
+    echo "{\"data\":$value}" | vault write kv-v2/data/load - >/dev/null 2>&1 && break
+    ((i < 60)) || die "kv-v2/ on the Raft Vault did not accept a write within 30s"
+    sleep 0.5
+  done
+  vault policy write bench-read - >/dev/null <<'HCL'
+path "partner/token/*" { capabilities = ["read"] }
+path "baseline/*"      { capabilities = ["read"] }
+path "kv-v2/data/*"    { capabilities = ["read"] }
+path "oauthapp/self/*" { capabilities = ["read"] }
+HCL
+  raft_load() {
+    "$work/bin/load" -addr "$VAULT_ADDR" -token "$VAULT_TOKEN" -sim-handshake "$sim" \
+      -vault-pid "$raft_pid" -plugin-name "$plugin" -modes throughput \
+      -read-token "$(reader_token "${kinds[0]}")" "$@" "${extra[@]}" | tee -a "$work/report.md" || status=1
+  }
+  log "Raft: lease_mode=none against oauthapp's cached self/ read (about 5 minutes)"
+  raft_load -label "single-node Raft Vault, unleased reads, readers with a ${kinds[0]} token" \
+    -partner partner/token/load-none \
+    -baseline oauthapp=oauthapp/self/load@1.2 \
+    -baseline per-read=partner/token/load-per_read \
+    -baseline kv-v2=kv-v2/data/load
+  log "Raft: lease_mode=per_read against the minimal leased plugin (about 5 minutes)"
+  raft_load -label "single-node Raft Vault, leased reads, readers with a ${kinds[0]} token" \
+    -partner partner/token/load-per_read \
+    -baseline minimal=baseline/token/load@1.0
+fi
 log "report: ${work#"$root"/}/report.md, profiles: ${work#"$root"/}/profiles/"
 exit "$status"

@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -20,32 +22,53 @@ const (
 // TestAgentKeepsValidToken runs a real Vault Agent (`bao agent` on OpenBao) that renders a partner
 // token into a file, against tokens that live 30 seconds, and checks every
 // second for two minutes that the file holds a token the partner accepts.
-// That needs the lease to end before the token does, the Agent to re-read
-// (the lease is not renewable), and the engine to have a fresh token ready
-// when it does.
+// That needs the lease to end before the token does, the Agent to renew and
+// then re-read the renewable lease (a renewal never extends it) or re-read
+// a non-renewable one, and the engine to have a fresh token ready when it
+// does. The three ways of reading run side by side.
 func TestAgentKeepsValidToken(t *testing.T) {
+	for _, mode := range []struct {
+		name   string
+		config map[string]any
+	}{
+		{"renewable lease per read (the default)", nil},
+		{"non-renewable lease per read", map[string]any{"lease_renewable": false}},
+		{"no lease: ttl and rotation_period", map[string]any{"lease_mode": "none"}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			watchAgent(t, mode.config)
+		})
+	}
+}
+
+// agentRuns numbers the Agents of a run, for their config names and dirs.
+var agentRuns atomic.Int32
+
+func watchAgent(t *testing.T, extra map[string]any) {
 	ctx := ctxFor(t)
 	const p = "dupr"
-	name := "agent-" + p
-	sim, err := startSimulator("agent", map[string]time.Duration{p: agentLifetime})
+	run := fmt.Sprint(agentRuns.Add(1))
+	name := "agent-" + p + "-" + run
+	sim, err := startSimulator("agent-"+run, map[string]time.Duration{p: agentLifetime})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	if err := configure(ctx, shared.root, mount, name, p, sim, nil); err != nil {
+	if err := configure(ctx, shared.root, mount, name, p, sim, extra); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shared.root.write(ctx, "sys/policies/acl/agent-"+name, map[string]any{
+	if _, err := shared.root.write(ctx, "sys/policies/acl/"+name, map[string]any{
 		"policy": `path "` + mount + `/token/` + name + `" { capabilities = ["read"] }`,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	agentToken, err := shared.root.childToken(ctx, "agent-"+name)
+	agentToken, err := shared.root.childToken(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	dir := filepath.Join(env.workDir, "agent")
+	dir := filepath.Join(env.workDir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +103,8 @@ template {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	agent := serverCommand(dir, nil, "agent", "-config="+config, "-log-level=debug")
+	// Trace shows each read's sleep and renewal, for the timeline.
+	agent := serverCommand(dir, nil, "agent", "-config="+config, "-log-level=trace")
 	agent.Stdout, agent.Stderr = logFile, logFile
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
@@ -91,6 +115,8 @@ template {
 		exitErr = agent.Wait()
 		close(exited)
 	}()
+	began := time.Now()
+	checks := newTimeline(mount + "/token/" + name) // the test's own checks of the file
 	defer func() {
 		terminate(agent.Process, exited, 10*time.Second)
 		if leaks := findSecrets([]string{logPath}, sim.secrets()); len(leaks) > 0 {
@@ -98,6 +124,9 @@ template {
 		}
 		if t.Failed() {
 			t.Logf("the Agent's log ends with:\n%s", tail(logPath, 30))
+		}
+		if t.Failed() || os.Getenv("PARTNERTOKEN_E2E_TIMELINE") != "" {
+			t.Log(agentTimeline(ctx, checks, name, p, sim, logPath, began))
 		}
 	}()
 
@@ -132,9 +161,11 @@ template {
 		tok := readRendered()
 		if _, ok := seen[tok]; !ok {
 			seen[tok] = time.Now()
+			checks.add(time.Now(), "test", tok, "the file holds this token now")
 		}
 		if tok == "" || !sim.active(t, p, tok) {
 			bad++
+			checks.add(time.Now(), "test", tok, "BAD: the partner does not accept the token in the file")
 			t.Errorf("after %s the rendered file holds a token the partner does not accept (token %d seen)",
 				time.Since(start).Round(time.Second), len(seen))
 		}
@@ -150,4 +181,21 @@ template {
 		t.Errorf("%d tokens were minted in %s for one reader, want at most %d", minted, agentWatch, limit)
 	}
 	t.Logf("the Agent rendered %d tokens in %s, %d minted, %d bad checks", len(seen), agentWatch, sim.mints(t, p), bad)
+}
+
+// agentTimeline merges the test's checks with what the audit log, the
+// engine's lease lines, the simulator and the Agent's log tell about the
+// tokens of config name since began.
+func agentTimeline(ctx context.Context, checks *timeline, name, partner string, sim *simulator, agentLog string, began time.Time) string {
+	tl := checks
+	tl.learnHashes(ctx, shared.root, "file", append([]string(nil), tl.tokens...))
+	tokenOf := tl.addAudit(shared.audit, began)
+	// Tokens that Vault handed out but the file never showed.
+	for _, tok := range tokenOf {
+		tl.number(tok)
+	}
+	tl.addEngine(shared.vault.LogPath, name, tokenOf, began)
+	tl.addPartnerExpiries(sim, partner)
+	tl.addReader("agent", agentLog, began)
+	return tl.String()
 }

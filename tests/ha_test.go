@@ -725,9 +725,9 @@ func checkReads(t *testing.T, reads []haRead) {
 			report("a read through %s at %s got an older token than %s had served at %s",
 				r.node.ID, r.started.Format(timeMillis), newest.node.ID, newest.ended.Format(timeMillis))
 		}
-		if !r.ended.Before(r.l.ExpiresAt) || r.l.End().After(r.l.ExpiresAt) || r.l.Renewable || r.l.Duration <= 0 {
-			report("a read through %s at %s got an expired token or a bad lease: expires_at %s, lease %s, renewable %t",
-				r.node.ID, r.ended.Format(timeMillis), r.l.ExpiresAt.Format(timeMillis), r.l.Duration, r.l.Renewable)
+		if !r.ended.Before(r.l.ExpiresAt) || r.l.End().After(r.l.ExpiresAt) || r.l.Duration <= 0 {
+			report("a read through %s at %s got an expired token or a bad lease: expires_at %s, lease %s",
+				r.node.ID, r.ended.Format(timeMillis), r.l.ExpiresAt.Format(timeMillis), r.l.Duration)
 		}
 		if r.accepted != nil && !*r.accepted {
 			report("a read through %s at %s got a token the partner does not accept", r.node.ID, r.ended.Format(timeMillis))

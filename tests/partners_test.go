@@ -57,8 +57,8 @@ func checkLease(t *testing.T, sim *simulator, partner, path, name string, l *lea
 	if want := path + "/token/" + name + "/"; !strings.HasPrefix(l.ID, want) {
 		t.Errorf("lease_id = %q, want a lease under %s", l.ID, want)
 	}
-	if l.Renewable {
-		t.Errorf("the lease is renewable; renewing cannot extend the partner's token, so it must not be")
+	if !l.Renewable {
+		t.Errorf("the lease is not renewable; by default it is (lease_renewable), so Vault Proxy can cache it")
 	}
 	if l.Duration <= 0 {
 		t.Errorf("lease_duration = %s, want a positive lease", l.Duration)
@@ -75,7 +75,7 @@ func checkLease(t *testing.T, sim *simulator, partner, path, name string, l *lea
 }
 
 // TestEveryPartner reads each simulated partner's token through Vault:
-// a non-renewable lease that ends before the token does, for a token the
+// a renewable lease that ends before the token does, for a token the
 // partner accepts, minted once and then served from the cache.
 func TestEveryPartner(t *testing.T) {
 	for _, p := range partners {

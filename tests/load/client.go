@@ -97,7 +97,10 @@ func (v *vault) write(ctx context.Context, path string, body map[string]any) err
 }
 
 func (v *vault) list(ctx context.Context, path string) ([]string, error) {
-	r, _, err := v.do(ctx, http.MethodGet, strings.TrimSuffix(path, "/")+"/?list=true", nil)
+	r, status, err := v.do(ctx, http.MethodGet, strings.TrimSuffix(path, "/")+"/?list=true", nil)
+	if status == http.StatusNotFound {
+		return nil, nil // Vault answers a LIST of nothing with 404
+	}
 	if err != nil {
 		return nil, err
 	}

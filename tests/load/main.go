@@ -22,6 +22,10 @@
 //	            LIST config/ and LIST status/ time through Vault, the time to
 //	            read (mint) every token, and the plugin's resident memory per
 //	            cached config.
+//	leases      one config per lease_mode (per_read, none) read at full
+//	            rate for -leases-duration each: the leases left in Vault and
+//	            Vault's resident memory before and after (goal: none leaves
+//	            no lease).
 //
 // cold, refresh and scale write their own configs (fresh names, so a rerun
 // against the same Vault works) from the simulator's handshake line
@@ -82,8 +86,11 @@ type options struct {
 
 	scaleConfigs int
 	scalePartner string
-	vaultPid     int
-	pluginName   string
+
+	leasesDuration time.Duration
+	leasesPartner  string
+	vaultPid       int
+	pluginName     string
 
 	vaultProfile  string
 	pluginProfile map[string]string // target name -> pprof base URL
@@ -126,6 +133,8 @@ func main() {
 	flag.IntVar(&o.scaleConfigs, "scale-configs", 10000, "configs the scale mode writes")
 	flag.StringVar(&o.scalePartner, "scale-partner", "oauth2", "simulated partner of the scale configs")
 	flag.IntVar(&o.vaultPid, "vault-pid", 0, "pid of the Vault server, to account the CPU time of Vault and of each plugin process (its children) per read, and the plugin's memory (Linux /proc)")
+	flag.DurationVar(&o.leasesDuration, "leases-duration", time.Minute, "leases mode: how long each lease_mode's config is read at full rate")
+	flag.StringVar(&o.leasesPartner, "leases-partner", "oauth2", "leases mode: simulated partner of the configs (hour-long tokens by default)")
 	flag.StringVar(&o.pluginName, "plugin-name", "vault-plugin-secrets-partnertoken", "file name of the partnertoken binary, to find its process among Vault's children")
 
 	flag.StringVar(&o.vaultProfile, "vault-profile", "", "directory: after the rounds, read each target again while taking Vault's CPU profile (sys/pprof/profile) into <dir>/vault-<target>.pprof")
@@ -152,12 +161,12 @@ func main() {
 	for _, m := range strings.Split(*modes, ",") {
 		m = strings.TrimSpace(m)
 		switch m {
-		case "throughput", "cold", "refresh", "scale":
+		case "throughput", "cold", "refresh", "scale", "leases":
 			o.modes[m] = true
 			order = append(order, m)
 		case "":
 		default:
-			fatalf("unknown mode %q (want throughput, cold, refresh or scale)", m)
+			fatalf("unknown mode %q (want throughput, cold, refresh, scale or leases)", m)
 		}
 	}
 	if o.adminToken == "" {
@@ -185,6 +194,8 @@ func main() {
 			pass, err = runRefresh(ctx, &o)
 		case "scale":
 			pass, err = runScale(ctx, &o)
+		case "leases":
+			pass, err = runLeases(ctx, &o)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "load: %s: %v\n", m, err)

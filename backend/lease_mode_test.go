@@ -1,0 +1,144 @@
+package backend
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	dto "github.com/prometheus/client_model/go"
+)
+
+func TestLeaseModeNoneReturnsTheTokenWithoutALease(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"lease_mode": "none"})
+	resp := env.readToken("p")
+	if resp.Secret != nil {
+		t.Fatalf("lease_mode=none returned a lease: %+v", resp.Secret)
+	}
+	want := map[string]any{
+		"access_token":    "token-1",
+		"token_type":      "Bearer",
+		"expires_at":      env.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"ttl":             int64(48 * 60), // until the refresh ahead at 80% of the hour
+		"rotation_period": int64(3600),
+	}
+	for k, v := range want {
+		if resp.Data[k] != v {
+			t.Errorf("%s = %v (%T), want %v", k, resp.Data[k], resp.Data[k], v)
+		}
+	}
+	if got := env.mustOK(logical.ReadOperation, "status/p", nil).Data["lease_mode"]; got != "none" {
+		t.Errorf("status lease_mode = %v, want none", got)
+	}
+	if got := env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2"); testCounter(got) != 0 {
+		t.Errorf("lease_mode=none counted %v leases issued", testCounter(got))
+	}
+}
+
+func TestRereadTTLEndsBeforeTheToken(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	cfg, err := readConfig(t.Context(), env.storage, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := env.clock.Now()
+	hour := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(time.Hour)}
+	tests := []struct {
+		name  string
+		tok   *storedToken
+		at    time.Duration
+		guard time.Duration
+		want  time.Duration
+	}{
+		{"before the refresh ahead: until it", hour, 0, 0, 48 * time.Minute},
+		{"past the refresh ahead: until the safe end", hour, 50 * time.Minute, 0, 5 * time.Minute},
+		{"past the refresh ahead under load: until the safe end less the guard", hour, 50 * time.Minute, 10 * time.Second, 4*time.Minute + 50*time.Second},
+		{"never below a second", hour, 55*time.Minute - 1500*time.Millisecond, 0, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := issued.Add(tt.at)
+			got := cfg.rereadTTL(tt.tok, now, tt.guard)
+			if got != tt.want {
+				t.Fatalf("ttl %s, want %s", got, tt.want)
+			}
+			// consul-template re-reads after ttl + 1 s: still before the expiry.
+			if now.Add(got + time.Second).After(tt.tok.ExpiresAt) {
+				t.Fatalf("ttl %s + 1 s ends after the token expires", got)
+			}
+		})
+	}
+}
+
+func TestLeaseModeIsValidated(t *testing.T) {
+	env := newTestEnv(t)
+	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": env.partner.URL(), "client_id": testClientID, "client_secret": testClientSecret,
+		"lease_mode": "sometimes",
+	})
+	if err == nil && (resp == nil || !resp.IsError()) {
+		t.Fatal("lease_mode=sometimes was accepted")
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	} else {
+		msg = resp.Error().Error()
+	}
+	if !strings.Contains(msg, "lease_mode") {
+		t.Fatalf("error %q does not name lease_mode", msg)
+	}
+}
+
+func TestStatusWarnsWhenLeasedReadsKeepTooManyLeasesAlive(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	// 300 reads in a minute with 55m leases keep about 16,500 leases alive.
+	for range 300 {
+		env.readToken("p")
+	}
+	status := env.mustOK(logical.ReadOperation, "status/p", nil).Data
+	if got := status["live_leases_estimate"].(int64); got < 15_000 || got > 17_000 {
+		t.Errorf("live_leases_estimate = %d, want about 16,500", got)
+	}
+	warning, _ := status["lease_warning"].(string)
+	for _, remedy := range []string{"Vault Agent", "Vault Proxy", "lease_mode=none"} {
+		if !strings.Contains(warning, remedy) {
+			t.Errorf("lease_warning %q does not name %s", warning, remedy)
+		}
+	}
+	if logs := env.logs.String(); strings.Count(logs, "keep too many leases alive") != 1 {
+		t.Errorf("want one warning in the log, got:\n%s", logs)
+	}
+	if got := testCounter(env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2")); got != 300 {
+		t.Errorf("leases issued = %v, want 300", got)
+	}
+	// A minute later with no reads, the warning is gone.
+	env.clock.Advance(rateWindow + rateWindow/rateBuckets)
+	status = env.mustOK(logical.ReadOperation, "status/p", nil).Data
+	if _, ok := status["lease_warning"]; ok || status["live_leases_estimate"].(int64) != 0 {
+		t.Errorf("a quiet minute later: %v, %v", status["lease_warning"], status["live_leases_estimate"])
+	}
+}
+
+func TestStatusDoesNotWarnAtAgentRates(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	for range 10 {
+		env.readToken("p")
+	}
+	status := env.mustOK(logical.ReadOperation, "status/p", nil).Data
+	if _, ok := status["lease_warning"]; ok {
+		t.Errorf("10 reads a minute warned: %v", status["lease_warning"])
+	}
+}
+
+func testCounter(c interface{ Write(*dto.Metric) error }) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
