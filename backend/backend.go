@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-hclog"
@@ -65,6 +66,8 @@ type backend struct {
 	// reader that disconnects does not cancel a mint other readers wait for.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// noEvents is set once the server said it has no events system.
+	noEvents atomic.Bool
 }
 
 // Factory builds the backend for Vault.

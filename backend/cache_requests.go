@@ -31,7 +31,8 @@ func (c *tokenCache) get(ctx context.Context, name string, guard time.Duration) 
 		}
 		c.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
 		if !c.writable() {
-			// Vault forwards the request to the active node, which mints.
+			// Vault forwards the request to the active node (of the
+			// primary cluster, from a performance secondary), which mints.
 			// Minting here first would mint twice.
 			return nil, false, logical.ErrReadOnly
 		}

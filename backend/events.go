@@ -7,6 +7,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Vault events (1.13+) the engine sends. Their metadata is the config name
@@ -18,13 +20,24 @@ const (
 	eventCredentialsRefused = "partnertoken/credentials-refused"
 )
 
-// sendEvent publishes an event, best effort: a Vault without the events
-// system, or a slow one, must not hold up a mint.
+// sendEvent publishes an event, best effort: a server without the events
+// system, or a slow one, must not hold up a mint. OpenBao has none and
+// answers every event with gRPC's Unimplemented; that answer is remembered
+// for the life of the mount, so mints stop paying a round trip for it.
 func (b *backend) sendEvent(eventType, name, providerName string) {
+	if b.noEvents.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, time.Second)
 	defer cancel()
 	err := logical.SendEvent(ctx, b, eventType, "config", name, "provider", providerName)
-	if err != nil && !errors.Is(err, framework.ErrNoEvents) {
+	switch {
+	case err == nil || errors.Is(err, framework.ErrNoEvents):
+	case status.Code(err) == codes.Unimplemented:
+		if !b.noEvents.Swap(true) {
+			b.Logger().Info("the server has no events system: the engine sends no events on this mount", "error", err.Error())
+		}
+	default:
 		b.Logger().Debug("sending event failed", "event", eventType, "config", name, "error", err.Error())
 	}
 }
