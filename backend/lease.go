@@ -57,7 +57,7 @@ func (c *Config) leaseEnd(tok *storedToken) time.Time {
 // leaseTTL is the lease a reader gets at now: the time left until the
 // lease end less guard (the delays the answer may still meet on its way
 // to the reader, see delayWatch), capped by the config's ttl and max_ttl and
-// by the mount's maximum, shortened by up to jitterShare of the margin
+// by the mount's maximum, shortened by up to the lease slack less a second
 // (jitter in [0, 1)) so that the leases on one token do not all end, and
 // are not all revoked, at the same instant, and truncated to whole seconds
 // as Vault would truncate it anyway. Every step only shortens the lease, so
@@ -70,10 +70,23 @@ func (c *Config) leaseTTL(tok *storedToken, now time.Time, guard, mountMax time.
 			ttl = limit
 		}
 	}
-	if spread := time.Duration(jitter * jitterShare * float64(c.margin(tok.lifetime()))); ttl > minServedLease && spread > 0 {
+	// The jitter leaves a second of the slack to the truncation below.
+	if spread := time.Duration(jitter * float64(c.leaseSlack(tok.lifetime())-time.Second)); ttl > minServedLease && spread > 0 {
 		ttl -= min(spread, ttl-minServedLease)
 	}
 	return ttl.Truncate(time.Second)
+}
+
+// leaseSlack is the most leaseTTL takes off a lease besides guard: its
+// jitter (up to jitterShare of the margin) and the truncation to whole
+// seconds together, and never less than that one second of truncation.
+// shortestLease counts it, so the refresh ahead comes before any lease on
+// the token can end: a lease read a moment after the mint and truncated by
+// almost a second once ended, and Vault Proxy let it go, just before the
+// refresh, and Proxy read the old token once more
+// (TestProxyServesManyReadsFromOneLeasePerToken under load).
+func (c *Config) leaseSlack(lifetime time.Duration) time.Duration {
+	return max(time.Duration(jitterShare*float64(c.margin(lifetime))), time.Second)
 }
 
 // servable reports whether tok can still be served from the cache at now:
@@ -106,12 +119,12 @@ func (c *Config) refreshAt(tok *storedToken, guard time.Duration) time.Time {
 	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.shortestLease(tok, guard))*lastRefreshShare)))
 }
 
-// shortestLease is the shortest lease a read of tok gets right after its
-// mint: to its safe end, less guard and the largest jitter.
+// shortestLease is the earliest end, counted from tok's mint, of any lease
+// on it: its safe end, less guard and the lease slack (jitter and
+// truncation).
 func (c *Config) shortestLease(tok *storedToken, guard time.Duration) time.Duration {
 	life := tok.lifetime()
-	margin := c.margin(life)
-	return max(life-margin-guard-time.Duration(jitterShare*float64(margin)), 0)
+	return max(life-c.margin(life)-guard-c.leaseSlack(life), 0)
 }
 
 // renewalPeriod is the TTL of a renewable lease on tok, and the most a

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,7 +76,9 @@ func TestJitterSpreadsLeaseEndsOverHalfTheMargin(t *testing.T) {
 	}{
 		{0, 55 * time.Minute},
 		{0.5, 55*time.Minute - 75*time.Second},
-		{0.999, 52*time.Minute + 30*time.Second},
+		// The jitter leaves the last second of the 2m30s slack to the
+		// truncation to whole seconds.
+		{0.999, 52*time.Minute + 31*time.Second},
 	}
 	for _, tt := range tests {
 		if got := cfg.leaseTTL(tok, now, 0, 0, tt.jitter); got != tt.want {
@@ -162,17 +165,26 @@ func TestRenewableHoldersReadAgainOnlyAfterTheRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	issued := env.clock.Now()
-	for _, life := range []time.Duration{100 * time.Second, 30 * time.Minute, time.Hour, 24 * time.Hour} {
+	// The largest jitter leaseTTL can draw.
+	mostJitter := math.Nextafter(1, 0)
+	for _, life := range []time.Duration{29 * time.Second, 100 * time.Second, 30 * time.Minute, time.Hour, 24 * time.Hour} {
 		tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(life)}
 		for _, guard := range []time.Duration{0, 3 * time.Second} {
 			period := cfg.renewalPeriod(tok, guard)
 			refresh := cfg.refreshAt(tok, guard).Sub(issued)
-			earliestLetGo := cfg.shortestLease(tok, guard) - time.Duration(0.8*float64(period))
-			if earliestLetGo < refresh {
-				t.Errorf("life %s, guard %s: period %s lets a holder go at %s, before the refresh at %s", life, guard, period, earliestLetGo, refresh)
-			}
 			if period < minLease {
 				t.Errorf("life %s: period %s", life, period)
+			}
+			// Every read until the refresh, with the most jitter: the
+			// lease it gets, truncated as leaseTTL truncates it, is let go
+			// only after the refresh.
+			for read := time.Duration(0); read < refresh; read += max(life/1000, time.Millisecond) {
+				ttl := cfg.leaseTTL(tok, issued.Add(read), guard, 0, mostJitter)
+				if letGo := read + ttl - time.Duration(0.8*float64(period)); letGo < refresh {
+					t.Errorf("life %s, guard %s: a read at %s gets %s with period %s and is let go at %s, before the refresh at %s",
+						life, guard, read, ttl, period, letGo, refresh)
+					break
+				}
 			}
 		}
 	}
