@@ -3,11 +3,13 @@
 #   make build      static plugin binary into bin/, with its version compiled in
 #   make test       gofmt and go vet, unit tests (with -race), then the
 #                   end-to-end suite against a real Vault (built once into
-#                   .cache/, 10-20 min)
+#                   .cache/, 10-20 min) and against OpenBao (from
+#                   ../shared/openbao or BAO_BIN)
 #   make release    static binaries for four platforms, zipped, with
 #                   SHA256SUMS and SBOMs, into dist/ (scripts/release.sh)
 #   make dev        a Vault dev server with the plugin at partner/ and the
 #                   partner simulator, configured; Ctrl-C stops it all
+#                   (SERVER=openbao: the same on OpenBao)
 #   make help       every target
 
 SHELL := bash
@@ -33,10 +35,14 @@ E2E_TIMEOUT    ?= 45m
 # Extra flags for the e2e `go test`, e.g. E2E_FLAGS='-run TestAgent -v';
 # verbose in CI, so the log shows each test as it runs.
 E2E_FLAGS      ?= $(if $(CI),-v,)
+# The servers `make test-e2e` runs the suite against, one after the other;
+# SERVER=vault or SERVER=openbao picks one (also for `make dev`).
+SERVER         ?=
+E2E_SERVERS    ?= $(or $(SERVER),vault openbao)
 
 .PHONY: help
 help: ## List the targets.
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
+	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-17s %s\n", $$1, $$2 }'
 
 .PHONY: build
 build: bin/$(PLUGIN) ## Build the static plugin into bin/ with the version (scripts/version.sh) compiled in; prints the register command.
@@ -83,7 +89,7 @@ check: ## Fail on gofmt differences (gofmt -s) in any module and on go vet findi
 	$(MAKE) --no-print-directory vet
 
 .PHONY: test
-test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, then the end-to-end tests with a real Vault.
+test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao.
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-fuzz
@@ -113,23 +119,59 @@ test-fuzz: ## Run every fuzz target of the engine briefly (FUZZTIME each, defaul
 	done
 
 .PHONY: test-e2e
-test-e2e: ## End-to-end tests in tests/: a real Vault dev server, the plugin, the simulator, a Vault Agent, OpenTofu.
+test-e2e: ## End-to-end tests in tests/ (a real server, the plugin, the simulator, an Agent, OpenTofu) against Vault, then OpenBao (SERVER=vault|openbao: one of them).
+	@failed=(); \
+	for server in $(E2E_SERVERS); do \
+	  $(MAKE) --no-print-directory "test-e2e-$$server" || failed+=("$$server"); \
+	done; \
+	if (( $${#failed[@]} )); then echo "the end-to-end tests failed against: $${failed[*]}" >&2; exit 1; fi
+
+.PHONY: test-e2e-vault
+test-e2e-vault: e2e-plugin ## End-to-end tests against a real Vault dev server, its Agent and a 3-node Raft cluster.
 	@vault="$$(scripts/get-vault.sh)"; \
-	tf="$$(scripts/get-terraform.sh)" || echo "test-e2e: OpenTofu is not installed (see above): TestTerraform will fail" >&2; \
-	mkdir -p "$(E2E_PLUGIN_DIR)"; \
-	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .; \
-	echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"; \
+	$(E2E_TOFU) \
 	cd tests && \
+	PARTNERTOKEN_E2E_SERVER=vault \
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
-	PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
+	$(E2E_GO_TEST)
+
+# OpenBao comes from ../shared/openbao or BAO_BIN (scripts/get-openbao.sh).
+# Without either, this pass is skipped with a warning, except in CI.
+.PHONY: test-e2e-openbao
+test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_BIN, else ../shared/openbao).
+	@status=0; bao="$$(scripts/get-openbao.sh)" || status=$$?; \
+	if [[ $$status == 2 && -z "$(CI)" ]]; then \
+	  echo "warning: no OpenBao binary, so the end-to-end tests did NOT run against OpenBao" >&2; \
+	  exit 0; \
+	fi; \
+	[[ $$status == 0 ]] || exit $$status; \
+	start=$$SECONDS; \
+	$(E2E_TOFU) \
+	cd tests && \
+	PARTNERTOKEN_E2E_SERVER=openbao \
+	PARTNERTOKEN_E2E_BAO_BIN="$$bao" \
+	$(E2E_GO_TEST); \
+	echo "the OpenBao pass took $$(( (SECONDS - start) / 60 ))m$$(( (SECONDS - start) % 60 ))s"
+
+# The plugin binary both passes run, and how they run the suite: with
+# OpenTofu (its binary, then its CLI config) for TestTerraform.
+.PHONY: e2e-plugin
+e2e-plugin:
+	@mkdir -p "$(E2E_PLUGIN_DIR)"
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .
+	@echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"
+
+E2E_TOFU = tf="$$(scripts/get-terraform.sh)" || echo "test-e2e: OpenTofu is not installed (see above): TestTerraform will fail" >&2;
+
+E2E_GO_TEST = PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
 	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
 	PARTNERTOKEN_E2E_TOFU_BIN="$$(sed -n 1p <<<"$${tf:-}")" \
 	PARTNERTOKEN_E2E_TF_CLI_CONFIG="$$(sed -n 2p <<<"$${tf:-}")" \
 	go test -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./...
 
 .PHONY: dev
-dev: ## Run Vault (dev mode) with the plugin at partner/ and the partner simulator; Ctrl-C stops them.
-	VERSION="$(VERSION)" scripts/dev.sh
+dev: ## Run Vault (dev mode; SERVER=openbao: OpenBao) with the plugin at partner/ and the partner simulator; Ctrl-C stops them.
+	VERSION="$(VERSION)" SERVER="$(or $(SERVER),vault)" scripts/dev.sh
 
 .PHONY: bench
 bench: ## Measure the plugin through a real Vault against its goals (BENCHMARKS.md); not part of make test.
@@ -139,10 +181,14 @@ bench: ## Measure the plugin through a real Vault against its goals (BENCHMARKS.
 vault: ## Obtain the Vault binary (build it into .cache/bin once, or use VAULT_BIN) and print its path.
 	@scripts/get-vault.sh
 
+.PHONY: openbao
+openbao: ## Obtain the OpenBao binary (unpack ../shared/openbao into .cache/bin once, or use BAO_BIN) and print its path.
+	@scripts/get-openbao.sh
+
 .PHONY: clean
-clean: ## Remove build output and test leftovers; keeps the Vault binary in .cache/bin.
+clean: ## Remove build output and test leftovers; keeps the Vault and OpenBao binaries in .cache/bin.
 	rm -rf bin dist .cache/dev .cache/e2e tests/.work
 
 .PHONY: distclean
-distclean: clean ## Also remove .cache/ with the Vault binary (the next test or dev rebuilds it).
+distclean: clean ## Also remove .cache/ with the Vault and OpenBao binaries (the next test or dev obtains them again).
 	rm -rf .cache

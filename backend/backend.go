@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-hclog"
@@ -66,6 +67,8 @@ type backend struct {
 	cancel context.CancelFunc
 	// storage is the mount's storage view, for work that outlives a request.
 	storage logical.Storage
+	// noEvents is set once the server said it has no events system.
+	noEvents atomic.Bool
 }
 
 // Factory builds the backend for Vault.

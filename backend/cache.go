@@ -218,7 +218,8 @@ func (c *tokenCache) get(ctx context.Context, name string, guard time.Duration) 
 		}
 		c.b.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
 		if !c.b.WriteSafeReplicationState() {
-			// Vault forwards the request to the active node, which mints.
+			// Vault forwards the request to the active node (of the
+			// primary cluster, from a performance secondary), which mints.
 			// Minting here first would mint twice.
 			return nil, false, logical.ErrReadOnly
 		}

@@ -1,17 +1,21 @@
 package backend
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
@@ -171,6 +175,34 @@ func TestEventsCarryOnlyTheConfigAndProvider(t *testing.T) {
 	}
 	if strings.Join(types, ",") != eventTokenMinted+","+eventCredentialsRefused {
 		t.Fatalf("events %v", types)
+	}
+}
+
+// unimplementedEvents answers like OpenBao, which has no events system.
+type unimplementedEvents struct{ calls atomic.Int32 }
+
+func (u *unimplementedEvents) SendEvent(context.Context, logical.EventType, *logical.EventData) error {
+	u.calls.Add(1)
+	return status.Error(codes.Unimplemented, "unknown service pb.Events")
+}
+
+func TestAServerWithoutEventsIsAskedOnce(t *testing.T) {
+	env := newTestEnv(t)
+	events := &unimplementedEvents{}
+	b := newBackend(Options{Clock: env.clock})
+	conf := logical.TestBackendConfig()
+	conf.StorageView, conf.System, conf.EventsSender = env.storage, env.system, events
+	if err := b.setup(t.Context(), conf); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Cleanup(t.Context()) })
+	env.b = b
+	env.writeConfig("p", nil)
+	env.writeConfig("q", nil)
+	env.readToken("p")
+	env.readToken("q")
+	if n := events.calls.Load(); n != 1 {
+		t.Fatalf("two mints on a server without events sent %d events, want 1 (then none)", n)
 	}
 }
 

@@ -35,6 +35,9 @@ func pathMetrics(b *backend) []*framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{
 					OperationVerb: "read",
 				},
+				// Only the active node serves tokens, so only its
+				// counters move.
+				ForwardPerformanceStandby: true,
 			},
 		},
 		HelpSynopsis: "Counters and mint latency per config and provider.",

@@ -26,6 +26,9 @@ func pathStatus(b *backend) []*framework.Path {
 					DisplayAttrs: &framework.DisplayAttributes{
 						OperationVerb: "read",
 					},
+					// The active node serves every token read: its
+					// status is the one that tells.
+					ForwardPerformanceStandby: true,
 				},
 			},
 			HelpSynopsis: "What the engine knows about a config's token, without the token.",
@@ -49,6 +52,7 @@ never calls the partner.`,
 					DisplayAttrs: &framework.DisplayAttributes{
 						OperationVerb: "list",
 					},
+					ForwardPerformanceStandby: true,
 				},
 			},
 			HelpSynopsis:    "One line of status per config.",

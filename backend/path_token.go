@@ -29,6 +29,14 @@ func pathToken(b *backend) []*framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{
 					OperationVerb: "read",
 				},
+				// Every read creates a lease, and only the active node can
+				// store one: OpenBao's standbys, which serve reads
+				// themselves by default, fail the read with an internal
+				// error when registering the lease, and Vault Enterprise's
+				// performance standbys send the lease to the active node
+				// anyway. So the whole read goes there, where the token is
+				// in memory and refreshed ahead.
+				ForwardPerformanceStandby: true,
 				Responses: map[int][]framework.Response{
 					http.StatusOK: {{
 						Description: "The partner's bearer token, leased until shortly before it expires.",

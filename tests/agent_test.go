@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -20,7 +19,7 @@ const (
 	agentWatch = 2 * time.Minute
 )
 
-// TestAgentKeepsValidToken runs a real Vault Agent that renders a partner
+// TestAgentKeepsValidToken runs a real Vault Agent (`bao agent` on OpenBao) that renders a partner
 // token into a file, against tokens that live 30 seconds, and checks every
 // second for two minutes that the file holds a token the partner accepts.
 // That needs the lease to end before the token does, the Agent to renew and
@@ -105,11 +104,8 @@ template {
 	}
 	defer logFile.Close()
 	// Trace shows each read's sleep and renewal, for the timeline.
-	agent := exec.Command(env.vaultBin, "agent", "-config="+config, "-log-level=trace")
-	agent.Dir = dir
-	agent.Env = childEnv(dir)
+	agent := serverCommand(dir, nil, "agent", "-config="+config, "-log-level=trace")
 	agent.Stdout, agent.Stderr = logFile, logFile
-	setDeathSignal(agent)
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,9 @@ func runDocBlock(t *testing.T, ctx context.Context, v *vaultServer, path, marker
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(env.vaultBin, filepath.Join(cli, "vault")); err != nil {
+	// On OpenBao the documented vault commands run as bao, which reads the
+	// VAULT_* variables when no BAO_* one is set (childEnv drops those).
+	if err := os.Symlink(env.serverBin, filepath.Join(cli, "vault")); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", block)

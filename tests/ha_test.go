@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -42,7 +44,7 @@ type haSuite struct {
 	secrets []simClient
 }
 
-// TestHA runs the engine on a 3-node Vault cluster with integrated storage
+// TestHA runs the engine on a 3-node cluster (Vault or OpenBao) with integrated storage
 // (Raft): one token per config for the whole cluster, the token surviving
 // a step-down and the death of the active node, config rewrites dropping
 // it everywhere, and refresh ahead never running twice, also when
@@ -84,6 +86,7 @@ func TestHA(t *testing.T) {
 	if !t.Run("MintOnceServeEverywhere", s.testMintOnce) {
 		t.Fatal("the cluster does not serve tokens; the remaining HA tests depend on it")
 	}
+	t.Run("StandbyRedirectsWithoutForwarding", s.testStandbyRedirect)
 	t.Run("StepDown", s.testStepDown)
 	t.Run("KillActive", s.testKillActive)
 	t.Run("ConfigRewrite", s.testConfigRewrite)
@@ -97,7 +100,7 @@ func TestHA(t *testing.T) {
 	if leaks := findSecrets(logs, append(sim.secrets(), s.secrets...)); len(leaks) > 0 {
 		t.Errorf("client secrets in the cluster's logs:\n  %s", strings.Join(leaks, "\n  "))
 	}
-	t.Logf("the HA suite took %s", time.Since(began).Round(time.Second))
+	t.Logf("the HA suite took %s; clients followed %d redirects from standbys not yet forwarding to a new active node", time.Since(began).Round(time.Second), c.redirects())
 }
 
 // testMintOnce reads every partner's token through all three nodes at
@@ -111,6 +114,7 @@ func (s *haSuite) testMintOnce(t *testing.T) {
 	}
 	before := s.sim.allMints(t)
 	logged := mintLogLines(t, s.c.nodes)
+	redirects := s.c.redirects()
 	for _, p := range partners {
 		// Three readers per node, all at once.
 		type result struct {
@@ -164,10 +168,15 @@ func (s *haSuite) testMintOnce(t *testing.T) {
 			t.Errorf("%s: %d mints for 9 concurrent and 3 later reads through 3 nodes, want 1", p, n)
 		}
 	}
-	// Only the active node's plugin minted; in Vault OSS a standby runs
-	// no plugin at all and forwards every request to the active node.
+	if n := s.c.redirects() - redirects; n != 0 {
+		t.Errorf("the standbys redirected %d reads to the active node, want them forwarded", n)
+	}
+	// Only the active node's plugin minted. In Vault's community edition
+	// a standby runs no plugin at all and forwards every request to the
+	// active node; an OpenBao standby runs the plugin to serve reads of
+	// what it holds (configs), and the engine has it forward token reads.
 	for _, n := range s.c.nodes {
-		if plugins := slices.DeleteFunc(childPids(n.pid()), func(pid int) bool { return !isPlugin(pid) }); n != active && len(plugins) > 0 {
+		if plugins := slices.DeleteFunc(childPids(n.pid()), func(pid int) bool { return !isPlugin(pid) }); n != active && len(plugins) > 0 && !env.server.standbyReads {
 			t.Errorf("the standby %s runs plugin processes %v", n.ID, plugins)
 		}
 		minted := mintLogLines(t, []*haNode{n})[n.ID] - logged[n.ID]
@@ -176,6 +185,62 @@ func (s *haSuite) testMintOnce(t *testing.T) {
 			t.Errorf("the active node %s logged %d mints, want %d", n.ID, minted, len(partners))
 		case n != active && minted != 0:
 			t.Errorf("the standby %s logged %d mints, want none", n.ID, minted)
+		}
+	}
+}
+
+// testStandbyRedirect reads a token through each standby with request
+// forwarding turned off (X-Vault-No-Request-Forwarding, as a client may
+// send): the standby cannot serve it and redirects (307) to the active
+// node, and a client that follows the redirect gets the cluster's token.
+// On OpenBao, whose standbys serve reads themselves, this needs the engine
+// to refuse token reads on a standby; before, the standby answered HTTP 500.
+func (s *haSuite) testStandbyRedirect(t *testing.T) {
+	ctx := ctxFor(t)
+	active, err := s.c.waitActive(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = "dupr"
+	path := "/v1/" + mount + "/token/" + p
+	for _, n := range s.c.running() {
+		if n == active {
+			continue
+		}
+		get := func(follow bool) (*http.Response, []byte) {
+			t.Helper()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.Addr+path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Vault-Token", s.c.rootToken)
+			req.Header.Set("X-Vault-No-Request-Forwarding", "true")
+			client := &http.Client{Timeout: time.Minute}
+			if !follow {
+				client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("reading token/%s through %s without forwarding: %v", p, n.ID, err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp, body
+		}
+		resp, body := get(false)
+		if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != active.Addr+path {
+			t.Errorf("token/%s through the standby %s without forwarding: HTTP %d, Location %q; want 307 to %s: %.300s",
+				p, n.ID, resp.StatusCode, resp.Header.Get("Location"), active.Addr+path, body)
+			continue
+		}
+		resp, body = get(true)
+		var out struct {
+			Data struct {
+				AccessToken string `json:"access_token"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &out); resp.StatusCode != http.StatusOK || err != nil || out.Data.AccessToken != s.tokens[p] {
+			t.Errorf("following the redirect from %s: HTTP %d, want 200 with the cluster's token: %.300s", n.ID, resp.StatusCode, body)
 		}
 	}
 }
@@ -243,6 +308,9 @@ func (s *haSuite) testKillActive(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.c.waitActive(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.c.waitMounted(ctx, mount); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%s restarted and a voter again %s after the kill", active.ID, time.Since(killedAt).Round(time.Second))

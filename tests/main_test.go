@@ -16,7 +16,10 @@ import (
 // env is where the build under test is, from the PARTNERTOKEN_E2E_*
 // variables `make test-e2e` sets, else where that target puts things.
 var env struct {
-	vaultBin      string
+	// server is the kind of server under test (PARTNERTOKEN_E2E_SERVER),
+	// serverBin its binary: vault or bao.
+	server        serverKind
+	serverBin     string
 	pluginDir     string
 	pluginVersion string
 	// workDir holds the logs of this run (tests/.work/<time>), kept after
@@ -24,7 +27,7 @@ var env struct {
 	workDir string
 }
 
-// shared is the environment most tests use: one Vault dev server with the
+// shared is the environment most tests use: one dev server with the
 // plugin mounted at partner/, a file audit device, the partner simulator
 // and one config per simulated partner, named after it.
 var shared struct {
@@ -44,17 +47,17 @@ func run(m *testing.M) int {
 			fmt.Printf("e2e: skipped (PARTNERTOKEN_E2E_SKIP is set): %v\n", err)
 			return 0
 		}
-		fmt.Fprintf(os.Stderr, "e2e: %v\n\nRun `make test` (or `make test-e2e`) from the repository root: it builds Vault\nand the plugin, then runs these tests. Set PARTNERTOKEN_E2E_SKIP=1 to skip them instead.\n", err)
+		fmt.Fprintf(os.Stderr, "e2e: %v\n\nRun `make test` (or `make test-e2e`, `make test-e2e-openbao`) from the repository root:\nit obtains the server and builds the plugin, then runs these tests. Set PARTNERTOKEN_E2E_SKIP=1 to skip them instead.\n", err)
 		return 1
 	}
-	fmt.Printf("e2e: %s, plugin %s from %s, logs in %s\n", vaultVersion(), env.pluginVersion, env.pluginDir, env.workDir)
+	fmt.Printf("e2e: %s, plugin %s from %s, logs in %s\n", serverVersion(), env.pluginVersion, env.pluginDir, env.workDir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	stop, err := startShared(ctx)
 	defer stop()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: setting up the shared Vault: %v\n", err)
+		fmt.Fprintf(os.Stderr, "e2e: setting up the shared %s: %v\n", env.server.product, err)
 		return 1
 	}
 	code := m.Run()
@@ -74,16 +77,22 @@ func locateBuild() error {
 	if err != nil {
 		return err
 	}
-	env.vaultBin = os.Getenv("PARTNERTOKEN_E2E_VAULT_BIN")
-	if env.vaultBin == "" {
+	if env.server, err = serverKindNamed(os.Getenv("PARTNERTOKEN_E2E_SERVER")); err != nil {
+		return err
+	}
+	env.serverBin = os.Getenv(env.server.binEnv)
+	if env.serverBin == "" {
+		if env.server != vaultKind {
+			return fmt.Errorf("%s is not set: it names the %s binary to test with (`make test-e2e-openbao` sets it)", env.server.binEnv, env.server.product)
+		}
 		version, err := pinnedVaultVersion(filepath.Join(repo, "tools", "vault", "go.mod"))
 		if err != nil {
 			return err
 		}
-		env.vaultBin = filepath.Join(repo, ".cache", "bin", "vault-"+version)
+		env.serverBin = filepath.Join(repo, ".cache", "bin", "vault-"+version)
 	}
-	if info, err := os.Stat(env.vaultBin); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
-		return fmt.Errorf("no Vault binary at %s", env.vaultBin)
+	if info, err := os.Stat(env.serverBin); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
+		return fmt.Errorf("no %s binary at %s", env.server.product, env.serverBin)
 	}
 
 	env.pluginDir = os.Getenv("PARTNERTOKEN_E2E_PLUGIN_DIR")
@@ -142,10 +151,10 @@ func pinnedVaultVersion(goMod string) (string, error) {
 	return "", errors.New("no github.com/hashicorp/vault requirement in " + goMod)
 }
 
-func vaultVersion() string {
-	out, err := exec.Command(env.vaultBin, "version").Output()
+func serverVersion() string {
+	out, err := exec.Command(env.serverBin, "version").Output()
 	if err != nil {
-		return "vault (version unknown)"
+		return env.server.product + " (version unknown)"
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -163,7 +172,9 @@ func startShared(ctx context.Context) (stop func(), err error) {
 	}
 	stop = func() { shared.sim.Close() }
 
-	shared.vault, err = startVault(ctx, dir)
+	// The audit device comes first, so it sees every request of every test.
+	shared.audit = filepath.Join(dir, "audit.log")
+	shared.vault, err = startAuditedVault(ctx, dir, shared.audit)
 	if err != nil {
 		return stop, err
 	}
@@ -172,15 +183,6 @@ func startShared(ctx context.Context) (stop func(), err error) {
 		shared.sim.Close()
 	}
 	shared.root = shared.vault.root
-
-	// The audit device comes first, so it sees every request of every test.
-	shared.audit = filepath.Join(dir, "audit.log")
-	if _, err := shared.root.write(ctx, "sys/audit/file", map[string]any{
-		"type":    "file",
-		"options": map[string]any{"file_path": shared.audit},
-	}); err != nil {
-		return stop, fmt.Errorf("enabling the file audit device: %w", err)
-	}
 	if err := shared.vault.registerPlugin(ctx, mount); err != nil {
 		return stop, err
 	}

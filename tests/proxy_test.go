@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,11 +93,8 @@ listener "tcp" {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	proxy := exec.Command(env.vaultBin, "proxy", "-config="+config, "-log-level=trace")
-	proxy.Dir = dir
-	proxy.Env = childEnv(dir)
+	proxy := serverCommand(dir, nil, "proxy", "-config="+config, "-log-level=trace")
 	proxy.Stdout, proxy.Stderr = logFile, logFile
-	setDeathSignal(proxy)
 	if err := proxy.Start(); err != nil {
 		t.Fatal(err)
 	}

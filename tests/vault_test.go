@@ -26,10 +26,10 @@ const (
 	rootToken  = "root"
 )
 
-// vaultServer is a Vault dev server (in-memory storage, unsealed, root token
-// "root") running in its own process with the plugin directory of the build
-// under test. Its stdout and stderr, where the plugin's log lands too, are
-// captured in LogPath.
+// vaultServer is a dev server of the kind under test, Vault or OpenBao
+// (in-memory storage, unsealed, root token "root"), running in its own
+// process with the plugin directory of the build under test. Its stdout and
+// stderr, where the plugin's log lands too, are captured in LogPath.
 type vaultServer struct {
 	Addr    string // http://127.0.0.1:port
 	LogPath string
@@ -41,41 +41,65 @@ type vaultServer struct {
 	root *vaultClient
 }
 
-// startVault starts a dev server on a free loopback port and waits until
-// it answers. dir receives its log and anything else it writes.
-func startVault(ctx context.Context, dir string) (*vaultServer, error) {
-	return startVaultWithPlugins(ctx, dir, env.pluginDir)
+// startAuditedVault is startVault with a file audit device at file/ that
+// logs to auditLog from the start, enabled the way the server kind allows:
+// through sys/audit on Vault, in the config file on OpenBao.
+func startAuditedVault(ctx context.Context, dir, auditLog string) (*vaultServer, error) {
+	if env.server.auditInConfig {
+		config := filepath.Join(dir, "audit.hcl")
+		if err := os.WriteFile(config, []byte(auditConfig("file", auditLog)), 0o600); err != nil {
+			return nil, err
+		}
+		return startVault(ctx, dir, "-config="+config)
+	}
+	v, err := startVault(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := v.root.write(ctx, "sys/audit/file", map[string]any{
+		"type":    "file",
+		"options": map[string]any{"file_path": auditLog},
+	}); err != nil {
+		v.Stop()
+		return nil, fmt.Errorf("enabling the file audit device: %w", err)
+	}
+	return v, nil
+}
+
+// startVault starts a dev server (`server -dev`, with extra flags) on a
+// free loopback port and waits until it answers. dir receives its log and
+// anything else it writes. Vault and OpenBao take the same dev-mode flags.
+func startVault(ctx context.Context, dir string, extra ...string) (*vaultServer, error) {
+	return startVaultWithPlugins(ctx, dir, env.pluginDir, extra...)
 }
 
 // startVaultWithPlugins is startVault with another plugin directory, for
 // tests of other builds of the plugin (a release, two versions).
-func startVaultWithPlugins(ctx context.Context, dir, pluginDir string) (*vaultServer, error) {
+func startVaultWithPlugins(ctx context.Context, dir, pluginDir string, extra ...string) (*vaultServer, error) {
 	port, err := freePortPair()
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(dir, "vault.log"))
+	logFile, err := os.Create(filepath.Join(dir, env.server.name+".log"))
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
 
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(env.vaultBin, "server", "-dev",
-		"-dev-root-token-id="+rootToken,
-		"-dev-listen-address="+listen,
-		"-dev-plugin-dir="+pluginDir,
+	args := append([]string{"server", "-dev",
+		"-dev-root-token-id=" + rootToken,
+		"-dev-listen-address=" + listen,
+		"-dev-plugin-dir=" + pluginDir,
 		// Never overwrite the user's ~/.vault-token.
 		"-dev-no-store-token",
 		// Debug logs give a leaked secret more chances to show up.
 		"-log-level=debug",
-	)
-	cmd.Dir = dir
-	cmd.Env = childEnv(dir)
+	}, extra...)
+	cmd := serverCommand(dir, nil, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", env.vaultBin, err)
+		return nil, fmt.Errorf("starting %s: %w", env.serverBin, err)
 	}
 	v := &vaultServer{
 		Addr:    "http://" + listen,
@@ -99,10 +123,10 @@ func startVaultWithPlugins(ctx context.Context, dir, pluginDir string) (*vaultSe
 		}
 		select {
 		case <-v.done:
-			return nil, fmt.Errorf("vault exited while starting (%v); its log:\n%s", v.err, tail(v.LogPath, 40))
+			return nil, fmt.Errorf("%s exited while starting (%v); its log:\n%s", env.server.product, v.err, tail(v.LogPath, 40))
 		case <-ctx.Done():
 			v.Stop()
-			return nil, fmt.Errorf("vault did not become healthy within 90s; its log:\n%s", tail(v.LogPath, 40))
+			return nil, fmt.Errorf("%s did not become healthy within 90s; its log:\n%s", env.server.product, tail(v.LogPath, 40))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -119,21 +143,33 @@ func (v *vaultServer) Stop() {
 // registerPlugin registers the plugin under test by SHA-256 and version and
 // mounts it at path, as scripts/register.sh does with the CLI.
 func (v *vaultServer) registerPlugin(ctx context.Context, path string) error {
-	if err := v.registerBinary(ctx, filepath.Join(env.pluginDir, pluginName), env.pluginVersion); err != nil {
+	return registerPluginOn(ctx, v.root, path)
+}
+
+// registerPluginOn is registerPlugin through c, for a server the suite
+// reaches by its client only (a node of the HA cluster: the catalog and
+// the mount table are replicated, so every node knows both).
+func registerPluginOn(ctx context.Context, c *vaultClient, path string) error {
+	if err := registerBinaryOn(ctx, c, filepath.Join(env.pluginDir, pluginName), env.pluginVersion); err != nil {
 		return err
 	}
-	return v.mountPlugin(ctx, path)
+	return mountOn(ctx, c, path)
 }
 
 // registerBinary adds bin, a file in the server's plugin directory, to the
 // catalog as version of the plugin, by its SHA-256.
 func (v *vaultServer) registerBinary(ctx context.Context, bin, version string) error {
+	return registerBinaryOn(ctx, v.root, bin, version)
+}
+
+// registerBinaryOn is registerBinary through c.
+func registerBinaryOn(ctx context.Context, c *vaultClient, bin, version string) error {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(data)
-	if _, err := v.root.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
+	if _, err := c.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
 		"sha256":  hex.EncodeToString(sum[:]),
 		"command": filepath.Base(bin),
 		"version": version,
@@ -183,9 +219,9 @@ func (v *vaultServer) client(token string) *vaultClient {
 	return &vaultClient{addr: v.Addr, token: token, http: &http.Client{Timeout: 60 * time.Second}}
 }
 
-// vaultClient speaks Vault's HTTP API. It is deliberately not the api
-// package: that one reads VAULT_* from the environment of whoever runs the
-// tests, and retries on its own.
+// vaultClient speaks the HTTP API of Vault and OpenBao. It is deliberately
+// not the api package: that one reads VAULT_* from the environment of
+// whoever runs the tests, and retries on its own.
 type vaultClient struct {
 	addr  string
 	token string
@@ -344,20 +380,6 @@ func freePortPair() (int, error) {
 		}
 	}
 	return 0, errors.New("no two adjacent free loopback ports found")
-}
-
-// childEnv is the environment for Vault processes: the caller's, without
-// any VAULT_* setting (a developer's VAULT_ADDR or VAULT_TOKEN must not leak
-// in) and with HOME in dir, so nothing lands in the real home directory.
-func childEnv(dir string, extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "VAULT_") || strings.HasPrefix(kv, "HOME=") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return append(append(out, "HOME="+dir), extra...)
 }
 
 // tail returns the last n lines of a file, for failure messages.
