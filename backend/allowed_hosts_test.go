@@ -176,7 +176,7 @@ func TestDialChecksTheResolvedAddress(t *testing.T) {
 		t.Skipf("host name %q does not resolve to loopback here (%v %v)", name, addrs, err)
 	}
 	env := newTestEnv(t)
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(env.partner.server.URL, "http://"))
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(env.partner.sim.URL(), "http://"))
 	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": name})
 	_, err = env.b.guard.dialContext(t.Context(), "tcp", net.JoinHostPort(name, port))
 	if err == nil || !strings.Contains(err.Error(), name+" (resolved to 127.0.0.1) is a loopback address") {

@@ -34,25 +34,26 @@ Write credentials to config/<name>, read the token from token/<name>.
 
 // Options replace the backend's collaborators in tests.
 type Options struct {
-	Providers  provider.Registry
-	Clock      clockwork.Clock
-	HTTPClient *http.Client
+	// Providers replaces the built-in providers.
+	Providers provider.Registry
+	Clock     clockwork.Clock
 	// Retry replaces the waits between attempts of one mint.
 	Retry *retryPolicy
 	// Jitter replaces the random draw that spreads lease ends.
 	Jitter func() float64
 }
 
+// backend is one mount: the paths, and the parts they call.
 type backend struct {
 	*framework.Backend
 
 	providers provider.Registry
 	clock     clockwork.Clock
 	client    *http.Client
-	retry     retryPolicy
+	minter    *minter
 	cache     *tokenCache
 	metrics   *metrics
-	limits    *refreshLimits
+	statuses  *mintStatuses
 	guard     *dialGuard
 	// delays remembers recent delays that leases must leave room for.
 	delays delayWatch
@@ -65,8 +66,6 @@ type backend struct {
 	// reader that disconnects does not cancel a mint other readers wait for.
 	ctx    context.Context
 	cancel context.CancelFunc
-	// storage is the mount's storage view, for work that outlives a request.
-	storage logical.Storage
 	// noEvents is set once the server said it has no events system.
 	noEvents atomic.Bool
 }
@@ -74,30 +73,52 @@ type backend struct {
 // Factory builds the backend for Vault.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	b := newBackend(Options{})
-	if err := b.setup(ctx, conf); err != nil {
+	if err := b.attach(ctx, conf); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-func (b *backend) setup(ctx context.Context, conf *logical.BackendConfig) error {
+// attach connects the backend to its mount: Vault's system view
+// (remembering the answers asked on every request) and storage, which the
+// token cache and the mount's settings live in. It ends with the
+// framework's own Setup.
+func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error {
 	if conf.StorageView == nil {
 		return errors.New("the backend config carries no storage view")
 	}
-	b.storage = conf.StorageView
 	if conf.System != nil {
 		wrapped := *conf
 		wrapped.System = newSystemView(conf.System)
 		conf = &wrapped
 	}
-	return b.Setup(ctx, conf)
+	if err := b.Setup(ctx, conf); err != nil {
+		return err
+	}
+	b.guard.storage = conf.StorageView
+	b.cache = newTokenCache(cacheDeps{
+		ctx:      b.ctx,
+		storage:  conf.StorageView,
+		clock:    b.clock,
+		logger:   b.Logger(),
+		mint:     b.minter.mintRotating,
+		writable: b.WriteSafeReplicationState,
+		metrics:  b.metrics,
+		statuses: b.statuses,
+		events:   b.sendEvent,
+		limits:   &refreshLimits{storage: conf.StorageView, tokenURL: b.tokenURL},
+		delays:   &b.delays,
+	})
+	return nil
 }
 
 func newBackend(opts Options) *backend {
 	b := &backend{
 		providers: opts.Providers,
 		clock:     opts.Clock,
-		client:    opts.HTTPClient,
+		metrics:   newMetrics(),
+		statuses:  &mintStatuses{},
+		guard:     &dialGuard{},
 	}
 	if b.providers == nil {
 		b.providers = provider.Builtin()
@@ -105,22 +126,17 @@ func newBackend(opts Options) *backend {
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
-	b.guard = &dialGuard{b: b}
-	if b.client == nil {
-		b.client = newHTTPClient(func() hclog.Logger { return b.Logger() }, b.guard)
-	}
-	b.retry = defaultRetryPolicy
+	logger := func() hclog.Logger { return b.Logger() }
+	b.client = newHTTPClient(logger, b.guard)
+	b.minter = &minter{providers: b.providers, client: b.client, clock: b.clock, retry: defaultRetryPolicy, logger: logger}
 	b.jitter = rand.Float64
 	if opts.Jitter != nil {
 		b.jitter = opts.Jitter
 	}
 	if opts.Retry != nil {
-		b.retry = *opts.Retry
+		b.minter.retry = *opts.Retry
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.cache = newTokenCache(b)
-	b.metrics = newMetrics()
-	b.limits = &refreshLimits{b: b}
 
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -148,6 +164,16 @@ func newBackend(opts Options) *backend {
 	return b
 }
 
+// tokenURL is where cfg's tokens are requested from; empty for a provider
+// this version of the plugin does not have.
+func (b *backend) tokenURL(cfg *Config) string {
+	p, ok := b.providers[cfg.Provider]
+	if !ok {
+		return ""
+	}
+	return cfg.effectiveTokenURL(p.Spec())
+}
+
 // newHTTPClient is the client every partner request goes through. Redirects
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
@@ -168,13 +194,19 @@ func newHTTPClient(logger func() hclog.Logger, guard *dialGuard) *http.Client {
 func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case key == settingsKey:
-		b.limits.reset()
-		b.guard.reset()
+		b.settingsChanged()
 	case strings.HasPrefix(key, configPrefix):
 		b.cache.drop(strings.TrimPrefix(key, configPrefix))
 	case strings.HasPrefix(key, tokenPrefix):
 		b.cache.drop(strings.TrimPrefix(key, tokenPrefix))
 	}
+}
+
+// settingsChanged makes the parts that remember the mount's settings load
+// them again.
+func (b *backend) settingsChanged() {
+	b.cache.limits.reset()
+	b.guard.reset()
 }
 
 // cleanup runs when the mount is unmounted or the plugin reloads: nothing

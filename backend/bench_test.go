@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 // The cached token read is compared with a read that only fetches one
@@ -57,7 +57,7 @@ func BenchmarkTokenReadMiss(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		// Dropping the entry and the stored token forces a mint.
-		if err := env.b.cache.forget(ctx, env.storage, "p"); err != nil {
+		if err := env.b.cache.forget(ctx, "p"); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := env.request(logical.ReadOperation, "token/p", nil); err != nil {
@@ -83,7 +83,7 @@ func BenchmarkTokenReadMissSimulator(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if err := env.b.cache.forget(ctx, env.storage, partner); err != nil {
+				if err := env.b.cache.forget(ctx, partner); err != nil {
 					b.Fatal(err)
 				}
 				env.readToken(partner)

@@ -29,14 +29,14 @@ func TestRefreshAheadReplacesATokenInUseBeforeItExpires(t *testing.T) {
 	env.readToken("p")
 
 	env.clock.Advance(testRefreshAt - time.Second)
-	if got := env.readToken("p").Data["access_token"]; got != "token-1" || env.partner.mints.Load() != 1 {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) || env.partner.mints() != 1 {
 		t.Fatalf("refreshed before the refresh time: %v", got)
 	}
 	env.clock.Advance(time.Second)
 	env.waitRefresh(2)
 
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-2" {
+	if resp.Data["access_token"] != env.partner.token(2) {
 		t.Fatalf("after the refresh got %v", resp.Data["access_token"])
 	}
 	if resp.Secret.MaxTTL != 90*time.Second {
@@ -55,7 +55,7 @@ func TestRefreshAheadLeavesIdleConfigsAlone(t *testing.T) {
 	if err := env.b.periodicFunc(t.Context(), &logical.Request{Storage: env.storage}); err != nil {
 		t.Fatal(err)
 	}
-	if n := env.partner.mints.Load(); n != 2 {
+	if n := env.partner.mints(); n != 2 {
 		t.Fatalf("an idle config caused %d mints, want 2", n)
 	}
 }
@@ -74,10 +74,10 @@ func TestPeriodicFuncRefreshesDueTokensAfterAReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.waitRefresh(2)
-	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
 		t.Fatalf("got %v after the periodic refresh", got)
 	}
-	if n := env.partner.mints.Load(); n != 2 {
+	if n := env.partner.mints(); n != 2 {
 		t.Fatalf("timer and periodic function minted %d times, want 2 in all", n)
 	}
 }
@@ -98,7 +98,7 @@ func TestRefreshAheadAsksVaultBeforeThePartner(t *testing.T) {
 	env.clock.Advance(testRefreshAt)
 	// The failed attempt is retried after a second.
 	env.clock.BlockUntilContext(t.Context(), 1)
-	if n := env.partner.mints.Load(); n != 2 {
+	if n := env.partner.mints(); n != 2 {
 		t.Fatalf("a refresh with Vault's storage unreachable minted: %d mints, want 2", n)
 	}
 	if !strings.Contains(env.logs.String(), "refresh ahead failed; still serving the current token") {
@@ -107,7 +107,7 @@ func TestRefreshAheadAsksVaultBeforeThePartner(t *testing.T) {
 	env.storage.(*logical.InmemStorage).FailGet(false)
 	env.clock.Advance(time.Second)
 	env.waitRefresh(3)
-	if got := env.readToken("p").Data["access_token"]; got != "token-3" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(3) {
 		t.Fatalf("the retry did not replace the token: %v", got)
 	}
 }
@@ -123,12 +123,12 @@ func TestFailedRefreshKeepsServingTheValidToken(t *testing.T) {
 	// The failed attempt is retried after a second.
 	env.clock.BlockUntilContext(t.Context(), 1)
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-1" || resp.Secret.MaxTTL != 10*time.Second {
+	if resp.Data["access_token"] != env.partner.token(1) || resp.Secret.MaxTTL != 10*time.Second {
 		t.Fatalf("during the failed refresh got %v with TTL %s", resp.Data["access_token"], resp.Secret.MaxTTL)
 	}
 	env.clock.Advance(time.Second)
 	env.waitRefresh(2)
-	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
 		t.Fatalf("retry did not replace the token: %v", got)
 	}
 }
@@ -159,10 +159,10 @@ func TestForcedRefreshIsCoalescedAndRateLimited(t *testing.T) {
 	release()
 	wg.Wait()
 	close(refreshed)
-	if n := env.partner.mints.Load(); n != 2 {
+	if n := env.partner.mints(); n != 2 {
 		t.Fatalf("%d concurrent forced refreshes caused %d mints in all, want 2", callers, n)
 	}
-	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
 		t.Fatalf("after the refresh got %v", got)
 	}
 
@@ -175,7 +175,7 @@ func TestForcedRefreshIsCoalescedAndRateLimited(t *testing.T) {
 	if resp := env.mustOK(logical.UpdateOperation, "refresh/p", nil); resp.Data["refreshed"] != true {
 		t.Fatalf("refresh after the rate limit: %#v", resp)
 	}
-	if n := env.partner.mints.Load(); n != 3 {
+	if n := env.partner.mints(); n != 3 {
 		t.Fatalf("mints = %d, want 3", n)
 	}
 }
@@ -195,7 +195,7 @@ func TestADayOfReadsMintsAtMostThirtyHourLongTokens(t *testing.T) {
 		// valid token joins or follows them without minting twice.
 		env.clock.Advance(10 * time.Second)
 	}
-	if n := env.partner.mints.Load(); n > 30 {
+	if n := env.partner.mints(); n > 30 {
 		t.Fatalf("24 hours of reads minted %d hour-long tokens, want at most 30", n)
 	}
 }

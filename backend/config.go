@@ -1,18 +1,17 @@
 package backend
 
 import (
-	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/sdk/framework"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 const (
-	configPrefix = "config/"
-
 	defaultTimeout         = 10 * time.Second
 	maxTimeout             = 5 * time.Minute
 	defaultRefreshFraction = 0.8
@@ -64,28 +63,235 @@ func (c *Config) effectiveTokenURL(spec provider.Spec) string {
 	return ""
 }
 
-func readConfig(ctx context.Context, s logical.Storage, name string) (*Config, error) {
-	entry, err := s.Get(ctx, configPrefix+name)
-	if err != nil {
-		return nil, fmt.Errorf("reading config %q: %w", name, err)
+// configID is cfg's ID, empty for no config.
+func configID(cfg *Config) string {
+	if cfg == nil {
+		return ""
 	}
-	if entry == nil {
-		return nil, nil
-	}
-	var cfg Config
-	if err := entry.DecodeJSON(&cfg); err != nil {
-		return nil, fmt.Errorf("decoding config %q: %w", name, err)
-	}
-	return &cfg, nil
+	return cfg.ID
 }
 
-func writeConfig(ctx context.Context, s logical.Storage, name string, cfg *Config) error {
-	entry, err := logical.StorageEntryJSON(configPrefix+name, cfg)
-	if err != nil {
-		return fmt.Errorf("encoding config %q: %w", name, err)
+// mergeConfig applies a write to the stored config (nil when creating) and
+// validates the result. Its errors are meant for the operator: each names
+// the field and what to fix.
+func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldData, hosts *allowedHosts) (*Config, error) {
+	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction, RefusalBackoff: defaultRefusalBackoff}
+	if old != nil {
+		copied := *old
+		copied.Options = maps.Clone(old.Options)
+		cfg = &copied
 	}
-	if err := s.Put(ctx, entry); err != nil {
-		return fmt.Errorf("writing config %q: %w", name, err)
+
+	if v, ok := d.GetOk("provider"); ok {
+		cfg.Provider = strings.TrimSpace(v.(string))
+	}
+	if cfg.Provider == "" {
+		return nil, fmt.Errorf("provider is required: one of %s", strings.Join(providers.Names(), ", "))
+	}
+	p, ok := providers[cfg.Provider]
+	if !ok {
+		return nil, fmt.Errorf("provider %q is not known: use one of %s", cfg.Provider, strings.Join(providers.Names(), ", "))
+	}
+	spec := p.Spec()
+	if old != nil && old.Provider != cfg.Provider {
+		// Settings of the previous provider mean nothing to the new one.
+		cfg.Environment, cfg.TokenURL, cfg.Options = "", "", nil
+	}
+
+	for field, target := range map[string]*string{
+		"environment":        &cfg.Environment,
+		"token_url":          &cfg.TokenURL,
+		"client_id":          &cfg.ClientID,
+		"client_secret":      &cfg.ClientSecret,
+		"next_client_secret": &cfg.NextClientSecret,
+	} {
+		if v, ok := d.GetOk(field); ok {
+			*target = strings.TrimSpace(v.(string))
+		}
+	}
+	for field, target := range map[string]*time.Duration{
+		"ttl":             &cfg.TTL,
+		"max_ttl":         &cfg.MaxTTL,
+		"timeout":         &cfg.Timeout,
+		"expiry_margin":   &cfg.ExpiryMargin,
+		"refusal_backoff": &cfg.RefusalBackoff,
+	} {
+		// The framework already refuses negative and unparsable values.
+		if v, ok := d.GetOk(field); ok {
+			*target = time.Duration(v.(int)) * time.Second
+		}
+	}
+	if v, ok := d.GetOk("refresh_fraction"); ok {
+		cfg.RefreshFraction = v.(float64)
+	}
+	if v, ok := d.GetOk("lease_mode"); ok {
+		cfg.LeaseMode = strings.TrimSpace(v.(string))
+	}
+	if v, ok := d.GetOk("lease_renewable"); ok {
+		cfg.LeaseNotRenewable = !v.(bool)
+	}
+	if err := mergeOptions(providers, cfg, spec, d); err != nil {
+		return nil, err
+	}
+	if err := validateConfig(cfg, spec, hosts); err != nil {
+		return nil, err
+	}
+
+	if old != nil {
+		_, secretGiven := d.GetOk("client_secret")
+		oldURL := ""
+		if oldProvider, ok := providers[old.Provider]; ok {
+			oldURL = old.effectiveTokenURL(oldProvider.Spec())
+		}
+		moved := old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)
+		if moved && !secretGiven {
+			return nil, fmt.Errorf("changing provider, environment or token_url requires client_secret in the same write, so a stored secret is never sent to a new endpoint")
+		}
+		// The pending next secret was written for the old endpoint too:
+		// it stays behind unless this write supplies one for the new one.
+		_, nextGiven := d.GetOk("next_client_secret")
+		if (moved || old.Environment != cfg.Environment) && !nextGiven {
+			cfg.NextClientSecret = ""
+		}
+	}
+	return cfg, nil
+}
+
+// mergeOptions applies the provider-specific fields of a write, refusing
+// those that belong to another provider.
+func mergeOptions(providers provider.Registry, cfg *Config, spec provider.Spec, d *framework.FieldData) error {
+	for _, name := range providers.Names() {
+		for _, f := range providers[name].Spec().Fields {
+			if _, given := d.Raw[f.Name]; !given {
+				continue
+			}
+			if _, own := spec.Field(f.Name); !own {
+				return fmt.Errorf("%s is not a setting of provider %s (it belongs to %s)", f.Name, spec.Name, name)
+			}
+		}
+	}
+	for _, f := range spec.Fields {
+		v, given := d.GetOk(f.Name)
+		if !given {
+			if _, set := cfg.Options[f.Name]; !set && f.Default != "" {
+				cfg.setOption(f.Name, f.Default)
+			}
+			continue
+		}
+		value := optionValue(v)
+		if value == nil {
+			// An empty value unsets the field.
+			delete(cfg.Options, f.Name)
+			if f.Default != "" {
+				cfg.setOption(f.Name, f.Default)
+			}
+			continue
+		}
+		if err := f.Validate(value); err != nil {
+			return err
+		}
+		cfg.setOption(f.Name, value)
 	}
 	return nil
+}
+
+func (c *Config) setOption(name string, value any) {
+	if c.Options == nil {
+		c.Options = provider.Options{}
+	}
+	c.Options[name] = value
+}
+
+// optionValue converts a parsed field to string, []string or
+// map[string]string; nil when it is empty.
+func optionValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	case []string:
+		if len(v) > 0 {
+			return v
+		}
+	case map[string]string:
+		if len(v) > 0 {
+			return v
+		}
+	}
+	return nil
+}
+
+// validateConfig checks a merged config as a whole.
+func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error {
+	if cfg.Environment != "" {
+		if len(spec.Environments) == 0 {
+			return fmt.Errorf("provider %s has no documented environments: remove environment and set token_url", spec.Name)
+		}
+		if _, ok := spec.Environment(cfg.Environment); !ok {
+			return fmt.Errorf("environment %q is not one of provider %s: use %s", cfg.Environment, spec.Name, environmentNames(spec))
+		}
+	}
+	tokenURL := cfg.effectiveTokenURL(spec)
+	if tokenURL == "" {
+		if len(spec.Environments) == 0 {
+			return fmt.Errorf("token_url is required: provider %s has no documented token endpoint", spec.Name)
+		}
+		return fmt.Errorf("set environment (%s) or token_url to say which %s token endpoint to use", environmentNames(spec), spec.DisplayName)
+	}
+	if err := validateTokenURL(tokenURL, hosts); err != nil {
+		return err
+	}
+	if cfg.ClientID == "" {
+		return fmt.Errorf("client_id is required")
+	}
+	if cfg.ClientSecret == "" {
+		return fmt.Errorf("client_secret is required")
+	}
+	if err := checkCredential("client_id", cfg.ClientID); err != nil {
+		return err
+	}
+	if err := checkCredential("client_secret", cfg.ClientSecret); err != nil {
+		return err
+	}
+	if cfg.NextClientSecret != "" {
+		if err := checkCredential("next_client_secret", cfg.NextClientSecret); err != nil {
+			return err
+		}
+	}
+	if cfg.TTL > 0 && cfg.MaxTTL > 0 && cfg.TTL > cfg.MaxTTL {
+		return fmt.Errorf("ttl (%s) must not exceed max_ttl (%s)", cfg.TTL, cfg.MaxTTL)
+	}
+	if cfg.Timeout < time.Second || cfg.Timeout > maxTimeout {
+		return fmt.Errorf("timeout must be between 1s and %s", maxTimeout)
+	}
+	// The negated form also refuses NaN, which fails every comparison.
+	if !(cfg.RefreshFraction >= 0.1 && cfg.RefreshFraction <= 0.95) {
+		return fmt.Errorf("refresh_fraction must be between 0.1 and 0.95, not %g", cfg.RefreshFraction)
+	}
+	if err := validateLeaseMode(cfg.LeaseMode); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkCredential refuses values that cannot travel in a header or form
+// intact. The message never quotes the value.
+func checkCredential(field, value string) error {
+	if strings.IndexFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+		return fmt.Errorf("%s must not contain control characters such as newlines", field)
+	}
+	if field != "client_id" && len(value) < 4 {
+		return fmt.Errorf("%s is too short: a partner secret has at least 4 characters", field)
+	}
+	return nil
+}
+
+func environmentNames(spec provider.Spec) string {
+	var names []string
+	for _, env := range spec.Environments {
+		names = append(names, env.Name)
+		names = append(names, env.Aliases...)
+	}
+	return strings.Join(names, ", ")
 }

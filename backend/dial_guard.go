@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // dialGuard connects to partners only at addresses the mount allows. The
@@ -17,7 +19,8 @@ import (
 // connection is made, so DNS cannot rebind an allowed name to an internal
 // address between the config write and the mint.
 type dialGuard struct {
-	b *backend
+	// storage holds the mount's settings; set once the mount is attached.
+	storage logical.Storage
 
 	mu    sync.Mutex
 	hosts *allowedHosts // nil until loaded from settings
@@ -37,7 +40,7 @@ func (g *dialGuard) allowed(ctx context.Context) (*allowedHosts, error) {
 	if g.hosts != nil {
 		return g.hosts, nil
 	}
-	s, err := readSettings(ctx, g.b.storage)
+	s, err := readSettings(ctx, g.storage)
 	if err != nil {
 		return nil, err
 	}

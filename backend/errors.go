@@ -19,8 +19,8 @@ func mintError(name string, err error) error {
 	return fmt.Errorf("minting a token for config %q failed: %w", name, err)
 }
 
-// statusOf is the partner's HTTP status in err, 0 if none arrived.
-func statusOf(err error) int {
+// partnerStatus is the partner's HTTP status in err, 0 if none arrived.
+func partnerStatus(err error) int {
 	if perr, ok := provider.AsError(err); ok {
 		return perr.Status
 	}

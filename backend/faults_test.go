@@ -2,13 +2,14 @@ package backend
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 // TestPartnerFaults drives every kind of partner misbehaviour through the
@@ -77,9 +78,10 @@ func TestPartnerFaults(t *testing.T) {
 
 func TestRedirectsAreNotFollowed(t *testing.T) {
 	env := newTestEnv(t)
-	redirect := newTestPartner(t, env.clock)
-	redirect.server.Config.Handler = http.RedirectHandler("https://attacker.example/token", http.StatusTemporaryRedirect)
-	env.writeConfig("p", map[string]any{"token_url": redirect.server.URL + "/token", "client_secret": testClientSecret})
+	// Not a partner: a server that only redirects.
+	redirect := httptest.NewServer(http.RedirectHandler("https://attacker.example/token", http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	env.writeConfig("p", map[string]any{"token_url": redirect.URL + "/token", "client_secret": testClientSecret})
 	_, err := env.request(logical.ReadOperation, "token/p", nil)
 	if err == nil || !strings.Contains(err.Error(), "HTTP 307") {
 		t.Fatalf("got %v, want the redirect refused", err)

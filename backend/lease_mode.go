@@ -56,7 +56,7 @@ func (c *Config) rereadTTL(tok *storedToken, now time.Time, guard time.Duration)
 // minutes: its leaseCheckWait uses `ttl` plus one second for any secret with
 // no lease ID that carries rotation_period, and retries a ttl of 0
 // (github.com/hashicorp/consul-template dependency/vault_common.go, v0.41).
-func (b *backend) unleasedResponse(e *entry, now time.Time, guard time.Duration) *logical.Response {
+func (b *backend) unleasedResponse(e *cacheEntry, now time.Time, guard time.Duration) *logical.Response {
 	resp := &logical.Response{Data: tokenData(e.token)}
 	resp.Data["ttl"] = int64(e.config.rereadTTL(e.token, now, guard) / time.Second)
 	resp.Data["rotation_period"] = int64(e.token.lifetime().Round(time.Second) / time.Second)

@@ -17,7 +17,7 @@ func TestLeaseModeNoneReturnsTheTokenWithoutALease(t *testing.T) {
 		t.Fatalf("lease_mode=none returned a lease: %+v", resp.Secret)
 	}
 	want := map[string]any{
-		"access_token":    "token-1",
+		"access_token":    env.partner.token(1),
 		"token_type":      "Bearer",
 		"expires_at":      env.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 		"ttl":             int64(48 * 60), // until the refresh ahead at 80% of the hour

@@ -120,7 +120,7 @@ func TestALateRefreshTimerShortensTheLeases(t *testing.T) {
 	env.clock.Advance(48*time.Minute + 20*time.Second)
 	env.waitRefresh(2)
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-2" {
+	if resp.Data["access_token"] != env.partner.token(2) {
 		t.Fatalf("read after the refresh got %v, want token-2", resp.Data["access_token"])
 	}
 	// The new token's hour, less the 5m margin, less the 20 s delay seen.
@@ -188,7 +188,7 @@ func TestACachedTokenWithUnderTwoSecondsLeftIsReplacedFirst(t *testing.T) {
 	env.b.cache.cancelRefresh(env.b.cache.lookup("p")) // no refresh ahead: the read must replace the token itself
 	env.clock.Advance(55*time.Minute - 1900*time.Millisecond)
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-2" || resp.Secret.TTL < time.Minute {
+	if resp.Data["access_token"] != env.partner.token(2) || resp.Secret.TTL < time.Minute {
 		t.Fatalf("with 1.9 s of lease left got %v for %s, want a new token", resp.Data["access_token"], resp.Secret.TTL)
 	}
 }
@@ -200,7 +200,7 @@ func TestARenewableLeaseTTLLeavesTheFirstRenewalItsWholeTTL(t *testing.T) {
 	env.b.cache.cancelRefresh(env.b.cache.lookup("p")) // no refresh ahead: the old token is still current
 	env.clock.Advance(55*time.Minute - 5*time.Second)
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-1" || resp.Secret.MaxTTL != 5*time.Second || resp.Secret.TTL != 4*time.Second {
+	if resp.Data["access_token"] != env.partner.token(1) || resp.Secret.MaxTTL != 5*time.Second || resp.Secret.TTL != 4*time.Second {
 		t.Fatalf("%v: lease TTL %s, max TTL %s; want token-1, 4s, 5s", resp.Data["access_token"], resp.Secret.TTL, resp.Secret.MaxTTL)
 	}
 }

@@ -133,7 +133,7 @@ func TestCleanupWaitsForMintsAndClosesConnections(t *testing.T) {
 	var mu sync.Mutex
 	closed := make(chan struct{})
 	open := 0
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(env.partner.serve))
+	srv := httptest.NewUnstartedServer(env.partner.sim)
 	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -148,7 +148,7 @@ func TestCleanupWaitsForMintsAndClosesConnections(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	env.writeConfig("idle", map[string]any{"token_url": srv.URL + "/oauth/token"})
+	env.writeConfig("idle", map[string]any{"token_url": srv.URL + strings.TrimPrefix(env.partner.URL(), env.partner.sim.URL())})
 	env.readToken("idle") // leaves an idle pooled connection
 
 	env.writeConfig("p", nil)
@@ -164,7 +164,7 @@ func TestCleanupWaitsForMintsAndClosesConnections(t *testing.T) {
 		t.Fatal("cleanup returned while a mint was still in flight")
 	}
 	within(t, "closing the idle connection to the partner", closed)
-	if _, err := env.b.mint(t.Context(), "p", &Config{Provider: "oauth2", Timeout: time.Second}); !errors.Is(err, errStopping) {
+	if _, err := env.b.cache.verify(t.Context(), "p", &Config{Provider: "oauth2", Timeout: time.Second}); !errors.Is(err, errStopping) {
 		t.Fatalf("a mint after cleanup: %v", err)
 	}
 }

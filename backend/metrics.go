@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,8 @@ import (
 // and provider only: never anything from the credentials or the token.
 type metrics struct {
 	registry *prometheus.Registry
+	// perConfig is every metric, for dropping a deleted config's series.
+	perConfig []*prometheus.MetricVec
 
 	mints          *prometheus.CounterVec
 	mintFailures   *prometheus.CounterVec
@@ -32,56 +35,42 @@ type metrics struct {
 
 var configLabels = []string{"config", "provider"}
 
+// newMetrics defines every metric: one line each. Registering it and
+// dropping a deleted config's series follow from the definition.
 func newMetrics() *metrics {
-	m := &metrics{
-		registry: prometheus.NewRegistry(),
-		mints: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_mints_total",
-			Help: "Tokens minted from the partner.",
-		}, configLabels),
-		mintFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_mint_failures_total",
-			Help: "Mints that failed, by the class of the partner's HTTP status (network when none arrived).",
-		}, append(configLabels, "status_class")),
-		// A histogram rather than a summary: a few buckets per config stay
-		// small at 10,000 configs, and Prometheus can aggregate them.
-		mintDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "partnertoken_mint_duration_seconds",
-			Help:    "Time to mint a token, retries included.",
-			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-		}, configLabels),
-		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_cache_hits_total",
-			Help: "Token reads answered with a cached token.",
-		}, configLabels),
-		cacheMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_cache_misses_total",
-			Help: "Token reads that found no valid token and waited for a mint.",
-		}, configLabels),
-		refreshAhead: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_refresh_ahead_total",
-			Help: "Background refreshes of a token in use before it expires.",
-		}, configLabels),
-		forcedRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_forced_refreshes_total",
-			Help: "Writes to refresh/<name>.",
-		}, configLabels),
-		coalescedReads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_coalesced_requests_total",
-			Help: "Reads and refreshes that shared a mint another request started instead of calling the partner.",
-		}, configLabels),
-		retryAfterHeld: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_retry_after_held_total",
-			Help: "Mints refused without calling the partner because it asked to wait (Retry-After, X-RateLimit-Reset) and the wait has not passed.",
-		}, configLabels),
-		leasesIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "partnertoken_leases_issued_total",
-			Help: "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.",
-		}, configLabels),
-	}
-	m.registry.MustRegister(m.mints, m.mintFailures, m.mintDuration, m.cacheHits, m.cacheMisses,
-		m.refreshAhead, m.forcedRefresh, m.coalescedReads, m.retryAfterHeld, m.leasesIssued)
+	m := &metrics{registry: prometheus.NewRegistry()}
+	m.mints = m.counter("partnertoken_mints_total", "Tokens minted from the partner.")
+	m.mintFailures = m.counter("partnertoken_mint_failures_total", "Mints that failed, by the class of the partner's HTTP status (network when none arrived).", "status_class")
+	// A histogram rather than a summary: a few buckets per config stay
+	// small at 10,000 configs, and Prometheus can aggregate them.
+	m.mintDuration = m.histogram("partnertoken_mint_duration_seconds", "Time to mint a token, retries included.", 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+	m.cacheHits = m.counter("partnertoken_cache_hits_total", "Token reads answered with a cached token.")
+	m.cacheMisses = m.counter("partnertoken_cache_misses_total", "Token reads that found no valid token and waited for a mint.")
+	m.refreshAhead = m.counter("partnertoken_refresh_ahead_total", "Background refreshes of a token in use before it expires.")
+	m.forcedRefresh = m.counter("partnertoken_forced_refreshes_total", "Writes to refresh/<name>.")
+	m.coalescedReads = m.counter("partnertoken_coalesced_requests_total", "Reads and refreshes that shared a mint another request started instead of calling the partner.")
+	m.retryAfterHeld = m.counter("partnertoken_retry_after_held_total", "Mints refused without calling the partner because it asked to wait (Retry-After, X-RateLimit-Reset) and the wait has not passed.")
+	m.leasesIssued = m.counter("partnertoken_leases_issued_total", "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.")
 	return m
+}
+
+// counter registers a counter labelled by config, provider and extra.
+func (m *metrics) counter(name, help string, extra ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, slices.Concat(configLabels, extra))
+	m.register(v, v.MetricVec)
+	return v
+}
+
+// histogram registers a histogram labelled by config and provider.
+func (m *metrics) histogram(name, help string, buckets ...float64) *prometheus.HistogramVec {
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, configLabels)
+	m.register(v, v.MetricVec)
+	return v
+}
+
+func (m *metrics) register(c prometheus.Collector, vec *prometheus.MetricVec) {
+	m.registry.MustRegister(c)
+	m.perConfig = append(m.perConfig, vec)
 }
 
 func (m *metrics) mintDone(cfg *Config, name string, took time.Duration, err error) {
@@ -121,11 +110,7 @@ func (m *metrics) mintCount(name, providerName string) int64 {
 
 // forget drops a deleted config's series.
 func (m *metrics) forget(name string) {
-	for _, vec := range []*prometheus.MetricVec{
-		m.mints.MetricVec, m.mintFailures.MetricVec, m.mintDuration.MetricVec, m.cacheHits.MetricVec,
-		m.cacheMisses.MetricVec, m.refreshAhead.MetricVec, m.forcedRefresh.MetricVec, m.coalescedReads.MetricVec,
-		m.retryAfterHeld.MetricVec, m.leasesIssued.MetricVec,
-	} {
+	for _, vec := range m.perConfig {
 		vec.DeletePartialMatch(prometheus.Labels{"config": name})
 	}
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/hashicorp/go-hclog"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
@@ -42,31 +45,28 @@ type mintResult struct {
 	usedNext bool
 }
 
-// mint asks the partner for one token within the config's timeout budget.
-// Network errors, timeouts, 408, 429 and 5xx are retried with exponential
-// backoff and jitter (a 429 waits as long as the partner asks); refusals are
-// not, except that a refused current secret is retried once with the next
+// minter asks partners for tokens: it knows how to mint, never when (that
+// is the token cache's part) and nothing of Vault's storage.
+type minter struct {
+	providers provider.Registry
+	client    *http.Client
+	clock     clockwork.Clock
+	retry     retryPolicy
+	logger    func() hclog.Logger
+}
+
+// mintRotating asks the partner for one token within ctx, which carries the
+// config's timeout. A refused current secret is retried once with the next
 // one during a rotation.
-//
-// ctx bounds the mint besides the timeout; the mount's end cancels it too,
-// and cleanup waits for it.
-func (b *backend) mint(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
-	p, ok := b.providers[cfg.Provider]
+func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
+	p, ok := m.providers[cfg.Provider]
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
 	}
-	if !b.cache.mintStarts() {
-		return nil, errStopping
-	}
-	defer b.cache.mints.Done()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	defer context.AfterFunc(b.ctx, cancel)()
-
-	tok, err := b.mintWithRetries(ctx, name, p, cfg, cfg.ClientSecret)
+	tok, err := m.mintRetrying(ctx, name, p, cfg, cfg.ClientSecret)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
-		b.Logger().Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
-		tok, err = b.mintWithRetries(ctx, name, p, cfg, cfg.NextClientSecret)
+		m.logger().Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
+		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.NextClientSecret)
 		if err == nil {
 			return &mintResult{token: tok, usedNext: true}, nil
 		}
@@ -77,31 +77,35 @@ func (b *backend) mint(ctx context.Context, name string, cfg *Config) (*mintResu
 	return &mintResult{token: tok}, nil
 }
 
-func (b *backend) mintWithRetries(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
+// mintRetrying makes attempts with one secret until one succeeds, one fails
+// for good or the budget is spent. Network errors, timeouts, 408, 429 and
+// 5xx are retried with exponential backoff and jitter (a 429 waits as long
+// as the partner asks); refusals are not.
+func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
 	req := &provider.Request{
 		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
 		ClientID:     cfg.ClientID,
 		ClientSecret: secret,
 		OtherSecrets: slices.DeleteFunc([]string{cfg.ClientSecret, cfg.NextClientSecret}, func(s string) bool { return s == "" || s == secret }),
 		Options:      cfg.Options,
-		Client:       b.client,
-		Now:          b.clock.Now,
+		Client:       m.client,
+		Now:          m.clock.Now,
 	}
 	attempts := 0
 	var last error
 	tok, err := backoff.Retry(ctx, func() (*provider.Token, error) {
 		attempts++
-		start := b.clock.Now()
-		tok, err := mintOnce(ctx, p, req)
+		start := m.clock.Now()
+		tok, err := provider.Mint(ctx, p, req) // one attempt
 		if err != nil {
 			last = err
-			b.Logger().Debug("mint attempt failed", "config", name, "provider", cfg.Provider, "attempt", attempts,
-				"status", statusOf(err), "duration", b.clock.Since(start).String(), "error", err.Error())
+			m.logger().Debug("mint attempt failed", "config", name, "provider", cfg.Provider, "attempt", attempts,
+				"status", partnerStatus(err), "duration", m.clock.Since(start).String(), "error", err.Error())
 			return nil, retryable(err)
 		}
 		return tok, nil
 	},
-		backoff.WithBackOff(b.retry.backOff()),
+		backoff.WithBackOff(m.retry.backOff()),
 		backoff.WithMaxElapsedTime(cfg.Timeout),
 	)
 	if err == nil {
@@ -121,17 +125,6 @@ func (b *backend) mintWithRetries(ctx context.Context, name string, p provider.P
 	default:
 		return nil, last
 	}
-}
-
-// mintOnce calls the provider, turning a panic in partner-parsing code into
-// an error instead of a crashed plugin.
-func mintOnce(ctx context.Context, p provider.Provider, req *provider.Request) (tok *provider.Token, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %v", p.Spec().Name, r)
-		}
-	}()
-	return p.Mint(ctx, req)
 }
 
 // retryLater carries a partner's requested wait to the retry loop while

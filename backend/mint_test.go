@@ -3,6 +3,7 @@ package backend
 import (
 	"encoding/base64"
 	"errors"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,8 +19,8 @@ func TestTemporaryFailuresAreRetried(t *testing.T) {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			env := newTestEnv(t)
 			env.writeConfig("p", nil)
-			env.partner.inject(fault{status: status}, fault{status: status})
-			if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+			env.partner.inject(partnersim.Fault{Status: status}, partnersim.Fault{Status: status})
+			if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
 				t.Fatalf("got %v", got)
 			}
 			if n := env.partner.requests(); n != 3 {
@@ -48,9 +49,9 @@ func TestRefusalsAreNeverRetried(t *testing.T) {
 func TestRetryAfterIsHonouredWithinTheBudget(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	env.partner.inject(fault{status: http.StatusTooManyRequests, retryAfter: "1"})
+	env.partner.inject(partnersim.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
 	start := time.Now()
-	if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
 		t.Fatalf("got %v", got)
 	}
 	// A floor, not a timing assertion: the retry must not come early.
@@ -62,7 +63,7 @@ func TestRetryAfterIsHonouredWithinTheBudget(t *testing.T) {
 func TestRetryAfterBeyondTheBudgetSaysSo(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", map[string]any{"timeout": "2s"})
-	env.partner.inject(fault{status: http.StatusTooManyRequests, retryAfter: "30"})
+	env.partner.inject(partnersim.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30"})
 	_, err := env.request(logical.ReadOperation, "token/p", nil)
 	if err == nil || !strings.Contains(err.Error(), "HTTP 429") || !strings.Contains(err.Error(), "asked to wait 30s before trying again, beyond the 2s timeout") {
 		t.Fatalf("got %v", err)
@@ -106,7 +107,7 @@ func TestRefusalIsRememberedUntilTheConfigChanges(t *testing.T) {
 	}
 
 	env.clock.Advance(30 * time.Second)
-	if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
 		t.Fatalf("after the back-off got %v", got)
 	}
 
@@ -114,7 +115,7 @@ func TestRefusalIsRememberedUntilTheConfigChanges(t *testing.T) {
 	env.mustOK(logical.UpdateOperation, "config/p", nil)
 	env.request(logical.ReadOperation, "token/p", nil)
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_secret": testClientSecret})
-	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
 		t.Fatalf("a config write did not clear the refusal: %v", got)
 	}
 }
@@ -123,7 +124,7 @@ func TestRotationFallsBackToTheNextSecretAndPromotesIt(t *testing.T) {
 	const nextSecret = "the-next-secret-42"
 	env := newTestEnv(t)
 	env.writeConfig("p", map[string]any{"next_client_secret": nextSecret})
-	if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
 		t.Fatalf("got %v", got)
 	}
 	// The partner retires the current secret.
@@ -137,7 +138,7 @@ func TestRotationFallsBackToTheNextSecretAndPromotesIt(t *testing.T) {
 	if cfg.ClientSecret != nextSecret || cfg.NextClientSecret != "" {
 		t.Fatal("the next secret was not promoted")
 	}
-	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
 		t.Fatalf("after the rotation got %v", got)
 	}
 	data := env.mustOK(logical.ReadOperation, "config/p", nil).Data
@@ -176,7 +177,7 @@ func TestVerifyRefusesCredentialsThePartnerRejects(t *testing.T) {
 		t.Fatalf("verify response: %v", resp.Data)
 	}
 	env.readToken("p")
-	if n := env.partner.mints.Load(); n != 1 {
+	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("the verifying token was not kept: %d mints", n)
 	}
 }
@@ -186,10 +187,10 @@ func TestLogsNeverContainTheSecret(t *testing.T) {
 	env.writeConfig("p", map[string]any{"next_client_secret": "next-secret-0987"})
 	// A full cycle: temporary failures, a retry, a refusal, a fallback to
 	// the next secret, a failed refresh and a forced one.
-	env.partner.inject(fault{status: 503}, fault{status: 500})
+	env.partner.inject(partnersim.Fault{Status: 503}, partnersim.Fault{Status: 500})
 	env.readToken("p")
 	env.partner.acceptSecrets("next-secret-0987")
-	env.partner.inject(fault{status: 401})
+	env.partner.inject(partnersim.Fault{Status: 401})
 	env.clock.Advance(10 * time.Second)
 	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
 	env.clock.Advance(10 * time.Second)

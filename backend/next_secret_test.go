@@ -15,7 +15,7 @@ func TestNextSecretStaysWithItsEndpoint(t *testing.T) {
 	const next = "next-secret-for-a-only"
 	for _, verify := range []bool{true, false} {
 		env := newTestEnv(t)
-		other := newTestPartner(t, env.clock)
+		other := newSimPartner(t, env.clock)
 		other.acceptSecrets("something-else-entirely")
 		env.writeConfig("p", map[string]any{"next_client_secret": next})
 
@@ -47,7 +47,7 @@ func TestNextSecretStaysWithItsEndpoint(t *testing.T) {
 // stored one.
 func TestNextSecretCanMoveWithItsEndpoint(t *testing.T) {
 	env := newTestEnv(t)
-	other := newTestPartner(t, env.clock)
+	other := newSimPartner(t, env.clock)
 	env.writeConfig("p", map[string]any{"next_client_secret": "next-secret-for-a"})
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "5m"})
 	if cfg, _ := readConfig(t.Context(), env.storage, "p"); cfg.NextClientSecret != "next-secret-for-a" {

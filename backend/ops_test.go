@@ -152,7 +152,7 @@ func TestEventsCarryOnlyTheConfigAndProvider(t *testing.T) {
 	b := newBackend(Options{Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: time.Millisecond}})
 	conf := logical.TestBackendConfig()
 	conf.StorageView, conf.System, conf.EventsSender = env.storage, env.system, events
-	if err := b.setup(t.Context(), conf); err != nil {
+	if err := b.attach(t.Context(), conf); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Cleanup(t.Context()) })
@@ -192,7 +192,7 @@ func TestAServerWithoutEventsIsAskedOnce(t *testing.T) {
 	b := newBackend(Options{Clock: env.clock})
 	conf := logical.TestBackendConfig()
 	conf.StorageView, conf.System, conf.EventsSender = env.storage, env.system, events
-	if err := b.setup(t.Context(), conf); err != nil {
+	if err := b.attach(t.Context(), conf); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Cleanup(t.Context()) })

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 // TestPoderoSecretWithFormCharactersMintsThroughTheEngine configures a

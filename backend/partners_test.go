@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 // TestEveryPartnerThroughTheEngine mints, caches and leases a token of each

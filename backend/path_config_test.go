@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -154,7 +156,9 @@ func TestConfigRedirectingTheSecretNeedsTheSecret(t *testing.T) {
 
 func TestConfigFieldOfAnotherProviderIsRefused(t *testing.T) {
 	env := newTestEnv(t)
-	env.b.providers["other"] = otherProvider{}
+	providers := provider.Builtin()
+	providers["other"] = otherProvider{}
+	env.b = env.newBackendWith(providers)
 	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
 		"provider": "other", "token_url": "https://x.example/t", "client_id": "a", "client_secret": "secret",
 		"scopes": "read",

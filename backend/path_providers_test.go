@@ -6,7 +6,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 func TestProvidersListsEveryKindWithItsEnvironments(t *testing.T) {

@@ -52,7 +52,7 @@ func (b *backend) pathRefreshWrite(ctx context.Context, req *logical.Request, d 
 	if invalid != nil {
 		return invalid, nil
 	}
-	e, minted, err := b.cache.refresh(ctx, name, refreshMinInterval)
+	e, minted, err := b.cache.forceRefresh(ctx, name, refreshMinInterval)
 	if errors.Is(err, errNoConfig) {
 		return nil, noSuchConfig(req.MountPoint, name)
 	}

@@ -2,30 +2,18 @@ package backend
 
 import (
 	"context"
-	"fmt"
-	"net/url"
-	"sync"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
-	"golang.org/x/time/rate"
 )
 
 const (
-	settingsKey = "settings"
 	// defaultRefreshRate bounds background refreshes per partner endpoint:
 	// when many tokens of one partner fall due together (they were minted
 	// together), the partner sees at most this many mints a second from
 	// refresh ahead. Reads that find no valid token are never held back.
 	defaultRefreshRate = 10
 )
-
-// settings are the mount-wide tunables (config/ holds the partners).
-type settings struct {
-	RefreshRate float64 `json:"refresh_rate"`
-	// AllowedTokenURLHosts limits where token_url may point; see allowedHosts.
-	AllowedTokenURLHosts []string `json:"allowed_token_url_hosts,omitempty"`
-}
 
 const allowedHostsHelp = `Token endpoints this mount may call: host names (partner.example.com), ` +
 	`*.domain patterns (*.example.com, any host below example.com), IP addresses and CIDRs. ` +
@@ -101,73 +89,9 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 		}
 		s.AllowedTokenURLHosts = hosts.entries
 	}
-	entry, err := logical.StorageEntryJSON(settingsKey, s)
-	if err != nil {
+	if err := writeSettings(ctx, req.Storage, s); err != nil {
 		return nil, err
 	}
-	if err := req.Storage.Put(ctx, entry); err != nil {
-		return nil, err
-	}
-	b.limits.reset()
-	b.guard.reset()
+	b.settingsChanged()
 	return nil, nil
-}
-
-func readSettings(ctx context.Context, s logical.Storage) (*settings, error) {
-	out := &settings{RefreshRate: defaultRefreshRate}
-	entry, err := s.Get(ctx, settingsKey)
-	if err != nil {
-		return nil, fmt.Errorf("reading settings: %w", err)
-	}
-	if entry != nil {
-		if err := entry.DecodeJSON(out); err != nil {
-			return nil, fmt.Errorf("decoding settings: %w", err)
-		}
-	}
-	return out, nil
-}
-
-// refreshLimits holds one rate limiter per partner endpoint host.
-type refreshLimits struct {
-	b        *backend
-	mu       sync.Mutex
-	rate     float64 // 0 until loaded from storage
-	limiters map[string]*rate.Limiter
-}
-
-func (l *refreshLimits) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.rate, l.limiters = 0, nil
-}
-
-// wait blocks a background refresh until the partner at tokenURL may see it.
-func (l *refreshLimits) wait(ctx context.Context, tokenURL string) error {
-	limiter, err := l.limiter(ctx, tokenURL)
-	if err != nil {
-		return err
-	}
-	return limiter.Wait(ctx)
-}
-
-func (l *refreshLimits) limiter(ctx context.Context, tokenURL string) (*rate.Limiter, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.rate == 0 {
-		s, err := readSettings(ctx, l.b.storage)
-		if err != nil {
-			return nil, err
-		}
-		l.rate, l.limiters = s.RefreshRate, map[string]*rate.Limiter{}
-	}
-	host := tokenURL
-	if u, err := url.Parse(tokenURL); err == nil {
-		host = u.Host
-	}
-	limiter, ok := l.limiters[host]
-	if !ok {
-		limiter = rate.NewLimiter(rate.Limit(l.rate), max(1, int(l.rate)))
-		l.limiters[host] = limiter
-	}
-	return limiter, nil
 }

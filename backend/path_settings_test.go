@@ -47,9 +47,7 @@ func TestBackgroundRefreshesAreSpreadOverTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.partner.waitMint(2 * configs)
-	env.partner.mu.Lock()
-	refreshes := env.partner.arrivals[configs:]
-	env.partner.mu.Unlock()
+	refreshes := env.partner.arrivals()[configs:]
 	// A burst of 2, then one every half second: at least 2s for 6.
 	if spread := refreshes[len(refreshes)-1].Sub(refreshes[0]); spread < 1900*time.Millisecond {
 		t.Fatalf("%d refreshes within %s, want them spread at 2 a second", configs, spread)

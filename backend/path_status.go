@@ -73,11 +73,11 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.statusOf(e)}, nil
+	return &logical.Response{Data: b.describeStatus(e)}, nil
 }
 
 func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	names, err := req.Storage.List(ctx, configPrefix)
+	names, err := listConfigs(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *f
 		if err != nil {
 			return nil, err
 		}
-		full := b.statusOf(e)
+		full := b.describeStatus(e)
 		line := map[string]any{"provider": full["provider"], "token_cached": full["token_cached"]}
 		for _, k := range []string{"expires_at", "last_error_status", "backoff_until"} {
 			if v, ok := full[k]; ok {
@@ -102,8 +102,8 @@ func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *f
 	return logical.ListResponseWithInfo(names, info), nil
 }
 
-// statusOf describes e for operators: everything but the token and secret.
-func (b *backend) statusOf(e *entry) map[string]any {
+// describeStatus describes e for operators: everything but the token and secret.
+func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 	cfg := e.config
 	now := b.clock.Now()
 	data := map[string]any{
@@ -112,8 +112,8 @@ func (b *backend) statusOf(e *entry) map[string]any {
 		"token_cached": e.token != nil,
 		"mint_count":   b.metrics.mintCount(e.name, cfg.Provider),
 	}
-	if p, ok := b.providers[cfg.Provider]; ok {
-		data["token_url"] = cfg.effectiveTokenURL(p.Spec())
+	if tokenURL := b.tokenURL(cfg); tokenURL != "" {
+		data["token_url"] = tokenURL
 	}
 	if tok := e.token; tok != nil {
 		data["minted_at"] = rfc3339(tok.IssuedAt)
@@ -133,7 +133,7 @@ func (b *backend) statusOf(e *entry) map[string]any {
 			data["lease_warning"] = w
 		}
 	}
-	lastMint, lastErr := b.cache.status(e.name).snapshot()
+	lastMint, lastErr := b.statuses.of(e.name).snapshot()
 	if !lastMint.IsZero() {
 		data["last_mint_at"] = rfc3339(lastMint)
 	}

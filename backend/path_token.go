@@ -11,8 +11,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-const operationPrefix = "partnertoken"
-
 func pathToken(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "token/" + framework.GenericNameRegex("name"),
@@ -89,7 +87,7 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 
 // grant is the lease one read gets: ttl from at, after guard.
 type grant struct {
-	entry      *entry
+	entry      *cacheEntry
 	ttl, guard time.Duration
 	at         time.Time
 }
@@ -138,7 +136,7 @@ func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*g
 // tooShortToLease is the 502 for a token that cannot be leased for
 // minLease even right after its mint: leasing it anyway would let the lease
 // outlive the token, and every read would mint again.
-func tooShortToLease(name string, e *entry, now time.Time, guard time.Duration) error {
+func tooShortToLease(name string, e *cacheEntry, now time.Time, guard time.Duration) error {
 	tok := e.token
 	life := tok.lifetime()
 	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(

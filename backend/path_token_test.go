@@ -26,7 +26,7 @@ func TestTokenReadIsARenewableLeaseThatEndsBeforeTheToken(t *testing.T) {
 		t.Fatalf("lease renewable %v, TTL %s; want renewable, a 4m30s renewal period", resp.Secret.Renewable, resp.Secret.TTL)
 	}
 	want := map[string]any{
-		"access_token": "token-1",
+		"access_token": env.partner.token(1),
 		"token_type":   "Bearer",
 		"expires_at":   env.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 		"scope":        "read",
@@ -57,7 +57,7 @@ func TestTokenCacheHitAndMiss(t *testing.T) {
 	first := env.readToken("p")
 	env.clock.Advance(10 * time.Minute)
 	second := env.readToken("p")
-	if n := env.partner.mints.Load(); n != 1 {
+	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("two reads minted %d tokens, want 1", n)
 	}
 	if first.Data["access_token"] != second.Data["access_token"] {
@@ -92,11 +92,11 @@ func TestConcurrentColdReadsMintOnce(t *testing.T) {
 	release()
 	wg.Wait()
 	for i := range readers {
-		if errs[i] != nil || tokens[i] != "token-1" {
+		if errs[i] != nil || tokens[i] != env.partner.token(1) {
 			t.Fatalf("reader %d: token %v, error %v", i, tokens[i], errs[i])
 		}
 	}
-	if n := env.partner.mints.Load(); n != 1 {
+	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("%d concurrent cold reads caused %d mints, want 1", readers, n)
 	}
 }
@@ -150,76 +150,16 @@ func TestTokenWithoutAMeaningfulLeaseIsReplacedFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := env.readToken("p")
-	if resp.Data["access_token"] != "token-1" || resp.Secret.MaxTTL < time.Minute {
+	if resp.Data["access_token"] != env.partner.token(1) || resp.Secret.MaxTTL < time.Minute {
 		t.Fatalf("got %v with TTL %s, want a fresh token", resp.Data["access_token"], resp.Secret.MaxTTL)
 	}
 }
-
-func TestRevokeIsANoOpThatKeepsTheSharedToken(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	lease := env.readToken("p")
-	revoke := &logical.Request{Operation: logical.RevokeOperation, Path: "token/p", Secret: lease.Secret, Data: lease.Data, Storage: env.storage}
-	for range 2 { // idempotent: Vault retries revokes and revokes on token expiry
-		resp, err := env.b.HandleRequest(t.Context(), revoke)
-		if err != nil || (resp != nil && resp.IsError()) {
-			t.Fatalf("revoke: %v %v", resp, err)
-		}
-	}
-	if again := env.readToken("p"); again.Data["access_token"] != lease.Data["access_token"] || env.partner.mints.Load() != 1 {
-		t.Fatal("revoking one lease replaced the shared token")
-	}
-}
-
-func TestLeaseRenewableFalseHandsOutNonRenewableLeases(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", map[string]any{"lease_renewable": false})
-	if lease := env.readToken("p"); lease.Secret.Renewable {
-		t.Fatal("lease_renewable=false handed out a renewable lease")
-	}
-	if got := env.mustOK(logical.ReadOperation, "config/p", nil).Data["lease_renewable"]; got != false {
-		t.Fatalf("config shows lease_renewable %v, want false", got)
-	}
-}
-
-func TestRenewNeverExtendsALease(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	lease := env.readToken("p") // 55m, to 5m before the hour-long token expires
-	renew := func() (*logical.Response, error) {
-		return env.b.HandleRequest(t.Context(), &logical.Request{Operation: logical.RenewOperation, Path: "token/p",
-			Secret: lease.Secret, Data: lease.Data, Storage: env.storage})
-	}
-	env.clock.Advance(10 * time.Minute)
-	resp, err := renew()
-	if err != nil || resp == nil || resp.IsError() || resp.Secret == nil {
-		t.Fatalf("renew 10m in: %v %v", resp, err)
-	}
-	if resp.Secret.TTL != 4*time.Minute+30*time.Second {
-		t.Fatalf("renew 10m into a 55m lease: TTL %s, want the 4m30s renewal period", resp.Secret.TTL)
-	}
-	env.clock.Advance(42 * time.Minute)
-	if resp, err = renew(); err != nil || resp.IsError() || resp.Secret.TTL != 3*time.Minute {
-		t.Fatalf("renew 52m into a 55m lease: %v %v, want the 3m left", resp, err)
-	}
-	// A new token minted meanwhile does not extend the old lease either.
-	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
-	env.clock.Advance(2*time.Minute + 59*time.Second + 500*time.Millisecond)
-	resp, err = renew()
-	if err == nil && (resp == nil || !resp.IsError()) {
-		t.Fatalf("renew with 0.5s left succeeded: %v", resp)
-	}
-	if err == nil && !strings.Contains(resp.Error().Error(), "read token/p again") {
-		t.Fatalf("renew refused with %v, want it to say to read token/p again", resp.Error())
-	}
-}
-
 func TestConfigWriteAndDeleteDropTheCachedToken(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
 	env.readToken("p")
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "10m"})
-	if tok := env.readToken("p").Data["access_token"]; tok != "token-2" {
+	if tok := env.readToken("p").Data["access_token"]; tok != env.partner.token(2) {
 		t.Fatalf("after a config write got %v, want a new token", tok)
 	}
 	env.mustOK(logical.DeleteOperation, "config/p", nil)
@@ -240,7 +180,7 @@ func TestANewBackendOnTheSameStorageReusesTheToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Data["access_token"] != first.Data["access_token"] || env.partner.mints.Load() != 1 {
+	if resp.Data["access_token"] != first.Data["access_token"] || env.partner.mints() != 1 {
 		t.Fatal("a reloaded backend minted again")
 	}
 }
@@ -258,17 +198,19 @@ func TestTokenMintedDuringAConfigRewriteIsDiscarded(t *testing.T) {
 		result <- resp
 	}()
 	<-arrived
-	// The operator replaces the client while the partner is answering.
+	// The operator replaces the client, which the partner issued, while
+	// the partner is answering.
+	env.partner.acceptClient("new-client")
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_id": "new-client"})
 	release()
 	resp := <-result
 	if got := env.partner.seenClientIDs(); len(got) != 2 || got[1] != "new-client" {
 		t.Fatalf("partner saw clients %v, want the old one then the new one", got)
 	}
-	if resp.Data["access_token"] != "token-2" {
+	if resp.Data["access_token"] != env.partner.token(2) {
 		t.Fatalf("reader got %v, minted with the replaced credentials", resp.Data["access_token"])
 	}
-	if again := env.readToken("p"); again.Data["access_token"] != "token-2" {
+	if again := env.readToken("p"); again.Data["access_token"] != env.partner.token(2) {
 		t.Fatalf("cache holds %v", again.Data["access_token"])
 	}
 }
@@ -304,7 +246,7 @@ func TestStandbyForwardsTokenReads(t *testing.T) {
 	if resp, err := env.requestTo(standby, logical.ReadOperation, "config/p", nil); err != nil || resp == nil || resp.Data["provider"] == nil {
 		t.Errorf("config/p on a standby: got %v, %v; want the config", resp, err)
 	}
-	if n := env.partner.mints.Load(); n != 1 {
+	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("standby minted: %d mints", n)
 	}
 }
@@ -320,7 +262,7 @@ func TestInvalidateDropsMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.b.Invalidate(context.Background(), configPrefix+"p")
-	if tok := env.readToken("p").Data["access_token"]; tok != "token-2" {
+	if tok := env.readToken("p").Data["access_token"]; tok != env.partner.token(2) {
 		t.Fatalf("after invalidation got %v, want a token for the new config", tok)
 	}
 }

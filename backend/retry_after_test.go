@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 // readFails reads token/name and returns the 502 it must fail with.
@@ -29,7 +29,7 @@ func TestRetryAfterIsRememberedBetweenReads(t *testing.T) {
 	for _, status := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
 		env := newTestEnv(t)
 		env.writeConfig("p", map[string]any{"timeout": "2s"})
-		env.partner.inject(fault{status: status, retryAfter: "120"})
+		env.partner.inject(partnersim.Fault{Status: status, RetryAfter: "120"})
 		env.readFails("p")
 		for range 4 {
 			msg := env.readFails("p").Error()
@@ -50,7 +50,7 @@ func TestRetryAfterIsRememberedBetweenReads(t *testing.T) {
 			t.Fatalf("HTTP %d: status shows backoff %v until %v", status, data["backoff"], data["backoff_until"])
 		}
 		env.clock.Advance(2 * time.Minute)
-		if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+		if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
 			t.Fatalf("HTTP %d: after the wait got %v", status, got)
 		}
 	}
@@ -61,11 +61,11 @@ func TestRetryAfterKeepsServingTheCachedTokenAndAConfigWriteClearsIt(t *testing.
 	env.writeConfig("p", map[string]any{"timeout": "2s"})
 	env.readToken("p")
 	env.clock.Advance(time.Minute)
-	env.partner.inject(fault{status: http.StatusTooManyRequests, retryAfter: "600"})
+	env.partner.inject(partnersim.Fault{Status: http.StatusTooManyRequests, RetryAfter: "600"})
 	if _, err := env.request(logical.UpdateOperation, "refresh/p", nil); err == nil {
 		t.Fatal("a refresh the partner rate-limited succeeded")
 	}
-	if got := env.readToken("p").Data["access_token"]; got != "token-1" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
 		t.Fatalf("the cached token was not served during the wait: %v", got)
 	}
 	env.clock.Advance(10 * time.Second)
@@ -76,7 +76,7 @@ func TestRetryAfterKeepsServingTheCachedTokenAndAConfigWriteClearsIt(t *testing.
 		t.Fatalf("partner saw %d requests, want 2", n)
 	}
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "5m"})
-	if got := env.readToken("p").Data["access_token"]; got != "token-2" {
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
 		t.Fatalf("a config write did not clear the wait: %v", got)
 	}
 }

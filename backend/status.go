@@ -41,8 +41,13 @@ func (s *mintStatus) snapshot() (lastMintAt time.Time, lastError *mintFailure) {
 	return s.lastMintAt, s.lastError
 }
 
-// status returns the mint status of name, creating it on first use.
-func (c *tokenCache) status(name string) *mintStatus {
-	s, _ := c.statuses.LoadOrStore(name, &mintStatus{})
-	return s.(*mintStatus)
+// mintStatuses holds a *mintStatus per config name.
+type mintStatuses struct{ m sync.Map }
+
+// of returns the mint status of name, creating it on first use.
+func (s *mintStatuses) of(name string) *mintStatus {
+	st, _ := s.m.LoadOrStore(name, &mintStatus{})
+	return st.(*mintStatus)
 }
+
+func (s *mintStatuses) forget(name string) { s.m.Delete(name) }

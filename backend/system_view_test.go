@@ -37,7 +37,7 @@ func TestCachedReadsDoNotAskVaultEachTime(t *testing.T) {
 	conf.StorageView = env.storage
 	conf.System = sys
 	conf.Logger = hclog.NewNullLogger()
-	if err := b.setup(context.Background(), conf); err != nil {
+	if err := b.attach(context.Background(), conf); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Cleanup(context.Background()) })

@@ -45,7 +45,6 @@ func (Dinie) Spec() Spec {
 }
 
 func (d Dinie) Mint(ctx context.Context, req *Request) (*Token, error) {
-	partner := d.Spec().DisplayName
 	// "Basic base64(client_id:client_secret)": the docs' curl -u and the
 	// official SDKs send the pair as is, not form-encoded first.
 	header := http.Header{
@@ -53,12 +52,12 @@ func (d Dinie) Mint(ctx context.Context, req *Request) (*Token, error) {
 		"Content-Type":  {"application/x-www-form-urlencoded"},
 	}
 
-	resp, err := req.post(ctx, partner, header, []byte("grant_type=client_credentials"))
+	resp, err := req.post(ctx, header, []byte("grant_type=client_credentials"))
 	if err != nil {
 		return nil, err
 	}
 	if !resp.ok() {
-		perr := req.failure(partner, resp, req.dinieMessage(resp.Body))
+		perr := req.failure(resp, req.dinieMessage(resp.Body))
 		// Dinie does not document Retry-After; every answer carries
 		// X-RateLimit-Reset instead, and the docs say to wait until it.
 		if resp.Status == http.StatusTooManyRequests && perr.RetryAfter == 0 {
@@ -66,7 +65,7 @@ func (d Dinie) Mint(ctx context.Context, req *Request) (*Token, error) {
 		}
 		return nil, perr
 	}
-	return req.parseOAuth2(partner, resp, d.Spec().DefaultLifetime, ExpiryDocumented)
+	return req.parseOAuth2(resp, 0, "")
 }
 
 // problemFields and problemRefs are the RFC 7807 members of Dinie's

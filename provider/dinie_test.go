@@ -74,7 +74,7 @@ func TestDinieMint(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, dinieRequest()) }, partnerAnswer{Body: tc.body})
-			tok, err := Dinie{}.Mint(t.Context(), newRequest(p, diniePath, nil))
+			tok, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
 			checkToken(t, tok, err, tc.wantToken, tc.wantExpiry)
 			if tok != nil && tok.Extra != nil {
 				t.Errorf("Extra = %v, want nothing", tok.Extra)
@@ -174,7 +174,7 @@ func TestDinieMintFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, dinieRequest()) }, tc.answer)
-			tok, err := Dinie{}.Mint(t.Context(), newRequest(p, diniePath, nil))
+			tok, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
 			checkMintFailure(t, tok, err, "Dinie", tc.wantStatus, tc.want, tc.refused)
 			if tc.wantError != "" && err.Error() != tc.wantError {
 				t.Errorf("error text\n got  %s\n want %s", err, tc.wantError)
@@ -214,7 +214,7 @@ func TestDinieMintRateLimitWait(t *testing.T) {
 			}
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, dinieRequest()) },
 				partnerAnswer{Status: tc.status, Header: header, Body: tooMany})
-			_, err := Dinie{}.Mint(t.Context(), newRequest(p, diniePath, nil))
+			_, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
 			perr := checkError(t, err, "Dinie", tc.status, []string{`code="rate_limit_exceeded"`})
 			if perr.RetryAfter != tc.want {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.want)

@@ -56,28 +56,27 @@ func (DOKU) Spec() Spec {
 }
 
 func (d DOKU) Mint(ctx context.Context, req *Request) (*Token, error) {
-	partner := d.Spec().DisplayName
 	validTime := req.Options.String("valid_time")
 	var minutes int
 	if validTime != "" {
 		var err error
 		if minutes, err = parseValidTime(validTime); err != nil {
-			return nil, &Error{Partner: partner, Message: "valid_time: " + err.Error()}
+			return nil, &Error{Partner: req.partner, Message: "valid_time: " + err.Error()}
 		}
 	}
 	body, err := json.Marshal(dokuTokenRequest{GrantType: "client_credentials", ValidTime: validTime})
 	if err != nil {
-		return nil, &Error{Partner: partner, Message: "cannot build the request body: " + err.Error()}
+		return nil, &Error{Partner: req.partner, Message: "cannot build the request body: " + err.Error()}
 	}
 	target, err := requestTarget(req.TokenURL)
 	if err != nil {
-		return nil, &Error{Partner: partner, Message: "cannot build the request: " + req.redact(err.Error())}
+		return nil, &Error{Partner: req.partner, Message: "cannot build the request: " + req.redact(err.Error())}
 	}
 	// A fresh Request-Id for every attempt, retries included: DOKU uses it
 	// "to protect duplicate request", so reusing one could be refused.
 	requestID, err := uuid.NewRandom()
 	if err != nil {
-		return nil, &Error{Partner: partner, Message: "cannot generate a Request-Id: " + err.Error(), err: err}
+		return nil, &Error{Partner: req.partner, Message: "cannot generate a Request-Id: " + err.Error(), err: err}
 	}
 	c := dokuComponents{
 		ClientID:  req.ClientID,
@@ -95,7 +94,7 @@ func (d DOKU) Mint(ctx context.Context, req *Request) (*Token, error) {
 		"Content-Type":      {"application/json"},
 	}
 
-	resp, err := req.send(ctx, partner, header, body)
+	resp, err := req.send(ctx, header, body)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +102,7 @@ func (d DOKU) Mint(ctx context.Context, req *Request) (*Token, error) {
 	var answer struct {
 		Token string `json:"token"`
 	}
-	if err := req.decodeJSON(partner, resp, &answer); err != nil {
+	if err := req.decodeJSON(resp, &answer); err != nil {
 		return nil, err
 	}
 	tok := &Token{AccessToken: answer.Token}
@@ -112,9 +111,9 @@ func (d DOKU) Mint(ctx context.Context, req *Request) (*Token, error) {
 	} else if minutes > 0 {
 		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(time.Duration(minutes)*time.Minute), ExpiryRequested
 	} else if answer.Token != "" {
-		return nil, req.malformed(partner, resp, "token carries no exp claim and valid_time is not set, so its expiry is unknown")
+		return nil, req.malformed(resp, "token carries no exp claim and valid_time is not set, so its expiry is unknown")
 	}
-	return req.finish(partner, resp, tok)
+	return tok, nil
 }
 
 // parseValidTime reads valid_time: digits only, as DOKU takes it as a string

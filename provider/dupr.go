@@ -36,14 +36,13 @@ func (DUPR) Spec() Spec {
 }
 
 func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
-	partner := d.Spec().DisplayName
 	// The swagger declares x-authorization as a required header parameter and
 	// no body; the official example is the bare base64 string, without the
 	// "Basic " prefix some third-party clients wrongly add.
 	header := http.Header{}
 	header.Set("X-Authorization", duprCredentials(req.ClientID, req.ClientSecret))
 
-	resp, err := req.send(ctx, partner, header, nil)
+	resp, err := req.send(ctx, header, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +57,7 @@ func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
 			Expiry json.RawMessage `json:"expiry"`
 		} `json:"result"`
 	}
-	if err := req.decodeJSON(partner, resp, &body); err != nil {
+	if err := req.decodeJSON(resp, &body); err != nil {
 		return nil, err
 	}
 	// The envelope, not the HTTP status, says whether a token was issued:
@@ -68,12 +67,12 @@ func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
 	case "":
 		// Not partnerMessage: without a status it would quote the whole
 		// body, which may hold a token; malformed shows the message field.
-		return nil, req.malformed(partner, resp, "answer has no status (expected %s)", duprSuccess)
+		return nil, req.malformed(resp, "answer has no status (expected %s)", duprSuccess)
 	default:
-		return nil, req.failure(partner, resp, req.partnerMessage(resp.Body))
+		return nil, req.failure(resp, req.partnerMessage(resp.Body))
 	}
 	if body.Result == nil {
-		return nil, req.malformed(partner, resp, "answer has no result")
+		return nil, req.malformed(resp, "answer has no result")
 	}
 
 	// Expiry sources in the order the research weighed them: the answer's
@@ -83,10 +82,8 @@ func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
 		tok.ExpiresAt, tok.ExpirySource = serverExpiry(resp, expiry), ExpiryPartnerTime
 	} else if exp, ok := jwtExpiry(tok.AccessToken, resp.SentAt); ok {
 		tok.ExpiresAt, tok.ExpirySource = exp, ExpiryJWT
-	} else {
-		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(d.Spec().DefaultLifetime), ExpiryDocumented
 	}
-	return req.finish(partner, resp, tok)
+	return tok, nil
 }
 
 // duprCredentials is DUPR's x-authorization value: standard base64 with

@@ -58,7 +58,7 @@ func TestDUPRMintSendsTheOfficialExampleCredentials(t *testing.T) {
 	}, partnerAnswer{Body: `{"status":"SUCCESS","result":{"token":"eyJhbGciOiJSUzUxMiJ9.abc.def","expiry":"2024-01-10T13:00:00Z"}}`})
 	req := newRequest(p, duprPath, nil)
 	req.ClientID, req.ClientSecret = key, secret
-	tok, err := DUPR{}.Mint(t.Context(), req)
+	tok, err := Mint(t.Context(), DUPR{}, req)
 	checkToken(t, tok, err, "eyJhbGciOiJSUzUxMiJ9.abc.def", testNow.Add(time.Hour-dateResolution))
 }
 
@@ -208,7 +208,7 @@ func TestDUPRMint(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) {
 				checkRequest(t, r, duprRequest(testClientID, testSecret))
 			}, tc.answer)
-			tok, err := DUPR{}.Mint(t.Context(), newRequest(p, duprPath, nil))
+			tok, err := Mint(t.Context(), DUPR{}, newRequest(p, duprPath, nil))
 			checkToken(t, tok, err, tc.wantToken, tc.wantExpiry)
 			wantSource := tc.wantSource
 			if wantSource == "" {
@@ -356,7 +356,7 @@ func TestDUPRMintFailures(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) {
 				checkRequest(t, r, duprRequest(testClientID, testSecret))
 			}, tc.answer)
-			tok, err := DUPR{}.Mint(t.Context(), newRequest(p, duprPath, nil))
+			tok, err := Mint(t.Context(), DUPR{}, newRequest(p, duprPath, nil))
 			perr := checkMintFailure(t, tok, err, "DUPR", tc.wantStatus, tc.want, tc.refused)
 			if perr.RetryAfter != tc.retryAfter {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.retryAfter)

@@ -61,9 +61,9 @@ func AsError(err error) (*Error, bool) {
 
 // failure builds the error for a partner answer that carries no token;
 // message is the partner's own explanation, from partnerMessage.
-func (r *Request) failure(partner string, resp *response, message string) *Error {
+func (r *Request) failure(resp *response, message string) *Error {
 	return &Error{
-		Partner:    partner,
+		Partner:    r.partner,
 		Status:     resp.Status,
 		Message:    r.redact(message),
 		RetryAfter: retryAfter(resp.Header, resp.ReceivedAt),
@@ -73,12 +73,12 @@ func (r *Request) failure(partner string, resp *response, message string) *Error
 // malformed builds the error for a 2xx answer we cannot use, with what the
 // partner said in it (a status and message sent with a 2xx are its own
 // explanation of why there is no usable token).
-func (r *Request) malformed(partner string, resp *response, format string, args ...any) *Error {
+func (r *Request) malformed(resp *response, format string, args ...any) *Error {
 	message := fmt.Sprintf(format, args...)
 	if said := r.partnerFields(resp.Body, statusFields); said != "" {
 		message += "; the partner said: " + said
 	}
-	return &Error{Partner: partner, Status: resp.Status, Message: r.redact(message)}
+	return &Error{Partner: r.partner, Status: resp.Status, Message: r.redact(message)}
 }
 
 // retryAfter reads Retry-After as seconds or as an HTTP date (RFC 9110 §10.2.3).

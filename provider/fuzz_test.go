@@ -92,7 +92,7 @@ func fuzzMint(t *testing.T, p Provider, tokenURL string, status int, contentType
 		Client:       &http.Client{Transport: cannedTransport{status: status, header: header, body: body}},
 		Now:          func() time.Time { return now },
 	}
-	tok, err := p.Mint(context.Background(), req)
+	tok, err := Mint(context.Background(), p, req)
 	if err != nil {
 		if tok != nil {
 			t.Fatal("Mint returned both a token and an error")

@@ -32,10 +32,10 @@ func (r *response) ok() bool { return r.Status >= 200 && r.Status < 300 }
 // post sends one token request. Errors before a complete answer arrived
 // (connection, timeout, a body that is too large or never finishes) are
 // returned as *Error with Status 0 or the answer's status.
-func (r *Request) post(ctx context.Context, partner string, header http.Header, body []byte) (*response, error) {
+func (r *Request) post(ctx context.Context, header http.Header, body []byte) (*response, error) {
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, r.TokenURL, bytes.NewReader(body))
 	if err != nil {
-		return nil, &Error{Partner: partner, Message: "cannot build the request: " + r.redact(err.Error())}
+		return nil, &Error{Partner: r.partner, Message: "cannot build the request: " + r.redact(err.Error())}
 	}
 	for name, values := range header {
 		httpReq.Header[name] = values
@@ -52,35 +52,36 @@ func (r *Request) post(ctx context.Context, partner string, header http.Header, 
 	sent := r.now()
 	httpResp, err := client.Do(httpReq)
 	if err != nil {
-		return nil, &Error{Partner: partner, Message: r.redact(transportMessage(ctx, err)), err: err}
+		return nil, &Error{Partner: r.partner, Message: r.redact(transportMessage(ctx, err)), err: err}
 	}
 	defer httpResp.Body.Close()
 
 	data, err := io.ReadAll(io.LimitReader(httpResp.Body, MaxBodySize+1))
 	if err != nil {
-		return nil, &Error{Partner: partner, Status: 0, Message: "reading the answer: " + r.redact(transportMessage(ctx, err)), err: err}
+		return nil, &Error{Partner: r.partner, Status: 0, Message: "reading the answer: " + r.redact(transportMessage(ctx, err)), err: err}
 	}
 	if len(data) > MaxBodySize {
-		return nil, &Error{Partner: partner, Status: httpResp.StatusCode, Message: fmt.Sprintf("answer is larger than %d bytes", MaxBodySize)}
+		return nil, &Error{Partner: r.partner, Status: httpResp.StatusCode, Message: fmt.Sprintf("answer is larger than %d bytes", MaxBodySize)}
 	}
-	return &response{
+	r.answer = &response{
 		Status:     httpResp.StatusCode,
 		Header:     httpResp.Header,
 		Body:       data,
 		SentAt:     sent,
 		ReceivedAt: r.now(),
-	}, nil
+	}
+	return r.answer, nil
 }
 
 // send posts a token request and turns an answer outside 2xx into the
 // partner's refusal or failure, with the partner's own message.
-func (r *Request) send(ctx context.Context, partner string, header http.Header, body []byte) (*response, error) {
-	resp, err := r.post(ctx, partner, header, body)
+func (r *Request) send(ctx context.Context, header http.Header, body []byte) (*response, error) {
+	resp, err := r.post(ctx, header, body)
 	if err != nil {
 		return nil, err
 	}
 	if !resp.ok() {
-		return nil, r.failure(partner, resp, r.partnerMessage(resp.Body))
+		return nil, r.failure(resp, r.partnerMessage(resp.Body))
 	}
 	return resp, nil
 }

@@ -78,7 +78,6 @@ func (OAuth2) Spec() Spec {
 }
 
 func (o OAuth2) Mint(ctx context.Context, req *Request) (*Token, error) {
-	partner := o.Spec().DisplayName
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if scopes := req.Options.List("scopes"); len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
@@ -95,12 +94,12 @@ func (o OAuth2) Mint(ctx context.Context, req *Request) (*Token, error) {
 		header.Set("Authorization", basicAuth(url.QueryEscape(req.ClientID), url.QueryEscape(req.ClientSecret)))
 	}
 
-	resp, err := req.send(ctx, partner, header, []byte(form.Encode()))
+	resp, err := req.send(ctx, header, []byte(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
 	fallback, _ := time.ParseDuration(req.Options.String("token_lifetime"))
-	return req.parseOAuth2(partner, resp, fallback, ExpiryConfigured)
+	return req.parseOAuth2(resp, fallback, ExpiryConfigured)
 }
 
 // oauth2Response is the standard token response (RFC 6749 §5.1).
@@ -117,12 +116,12 @@ type oauth2Response struct {
 // sooner is believed on the sooner); with neither, from the fallback
 // lifetime (the partner's documented one, or the operator's), reported as
 // fallbackSource.
-func (r *Request) parseOAuth2(partner string, resp *response, fallback time.Duration, fallbackSource string) (*Token, error) {
+func (r *Request) parseOAuth2(resp *response, fallback time.Duration, fallbackSource string) (*Token, error) {
 	var body oauth2Response
-	if err := r.decodeJSON(partner, resp, &body); err != nil {
+	if err := r.decodeJSON(resp, &body); err != nil {
 		return nil, err
 	}
-	if err := r.checkTokenType(partner, resp, body.TokenType); err != nil {
+	if err := r.checkTokenType(resp, body.TokenType); err != nil {
 		return nil, err
 	}
 	tok := &Token{AccessToken: body.AccessToken}
@@ -138,7 +137,7 @@ func (r *Request) parseOAuth2(partner string, resp *response, fallback time.Dura
 	if tok.ExpiresAt.IsZero() && fallback > 0 {
 		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(fallback), fallbackSource
 	}
-	return r.finish(partner, resp, tok)
+	return tok, nil
 }
 
 // basicAuth builds an HTTP Basic Authorization header value (RFC 7617).

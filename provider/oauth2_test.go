@@ -55,7 +55,7 @@ func TestOAuth2ExpirySources(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: tc.body})
-			tok, err := OAuth2{}.Mint(t.Context(), newRequest(p, "/token", tc.options))
+			tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", tc.options))
 			if err != nil {
 				t.Fatalf("Mint: %v", err)
 			}
@@ -72,9 +72,79 @@ func TestOAuth2ExpirySources(t *testing.T) {
 func TestDinieTakesTheEarlierOfExpiresInAndTheJWTExp(t *testing.T) {
 	token := "dinie_at_" + testJWT(map[string]any{"sub": "dinie_ci_1", "exp": testNow.Add(50 * time.Minute).Unix()})
 	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: `{"access_token":"` + token + `","token_type":"bearer","expires_in":3600}`})
-	tok, err := Dinie{}.Mint(t.Context(), newRequest(p, diniePath, nil))
+	tok, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
 	checkToken(t, tok, err, token, testNow.Add(50*time.Minute))
 	if tok != nil && tok.ExpirySource != ExpiryJWT {
 		t.Errorf("ExpirySource = %q, want %q", tok.ExpirySource, ExpiryJWT)
 	}
+}
+
+// TestOAuth2Request checks the token request byte for byte for each client
+// authentication method (RFC 6749 §2.3.1) with the scopes and token_params
+// a config may add.
+func TestOAuth2Request(t *testing.T) {
+	const (
+		form = "application/x-www-form-urlencoded"
+		// The id and secret form-encoded, then joined and base64-encoded.
+		basic = "Basic dGVzdC1jay02ZjZlOWYzZDp0ZXN0LWNzLTAwOGElMkJmNiUyRjNmJTNEMSUyNmZk"
+	)
+	tests := []struct {
+		name    string
+		options Options
+		want    wantRequest
+	}{
+		{
+			name: "client_secret_basic by default: the credentials in the Authorization header only",
+			want: wantRequest{Path: "/token", Header: engineHeaders(map[string]string{"Content-Type": form, "Authorization": basic}),
+				Body: "grant_type=client_credentials"},
+		},
+		{
+			name:    "client_secret_post: the credentials in the form body, no Authorization header",
+			options: Options{"auth_method": "client_secret_post"},
+			want: wantRequest{Path: "/token", Header: engineHeaders(map[string]string{"Content-Type": form}),
+				Body: "client_id=test-ck-6f6e9f3d&client_secret=test-cs-008a%2Bf6%2F3f%3D1%26fd&grant_type=client_credentials"},
+		},
+		{
+			name:    "scopes are sent space-separated in scope",
+			options: Options{"scopes": []string{"payments:read", "payments:write"}},
+			want: wantRequest{Path: "/token", Header: engineHeaders(map[string]string{"Content-Type": form, "Authorization": basic}),
+				Body: "grant_type=client_credentials&scope=payments%3Aread+payments%3Awrite"},
+		},
+		{
+			name:    "token_params are added to the form",
+			options: Options{"token_params": map[string]string{"audience": "https://api.partner.example", "resource": "ledger"}},
+			want: wantRequest{Path: "/token", Header: engineHeaders(map[string]string{"Content-Type": form, "Authorization": basic}),
+				Body: "audience=https%3A%2F%2Fapi.partner.example&grant_type=client_credentials&resource=ledger"},
+		},
+		{
+			name: "client_secret_post with scopes and token_params",
+			options: Options{"auth_method": "client_secret_post", "scopes": []string{"read"},
+				"token_params": map[string]string{"audience": "ledger"}},
+			want: wantRequest{Path: "/token", Header: engineHeaders(map[string]string{"Content-Type": form}),
+				Body: "audience=ledger&client_id=test-ck-6f6e9f3d&client_secret=test-cs-008a%2Bf6%2F3f%3D1%26fd&grant_type=client_credentials&scope=read"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, tc.want) },
+				partnerAnswer{Body: `{"access_token":"opaque","token_type":"Bearer","expires_in":3600,"scope":"read"}`})
+			tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", tc.options))
+			checkToken(t, tok, err, "opaque", testNow.Add(time.Hour))
+			if tok != nil && tok.Extra["scope"] != "read" {
+				t.Errorf("Extra = %v, want the partner's scope", tok.Extra)
+			}
+			if p.Calls() != 1 {
+				t.Errorf("%d requests, want 1", p.Calls())
+			}
+		})
+	}
+}
+
+// TestOAuth2WithoutTokenLifetimeRefusesAnAnswerWithoutExpiry: with no
+// expires_in, no JWT exp and no token_lifetime the expiry is unknown, and
+// the token is refused rather than guessed at.
+func TestOAuth2WithoutTokenLifetimeRefusesAnAnswerWithoutExpiry(t *testing.T) {
+	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: `{"access_token":"opaque","token_type":"Bearer"}`})
+	tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
+	checkMintFailure(t, tok, err, "OAuth2", http.StatusOK, []string{"answer says nothing about when the token expires"}, false)
 }

@@ -69,7 +69,7 @@ func TestTheNoTokenErrorShowsThePartnersOwnWords(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: tc.body})
-			tok, err := tc.provider.Mint(t.Context(), newRequest(p, "/token", Options{}))
+			tok, err := Mint(t.Context(), tc.provider, newRequest(p, "/token", Options{}))
 			checkMintFailure(t, tok, err, tc.provider.Spec().DisplayName, http.StatusOK, tc.want, false)
 			if strings.Contains(err.Error(), "leaky-token") {
 				t.Errorf("error %q quotes a token", err)

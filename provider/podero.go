@@ -34,7 +34,6 @@ func (Podero) Spec() Spec {
 }
 
 func (p Podero) Mint(ctx context.Context, req *Request) (*Token, error) {
-	partner := p.Spec().DisplayName
 	// The token endpoint is django-oauth-toolkit, which unquote_plus'es id
 	// and secret after splitting the Basic pair (RFC 6749 §2.3.1), so they
 	// are form-encoded first. For the letters, digits and - . _ ~ of the
@@ -46,9 +45,9 @@ func (p Podero) Mint(ctx context.Context, req *Request) (*Token, error) {
 		"Cache-Control": {"no-cache"},
 	}
 
-	resp, err := req.send(ctx, partner, header, []byte(poderoBody))
+	resp, err := req.send(ctx, header, []byte(poderoBody))
 	if err != nil {
 		return nil, err
 	}
-	return req.parseOAuth2(partner, resp, 0, "")
+	return req.parseOAuth2(resp, 0, "")
 }

@@ -117,7 +117,7 @@ func TestPoderoMint(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, poderoRequest()) }, partnerAnswer{Body: tc.body})
-			tok, err := Podero{}.Mint(t.Context(), newRequest(p, poderoPath, nil))
+			tok, err := Mint(t.Context(), Podero{}, newRequest(p, poderoPath, nil))
 			checkToken(t, tok, err, tc.wantToken, tc.wantExpiry)
 			if tok != nil && !maps.Equal(tok.Extra, tc.wantExtra) {
 				t.Errorf("Extra = %v, want %v", tok.Extra, tc.wantExtra)
@@ -216,7 +216,7 @@ func TestPoderoMintFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, poderoRequest()) }, tc.answer)
-			tok, err := Podero{}.Mint(t.Context(), newRequest(p, poderoPath, nil))
+			tok, err := Mint(t.Context(), Podero{}, newRequest(p, poderoPath, nil))
 			checkMintFailure(t, tok, err, "Podero", tc.wantStatus, tc.want, tc.refused)
 		})
 	}

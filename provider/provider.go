@@ -7,6 +7,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -17,7 +18,9 @@ type Provider interface {
 	// Spec describes the provider: its name, documented environments and the
 	// configuration fields it adds.
 	Spec() Spec
-	// Mint requests one new token from the partner.
+	// Mint requests one new token from the partner and parses the answer.
+	// Call it through the package's Mint, which names the partner in its
+	// errors, recovers a panic and validates the token.
 	Mint(ctx context.Context, req *Request) (*Token, error)
 }
 
@@ -37,6 +40,32 @@ type Request struct {
 	Client *http.Client
 	// Now is the local clock; tests replace it.
 	Now func() time.Time
+
+	// Set by Mint for the provider's helpers: the partner's display name
+	// for every error, its documented token lifetime, and the answer the
+	// token is parsed from.
+	partner    string
+	documented time.Duration
+	answer     *response
+}
+
+// Mint asks p for one token. It holds the contract every provider relies
+// on, so that a provider's Mint is only its protocol: every error names the
+// partner, a panic in partner-parsing code is an error instead of a crashed
+// plugin, and the token is validated (finished) before anyone gets it.
+func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error) {
+	spec := p.Spec()
+	r := *req
+	r.partner, r.documented, r.answer = spec.DisplayName, spec.DefaultLifetime, nil
+	defer func() {
+		if v := recover(); v != nil {
+			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %v", spec.Name, v)
+		}
+	}()
+	if tok, err = p.Mint(ctx, &r); err != nil {
+		return nil, err
+	}
+	return r.finish(tok)
 }
 
 func (r *Request) now() time.Time {

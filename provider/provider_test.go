@@ -1,9 +1,14 @@
 package provider
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBuiltinRegistersEveryProviderUnderItsSpecName(t *testing.T) {
@@ -26,4 +31,68 @@ func TestBuiltinRegistersEveryProviderUnderItsSpecName(t *testing.T) {
 			}
 		}
 	}
+}
+
+// contractProvider is a provider whose Mint does only what its test says,
+// to show what Mint (the package's) guarantees around any provider.
+type contractProvider struct {
+	mint func(ctx context.Context, req *Request) (*Token, error)
+}
+
+func (contractProvider) Spec() Spec {
+	return Spec{Name: "contract", DisplayName: "Contract", DefaultLifetime: time.Hour}
+}
+
+func (p contractProvider) Mint(ctx context.Context, req *Request) (*Token, error) {
+	return p.mint(ctx, req)
+}
+
+func TestMintHoldsTheProviderContract(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{}`)
+	}))
+	t.Cleanup(srv.Close)
+	request := func() *Request {
+		return &Request{TokenURL: srv.URL, ClientID: testClientID, ClientSecret: testSecret, Now: func() time.Time { return testNow }}
+	}
+	askPartner := func(ctx context.Context, req *Request) error {
+		_, err := req.send(ctx, http.Header{}, nil)
+		return err
+	}
+
+	for _, tc := range []struct {
+		name    string
+		mint    func(ctx context.Context, req *Request) (*Token, error)
+		wantErr string
+	}{
+		{"a panic in the provider is an error naming the provider", func(context.Context, *Request) (*Token, error) {
+			panic("index out of range")
+		}, "contract provider failed unexpectedly: index out of range"},
+		{"a token the partner was never asked for is refused", func(context.Context, *Request) (*Token, error) {
+			return &Token{AccessToken: "made-up", ExpiresAt: testNow.Add(time.Hour)}, nil
+		}, "Contract token endpoint: the provider returned a token without asking the partner"},
+		{"an empty token is refused in the partner's name", func(ctx context.Context, req *Request) (*Token, error) {
+			return &Token{}, askPartner(ctx, req)
+		}, "Contract token endpoint answered HTTP 200: answer has no token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := Mint(t.Context(), contractProvider{mint: tc.mint}, request())
+			if tok != nil || err == nil || err.Error() != tc.wantErr {
+				t.Fatalf("got %v, %v; want the error %q", tok, err, tc.wantErr)
+			}
+		})
+	}
+
+	t.Run("a token without an expiry lives the documented lifetime, validated", func(t *testing.T) {
+		tok, err := Mint(t.Context(), contractProvider{mint: func(ctx context.Context, req *Request) (*Token, error) {
+			return &Token{AccessToken: "tok"}, askPartner(ctx, req)
+		}}, request())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.TokenType != "Bearer" || !tok.IssuedAt.Equal(testNow) || tok.Lifetime() != time.Hour || tok.ExpirySource != ExpiryDocumented {
+			t.Fatalf("token = %+v", tok)
+		}
+	})
 }

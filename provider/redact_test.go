@@ -81,7 +81,7 @@ func TestAnEchoedSecretNeverReachesTheError(t *testing.T) {
 			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized, Body: tc.body(tc.secret)})
 			req := newRequest(p, "/token", Options{})
 			req.ClientSecret = tc.secret
-			_, err := OAuth2{}.Mint(t.Context(), req)
+			_, err := Mint(t.Context(), OAuth2{}, req)
 			perr, ok := AsError(err)
 			if !ok {
 				t.Fatalf("error %v is not a *provider.Error", err)
@@ -104,7 +104,7 @@ func TestTheOtherSecretIsRedactedToo(t *testing.T) {
 		Body: `{"error":"invalid_client","error_description":"expected ` + next + `"}`})
 	req := newRequest(p, "/token", Options{})
 	req.OtherSecrets = []string{next}
-	_, err := OAuth2{}.Mint(t.Context(), req)
+	_, err := Mint(t.Context(), OAuth2{}, req)
 	checkError(t, err, "OAuth2", http.StatusUnauthorized, []string{`error_description="expected [redacted]"`})
 	if strings.Contains(err.Error(), next) {
 		t.Errorf("error %q shows the next secret", err)
@@ -116,6 +116,6 @@ func TestTheOtherSecretIsRedactedToo(t *testing.T) {
 func TestAMessageWithoutTheSecretIsShownWhole(t *testing.T) {
 	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized,
 		Body: `{"error":"invalid_client","error_description":"Client authentication failed"}`})
-	_, err := OAuth2{}.Mint(t.Context(), newRequest(p, "/token", Options{}))
+	_, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
 	checkError(t, err, "OAuth2", http.StatusUnauthorized, []string{`error="invalid_client" error_description="Client authentication failed"`})
 }

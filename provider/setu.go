@@ -37,14 +37,13 @@ func (Setu) Spec() Spec {
 }
 
 func (s Setu) Mint(ctx context.Context, req *Request) (*Token, error) {
-	partner := s.Spec().DisplayName
 	// "Include these as URL encoded body parameters", in the documented order.
 	body := "grant_type=client_credentials" +
 		"&client_id=" + url.QueryEscape(req.ClientID) +
 		"&client_secret=" + url.QueryEscape(req.ClientSecret)
 	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 
-	resp, err := req.send(ctx, partner, header, []byte(body))
+	resp, err := req.send(ctx, header, []byte(body))
 	if err != nil {
 		return nil, err
 	}
@@ -54,14 +53,12 @@ func (s Setu) Mint(ctx context.Context, req *Request) (*Token, error) {
 	var answer struct {
 		AccessToken string `json:"accessToken"`
 	}
-	if err := req.decodeJSON(partner, resp, &answer); err != nil {
+	if err := req.decodeJSON(resp, &answer); err != nil {
 		return nil, err
 	}
 	tok := &Token{AccessToken: answer.AccessToken}
 	if exp, ok := jwtExpiry(answer.AccessToken, resp.SentAt); ok {
 		tok.ExpiresAt, tok.ExpirySource = exp, ExpiryJWT
-	} else {
-		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(s.Spec().DefaultLifetime), ExpiryDocumented
 	}
-	return req.finish(partner, resp, tok)
+	return tok, nil
 }

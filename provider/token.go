@@ -47,34 +47,43 @@ func (s seconds) duration() time.Duration {
 }
 
 // finish validates a token the partner sent before anyone can be handed it:
-// strict about the result, however tolerant the parsing was.
-func (r *Request) finish(partner string, resp *response, tok *Token) (*Token, error) {
+// strict about the result, however tolerant the parsing was. A token whose
+// answer said nothing of its expiry lives the partner's documented lifetime,
+// if it has one.
+func (r *Request) finish(tok *Token) (*Token, error) {
+	resp := r.answer
+	if resp == nil {
+		return nil, &Error{Partner: r.partner, Message: "the provider returned a token without asking the partner"}
+	}
+	if tok.ExpiresAt.IsZero() && r.documented > 0 {
+		tok.ExpiresAt, tok.ExpirySource = resp.SentAt.Add(r.documented), ExpiryDocumented
+	}
 	switch {
 	case tok.AccessToken == "":
-		return nil, r.malformed(partner, resp, "answer has no token")
+		return nil, r.malformed(resp, "answer has no token")
 	case len(tok.AccessToken) > maxTokenLength:
-		return nil, r.malformed(partner, resp, "token is longer than %d bytes", maxTokenLength)
+		return nil, r.malformed(resp, "token is longer than %d bytes", maxTokenLength)
 	case strings.IndexFunc(tok.AccessToken, func(c rune) bool { return c > unicode.MaxASCII || unicode.IsSpace(c) || unicode.IsControl(c) }) >= 0:
 		// It must fit in an Authorization header as is (RFC 6750 §2.1).
-		return nil, r.malformed(partner, resp, "token contains characters not allowed in a bearer token")
+		return nil, r.malformed(resp, "token contains characters not allowed in a bearer token")
 	case tok.ExpiresAt.IsZero():
-		return nil, r.malformed(partner, resp, "answer says nothing about when the token expires")
+		return nil, r.malformed(resp, "answer says nothing about when the token expires")
 	}
 	tok.IssuedAt = resp.SentAt
 	switch life := tok.Lifetime(); {
 	case life <= 0:
-		return nil, r.malformed(partner, resp, "token is already expired (lifetime %s)", life.Round(time.Second))
+		return nil, r.malformed(resp, "token is already expired (lifetime %s)", life.Round(time.Second))
 	case life > MaxLifetime:
-		return nil, r.malformed(partner, resp, "token lifetime is implausibly long (more than %s)", MaxLifetime)
+		return nil, r.malformed(resp, "token lifetime is implausibly long (more than %s)", MaxLifetime)
 	}
 	tok.TokenType = "Bearer"
 	return tok, nil
 }
 
 // decodeJSON parses a 2xx answer, saying what is wrong without quoting it.
-func (r *Request) decodeJSON(partner string, resp *response, v any) error {
+func (r *Request) decodeJSON(resp *response, v any) error {
 	if err := json.Unmarshal(resp.Body, v); err != nil {
-		return r.malformed(partner, resp, "answer is not the expected JSON: %s", jsonProblem(err))
+		return r.malformed(resp, "answer is not the expected JSON: %s", jsonProblem(err))
 	}
 	return nil
 }
@@ -93,9 +102,9 @@ func jsonProblem(err error) string {
 
 // checkTokenType accepts a missing or "bearer" token_type in any case; the
 // engine only hands out bearer tokens (RFC 6750).
-func (r *Request) checkTokenType(partner string, resp *response, tokenType string) error {
+func (r *Request) checkTokenType(resp *response, tokenType string) error {
 	if tokenType != "" && !strings.EqualFold(tokenType, "bearer") {
-		return r.malformed(partner, resp, "token_type %q is not supported, only bearer tokens are", clean(tokenType))
+		return r.malformed(resp, "token_type %q is not supported, only bearer tokens are", clean(tokenType))
 	}
 	return nil
 }

@@ -90,7 +90,7 @@ if [[ "${PLUGIN_PPROF:-}" == 1 ]]; then
 else
   go build -ldflags "$ldflags" -o "$work/plugins/$plugin" .
 fi
-go build -o "$work/bin/partnersim" ./cmd/partnersim
+go build -o "$work/bin/partnersim" ./internal/cmd/partnersim
 go build -o "$work/bin/jsonget" scripts/jsonget.go
 (cd tests && go build -o "$work/plugins/$baseline" ./baseline/cmd/vault-plugin-secrets-baseline)
 (cd tests && go build -o "$work/bin/load" ./load)

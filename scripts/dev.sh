@@ -51,7 +51,7 @@ log "building the plugin $version"
 go build -ldflags "-X github.com/partnertoken/vault-plugin-secrets-partnertoken/backend.Version=$version" \
   -o "$work/plugins/$plugin" .
 log "building the partner simulator"
-go build -o "$work/bin/partnersim" ./cmd/partnersim
+go build -o "$work/bin/partnersim" ./internal/cmd/partnersim
 go build -o "$work/bin/jsonget" scripts/jsonget.go
 vault_bin="$("$get_server")"
 # A `vault` (or `bao`) on PATH for the commands printed at the end; only the

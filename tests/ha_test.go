@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -981,50 +980,4 @@ func (o *orphanWatch) stop() {
 			}
 		}
 	})
-}
-
-// isPlugin tells whether pid is a running plugin process of the build
-// under test.
-func isPlugin(pid int) bool {
-	exe, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "exe"))
-	return err == nil && filepath.Base(strings.TrimSuffix(exe, " (deleted)")) == pluginName && alive(pid)
-}
-
-// childPids lists the processes whose parent is pid (Linux; none elsewhere).
-func childPids(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-		rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
-		fields := strings.Fields(rest)
-		if len(fields) > 1 {
-			if ppid, err := strconv.Atoi(fields[1]); err == nil && ppid == pid {
-				out = append(out, child)
-			}
-		}
-	}
-	return out
-}
-
-// alive tells whether process pid exists and is not a zombie.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	rest := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
-	fields := strings.Fields(rest)
-	return len(fields) > 0 && fields[0] != "Z"
 }

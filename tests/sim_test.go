@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/simadmin"
 )
 
 // partners are the simulated partners; the shared server has a config
@@ -29,7 +29,7 @@ type simClient struct {
 	Secret string `json:"secret"`
 }
 
-// simulator is a partner simulator (cmd/partnersim) in its own process, as
+// simulator is a partner simulator (internal/cmd/partnersim) in its own process, as
 // `make dev` runs it, driven through its admin API under /_sim/.
 type simulator struct {
 	URL       string               `json:"url"`
@@ -44,7 +44,7 @@ type simulator struct {
 
 var buildSim = sync.OnceValues(func() (string, error) {
 	bin := filepath.Join(env.workDir, "partnersim")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/partnersim")
+	cmd := exec.Command("go", "build", "-o", bin, "./internal/cmd/partnersim")
 	cmd.Dir = ".." // the engine's module, which holds the simulator
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the partner simulator: %v\n%s", err, out)
@@ -145,7 +145,7 @@ func (s *simulator) secrets() []simClient {
 func (s *simulator) admin(method, path string, body, out any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return partnersim.AdminClient{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
+	return simadmin.Client{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
 }
 
 // simStats are one partner's counters.
@@ -181,4 +181,28 @@ func (s *simulator) active(t testing.TB, partner, token string) bool {
 		return false
 	}
 	return out.Active
+}
+
+// TestSimAdminClient calls the admin API of a simulator in its own process
+// through simadmin.Client: an accepted call decodes the answer, a refused
+// one is an error naming the status and the path.
+func TestSimAdminClient(t *testing.T) {
+	t.Parallel()
+	s, err := startSimulator("admin-client", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	c := simadmin.Client{URL: s.URL, HTTP: s.http}
+	if err := c.Call(t.Context(), http.MethodPut, "lifetimes/dinie", map[string]string{"lifetime": "2m"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var stats map[string]simStats
+	if err := c.Call(t.Context(), http.MethodGet, "stats", nil, &stats); err != nil || len(stats) != len(partners) {
+		t.Fatalf("stats: %v %v", stats, err)
+	}
+	err = c.Call(t.Context(), http.MethodPut, "lifetimes/dinie", map[string]string{"lifetime": "soon"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "/_sim/lifetimes/dinie") {
+		t.Fatalf("a refused call returned %v, want an error with the status and the path", err)
+	}
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/simadmin"
 )
 
 // newHTTPClient returns a client with a keep-alive pool of up to conns
@@ -216,7 +216,7 @@ func loadSimulator(path string) (*simulator, error) {
 }
 
 func (s *simulator) admin(ctx context.Context, method, path string, body, out any) error {
-	return partnersim.AdminClient{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
+	return simadmin.Client{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
 }
 
 func (s *simulator) stats(ctx context.Context, partner string) (simStats, error) {

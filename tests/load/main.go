@@ -29,7 +29,7 @@
 //
 // cold, refresh and scale write their own configs (fresh names, so a rerun
 // against the same Vault works) from the simulator's handshake line
-// (-sim-handshake, as cmd/partnersim prints it). The exit status is 1 if a
+// (-sim-handshake, as internal/cmd/partnersim prints it). The exit status is 1 if a
 // request failed or a goal was missed, so scripts can tell.
 package main
 

@@ -143,6 +143,10 @@ type Server struct {
 	requestIDs map[string]time.Time // DOKU: client id + "\n" + Request-Id -> first seen
 	dinieStart time.Time            // start of Dinie's current rate-limit window
 	dinieCount int
+
+	// rec is what in-process tests ask about: presented credentials, issued
+	// tokens, held answers.
+	rec record
 }
 
 // New builds a Server from opts. Invalid options are reported by Start.
@@ -310,7 +314,8 @@ func (s *Server) SetClient(partner string, c Client) error {
 	return nil
 }
 
-// Reset zeroes the counters and drops queued faults. Clients, lifetimes,
+// Reset zeroes the counters, drops queued faults and forgets the presented
+// credentials. Clients, lifetimes,
 // issued tokens and the DOKU Request-Ids already seen are kept, as the real
 // partners would keep them.
 func (s *Server) Reset() {
@@ -321,6 +326,9 @@ func (s *Server) Reset() {
 	}
 	s.faults = map[string][]*Fault{}
 	s.dinieStart, s.dinieCount = time.Time{}, 0
+	s.rec.mu.Lock()
+	s.rec.presented = nil
+	s.rec.mu.Unlock()
 }
 
 // Introspect reports whether the simulator issued token for partner and
@@ -354,6 +362,7 @@ func (s *Server) lifetime(partner string) time.Duration {
 
 // authenticate checks a client id and secret in constant time.
 func (s *Server) authenticate(partner, id, secret string) bool {
+	s.rec.present(partner, id, secret)
 	c := s.client(partner)
 	ok := subtle.ConstantTimeCompare([]byte(id), []byte(c.ID))
 	match := 0
@@ -386,6 +395,7 @@ func (s *Server) remember(partner, token string, exp time.Time) bool {
 		s.pruneAt[partner] = 2 * len(tokens)
 	}
 	tokens[token] = exp
+	s.rec.issue(partner, token)
 	return true
 }
 
@@ -447,6 +457,7 @@ func (s *Server) serveToken(p *partner, w http.ResponseWriter, r *http.Request) 
 	// Counted before writing: a token is issued even if the client never
 	// reads it (a trickled answer), as at a real partner.
 	s.count(p, rep)
+	s.rec.wait(p.name, s.done)
 	if rep.header == nil {
 		rep.header = http.Header{}
 	}
@@ -507,6 +518,7 @@ func (s *Server) count(p *partner, rep *reply) {
 		st.Faults++
 	case rep.minted:
 		st.Mints++
+		s.rec.mint()
 	default:
 		st.Rejections++
 	}

@@ -1,11 +1,19 @@
 package backend
 
 import (
+	"fmt"
+	"net/http"
 	"regexp"
+	"slices"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
+
+// What every path file shares: the OpenAPI operation prefix, the config
+// name segment and its check, and the answers to common mistakes.
+
+const operationPrefix = "partnertoken"
 
 // canonicalName is the one accepted spelling of a config name: the path
 // pattern (framework.GenericNameRegex) in lower case. Vault checks ACL
@@ -35,4 +43,23 @@ func configName(d *framework.FieldData) (string, *logical.Response) {
 		return "", logical.ErrorResponse("invalid config name %q: %s", name, nameRule)
 	}
 	return name, nil
+}
+
+// unknownFields lists request fields the path does not declare. Vault only
+// warns about them; a config write refuses them, since a misspelled field
+// would otherwise silently keep its old value.
+func unknownFields(data map[string]any, schema map[string]*framework.FieldSchema) []string {
+	var unknown []string
+	for k := range data {
+		if _, ok := schema[k]; !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown
+}
+
+// noSuchConfig is the answer for a name nobody configured.
+func noSuchConfig(mount, name string) error {
+	return logical.CodedError(http.StatusNotFound, fmt.Sprintf("no config named %q: write %sconfig/%s first", name, mount, name))
 }

@@ -3,7 +3,6 @@ package partnersim
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
@@ -114,20 +113,4 @@ func TestAdminLifetimesClientsIntrospectAndReset(t *testing.T) {
 		t.Fatalf("reset: %d %s", res.status, res.body)
 	}
 	counters(t, s, OAuth2, Stats{})
-}
-
-func TestAdminClientCallsTheAdminAPI(t *testing.T) {
-	s, _ := start(t, Options{})
-	c := AdminClient{URL: s.URL(), HTTP: http.DefaultClient}
-	if err := c.Call(t.Context(), http.MethodPut, "lifetimes/"+Dinie, map[string]string{"lifetime": "2m"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	var stats map[string]Stats
-	if err := c.Call(t.Context(), http.MethodGet, "stats", nil, &stats); err != nil || len(stats) != len(Partners()) {
-		t.Fatalf("stats: %v %v", stats, err)
-	}
-	err := c.Call(t.Context(), http.MethodPut, "lifetimes/"+Dinie, map[string]string{"lifetime": "soon"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "/_sim/lifetimes/dinie") {
-		t.Fatalf("a refused call returned %v, want an error with the status and the path", err)
-	}
 }

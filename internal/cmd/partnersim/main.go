@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 // lifetimes is the repeatable -lifetime flag: partner=duration pairs, one

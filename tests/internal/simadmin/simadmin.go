@@ -1,4 +1,9 @@
-package partnersim
+// Package simadmin calls the admin API (/_sim/...) of a partner simulator
+// (internal/cmd/partnersim of the engine's module) running in another
+// process. It lives in the tests module because the end-to-end suite and
+// the load tool are its only users, and the simulator itself is internal
+// to the engine's module, which another module may not import.
+package simadmin
 
 import (
 	"bytes"
@@ -9,9 +14,8 @@ import (
 	"net/http"
 )
 
-// AdminClient calls the admin API (/_sim/...) of a simulator running in
-// another process, as the end-to-end tests and the load tool do.
-type AdminClient struct {
+// Client calls the admin API of a simulator running in another process.
+type Client struct {
 	URL  string // the simulator's base URL, as its handshake line gives it
 	HTTP *http.Client
 }
@@ -19,7 +23,7 @@ type AdminClient struct {
 // Call sends body (when not nil) as JSON to /_sim/<path> and decodes the
 // answer into out (when not nil). An answer outside 2xx is an error
 // holding the simulator's message.
-func (c AdminClient) Call(ctx context.Context, method, path string, body, out any) error {
+func (c Client) Call(ctx context.Context, method, path string, body, out any) error {
 	var reader io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)

@@ -3,7 +3,8 @@
 // themselves: a request the real partner would refuse is refused with the
 // partner's documented status and error body. Engine tests run against it
 // in-process; `make dev` and the Vault end-to-end tests run it as the
-// cmd/partnersim command and drive it through its admin API.
+// internal/cmd/partnersim command and drive it through its admin API
+// (the tests module's simadmin client).
 //
 // # Token endpoints
 //

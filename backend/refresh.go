@@ -1,0 +1,198 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/time/rate"
+)
+
+// Refresh ahead: a token that readers use is replaced in the background
+// before its leases end, by a timer armed on its first read and by the
+// periodic sweep (refreshDue) as a backstop; a failure is retried with
+// back-off, and each partner endpoint sees at most refresh_rate of them a
+// second.
+
+// noteRead records that a reader got e's token. The first read arms the
+// refresh-ahead timer.
+func (c *tokenCache) noteRead(e *cacheEntry) {
+	if e.read.Load() || !e.read.CompareAndSwap(false, true) {
+		return
+	}
+	c.schedule(e, e.config.refreshAt(e.token, c.delays.recent(c.clock.Now())))
+}
+
+// schedule arms e's refresh for at.
+func (c *tokenCache) schedule(e *cacheEntry, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dropped {
+		return
+	}
+	if e.timer != nil && e.timer.Stop() {
+		c.timers.Done()
+	}
+	c.timers.Add(1)
+	e.timer = c.clock.AfterFunc(at.Sub(c.clock.Now()), func() {
+		defer c.timers.Done()
+		// A timer that fires late measures how starved the machine is.
+		now := c.clock.Now()
+		c.delays.observe(now, now.Sub(at))
+		c.refreshInBackground(e)
+	})
+}
+
+// cancelRefresh stops e's refresh timer for good.
+func (c *tokenCache) cancelRefresh(e *cacheEntry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dropped = true
+	if e.timer != nil && e.timer.Stop() {
+		c.timers.Done()
+	}
+	e.timer = nil
+}
+
+// refreshInBackground replaces e's token in the background while readers keep
+// getting it. A failure is retried with backoff for as long as the token
+// can still be served; after that, readers mint themselves.
+func (c *tokenCache) refreshInBackground(e *cacheEntry) {
+	c.background.Add(1)
+	defer c.background.Done()
+	if err := c.refreshIfCurrent(e); err != nil && !errors.Is(err, errConfigChanged) {
+		now := c.clock.Now()
+		e.mu.Lock()
+		e.failures++
+		wait := min(time.Second<<min(e.failures-1, 6), time.Minute)
+		e.retryAt = now.Add(wait)
+		if e.retryAt.Before(e.waitUntil) {
+			// Not before the partner said it would answer again.
+			e.retryAt = e.waitUntil
+		}
+		retryAt := e.retryAt
+		e.mu.Unlock()
+		c.events(eventRefreshFailed, e.name, e.config.Provider)
+		if e.config.servable(e.token, retryAt, c.delays.recent(now)) {
+			c.logger.Warn("refresh ahead failed; still serving the current token", "config", e.name,
+				"provider", e.config.Provider, "retry_in", wait.String(), "error", err.Error())
+			c.schedule(e, retryAt)
+		} else {
+			c.logger.Warn("refresh ahead failed; the next read will mint", "config", e.name,
+				"provider", e.config.Provider, "error", err.Error())
+		}
+	}
+}
+
+// refreshIfCurrent mints a replacement for e's token if it is still current.
+func (c *tokenCache) refreshIfCurrent(e *cacheEntry) error {
+	if c.lookup(e.name) != e || !c.writable() || !e.refreshing.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer e.refreshing.Store(false)
+	// Ask Vault before the partner: the plugin process of a Vault server
+	// that was killed lives on with its timers, and must not mint a token
+	// it cannot store (its storage calls fail); nor is a config rewritten
+	// since the timer was armed refreshed with the old credentials.
+	latest, err := readConfig(c.ctx, c.storage, e.name)
+	if err != nil {
+		return err
+	}
+	if latest == nil || latest.ID != e.config.ID {
+		return errConfigChanged
+	}
+	if err := c.limits.wait(c.ctx, e.config); err != nil {
+		return err
+	}
+	c.metrics.refreshAhead.WithLabelValues(e.name, e.config.Provider).Inc()
+	_, err = c.shareMint(c.ctx, e, func(cur *cacheEntry, _ time.Time) bool { return cur.token.same(e.token) })
+	return err
+}
+
+// refreshDue refreshes every token in use whose refresh time has passed
+// and that is not waiting to retry a failure, and waits for them.
+func (c *tokenCache) refreshDue() {
+	now := c.clock.Now()
+	guard := c.delays.recent(now)
+	c.mu.RLock()
+	var due []*cacheEntry
+	for _, e := range c.entries {
+		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token, guard)) {
+			continue
+		}
+		e.mu.Lock()
+		waiting := now.Before(e.retryAt)
+		e.mu.Unlock()
+		if !waiting {
+			due = append(due, e)
+		}
+	}
+	c.mu.RUnlock()
+
+	var wg sync.WaitGroup
+	for _, e := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.refreshInBackground(e)
+		}()
+	}
+	wg.Wait()
+}
+
+// refreshLimits holds one rate limiter per partner endpoint host.
+type refreshLimits struct {
+	storage logical.Storage
+	// tokenURL is where a config's tokens are requested from; its host
+	// names the endpoint.
+	tokenURL func(*Config) string
+
+	mu       sync.Mutex
+	rate     float64 // 0 until loaded from storage
+	limiters map[string]*rate.Limiter
+}
+
+func (l *refreshLimits) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rate, l.limiters = 0, nil
+}
+
+// wait blocks a background refresh of cfg's token until its partner
+// endpoint may see it.
+func (l *refreshLimits) wait(ctx context.Context, cfg *Config) error {
+	tokenURL := l.tokenURL(cfg)
+	if tokenURL == "" {
+		return nil // a provider this version does not have: the mint fails anyway
+	}
+	limiter, err := l.limiter(ctx, tokenURL)
+	if err != nil {
+		return err
+	}
+	return limiter.Wait(ctx)
+}
+
+func (l *refreshLimits) limiter(ctx context.Context, tokenURL string) (*rate.Limiter, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rate == 0 {
+		s, err := readSettings(ctx, l.storage)
+		if err != nil {
+			return nil, err
+		}
+		l.rate, l.limiters = s.RefreshRate, map[string]*rate.Limiter{}
+	}
+	host := tokenURL
+	if u, err := url.Parse(tokenURL); err == nil {
+		host = u.Host
+	}
+	limiter, ok := l.limiters[host]
+	if !ok {
+		limiter = rate.NewLimiter(rate.Limit(l.rate), max(1, int(l.rate)))
+		l.limiters[host] = limiter
+	}
+	return limiter, nil
+}
