@@ -177,17 +177,20 @@ func (c *tokenCache) current(ctx context.Context, name string) (*cacheEntry, err
 func (c *tokenCache) shareMint(ctx context.Context, seen *cacheEntry, needed func(cur *cacheEntry, now time.Time) bool) (*cacheEntry, error) {
 	key := seen.name + "\x00" + seen.config.ID
 	// Only the first caller's function runs; the others share its result.
-	leader := false
+	// A caller whose own flight finds that a mint which ended meanwhile made
+	// its own unnecessary was served by that mint too: it counts as
+	// coalesced as well, so coalesced reads and mints add up to the misses.
+	minted := false
 	ch := c.flights.DoChan(key, func() (any, error) {
-		leader = true
 		if cur := c.lookup(seen.name); cur != nil && cur.config.ID == seen.config.ID && !needed(cur, c.clock.Now()) {
 			return cur, nil
 		}
+		minted = true
 		return c.mintAndCommit(seen)
 	})
 	select {
 	case res := <-ch:
-		if !leader {
+		if !minted {
 			c.metrics.coalescedReads.WithLabelValues(seen.name, seen.config.Provider).Inc()
 		}
 		if res.Err != nil {

@@ -11,9 +11,11 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Vault events (1.13+) the engine sends. Their metadata is the config name
-// and provider only: subscribers learn that something happened, never a
-// token or a credential.
+// Vault events the engine sends. Vault delivers plugin events to
+// subscribers only in Vault Enterprise 1.16 and later; Vault Community (and
+// older Enterprise) drops them, and OpenBao has no events system (see
+// sendEvent), so the metrics and log lines carry the same facts. Their metadata is the config name and provider only: subscribers
+// learn that something happened, never a token or a credential.
 const (
 	eventTokenMinted        = "partnertoken/token-minted"
 	eventRefreshFailed      = "partnertoken/refresh-failed"

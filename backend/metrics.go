@@ -82,7 +82,11 @@ func (m *metrics) mintDone(cfg *Config, name string, took time.Duration, err err
 	m.mintFailures.WithLabelValues(name, cfg.Provider, statusClass(err)).Inc()
 }
 
-// statusClass groups failures: 4xx, 5xx, 2xx (an unusable answer), network.
+// statusClass groups failures for the status_class label: the class of the
+// partner's HTTP status (2xx: an answer without a usable token; 3xx: a
+// redirect, never followed; 4xx; 5xx), network when no answer arrived, and
+// internal for a failure inside the engine (such as storage), which is no
+// provider.Error.
 func statusClass(err error) string {
 	var perr *provider.Error
 	switch {

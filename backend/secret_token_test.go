@@ -39,6 +39,10 @@ func TestRenewNeverExtendsALease(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
 	lease := env.readToken("p") // 55m, to 5m before the hour-long token expires
+	// No refresh ahead: advancing the fake clock past its time would fire
+	// the timer "late", and the engine would rightly shorten renewals by
+	// that observed delay (delayWatch); this test is about the lease's end.
+	env.b.cache.cancelRefresh(env.b.cache.lookup("p"))
 	renew := func() (*logical.Response, error) {
 		return env.b.HandleRequest(t.Context(), &logical.Request{Operation: logical.RenewOperation, Path: "token/p",
 			Secret: lease.Secret, Data: lease.Data, Storage: env.storage})

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
-// alertRules is the rules file the README's Operations section ships.
+// alertRules is the rules file docs/operations.md ("Alerts worth having") ships.
 var alertRules = filepath.Join("..", "deploy", "prometheus", "partnertoken.rules.yml")
 
 // TestAlertRules parses the shipped alerting rules with Prometheus' own rule

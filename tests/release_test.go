@@ -111,7 +111,7 @@ func TestRelease(t *testing.T) {
 		t.FailNow()
 	}
 
-	// The linux/amd64 zip installed by the README's commands into a real
+	// The linux/amd64 zip installed by docs/installing.md's commands into a real
 	// Vault's plugin directory.
 	pluginDir, vaultDir := filepath.Join(work, "plugins"), filepath.Join(work, "vault")
 	for _, dir := range []string{pluginDir, vaultDir} {
@@ -124,7 +124,7 @@ func TestRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vault.Stop()
-	runDocBlock(t, ctx, vault, filepath.Join("..", "README.md"), "**From a release.**", dist, map[string]string{
+	runDocBlock(t, ctx, vault, filepath.Join("..", "docs", "installing.md"), "## From a release", dist, map[string]string{
 		"/etc/vault/plugins/": pluginDir + "/",
 		"VERSION=v0.1.0":      "VERSION=" + version,
 	})
