@@ -151,6 +151,16 @@ func (env *testEnv) writeConfig(name string, extra map[string]any) {
 	env.mustOK(logical.CreateOperation, "config/"+name, data)
 }
 
+// storedConfig is config name as the backend stored it.
+func (env *testEnv) storedConfig(name string) *Config {
+	env.t.Helper()
+	cfg, err := readConfig(env.t.Context(), env.storage, name)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	return cfg
+}
+
 // startSimulator serves the strict partner simulator for the test.
 func startSimulator(t testing.TB, opts partnersim.Options) *partnersim.Server {
 	t.Helper()

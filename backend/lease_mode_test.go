@@ -39,10 +39,7 @@ func TestLeaseModeNoneReturnsTheTokenWithoutALease(t *testing.T) {
 func TestRereadTTLEndsBeforeTheToken(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	cfg, err := readConfig(t.Context(), env.storage, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := env.storedConfig("p")
 	issued := env.clock.Now()
 	hour := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(time.Hour)}
 	tests := []struct {

@@ -36,10 +36,7 @@ func TestTokenTooShortLivedToLeaseIsRefusedWithA502(t *testing.T) {
 func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	cfg, err := readConfig(t.Context(), env.storage, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := env.storedConfig("p")
 	issued := env.clock.Now()
 	for _, life := range []time.Duration{2 * time.Second, 3 * time.Second, 30 * time.Second, time.Hour} {
 		tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(life)}
@@ -64,10 +61,7 @@ func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
 func TestJitterSpreadsLeaseEndsOverHalfTheMargin(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	cfg, err := readConfig(t.Context(), env.storage, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := env.storedConfig("p")
 	now := env.clock.Now()
 	tok := &storedToken{IssuedAt: now, ExpiresAt: now.Add(time.Hour)} // margin 5m, safe end 55m
 	tests := []struct {
@@ -160,10 +154,7 @@ func TestDelayWatchForgetsOldDelays(t *testing.T) {
 func TestRenewableHoldersReadAgainOnlyAfterTheRefresh(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	cfg, err := readConfig(t.Context(), env.storage, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := env.storedConfig("p")
 	issued := env.clock.Now()
 	// The largest jitter leaseTTL can draw.
 	mostJitter := math.Nextafter(1, 0)

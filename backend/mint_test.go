@@ -131,10 +131,7 @@ func TestRotationFallsBackToTheNextSecretAndPromotesIt(t *testing.T) {
 	env.partner.acceptSecrets(nextSecret)
 	env.clock.Advance(time.Minute)
 	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
-	cfg, err := readConfig(t.Context(), env.storage, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := env.storedConfig("p")
 	if cfg.ClientSecret != nextSecret || cfg.NextClientSecret != "" {
 		t.Fatal("the next secret was not promoted")
 	}

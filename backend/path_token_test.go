@@ -136,10 +136,7 @@ func TestLeaseTTLMapping(t *testing.T) {
 func TestTokenWithoutAMeaningfulLeaseIsReplacedFirst(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	cfg, err := readConfig(t.Context(), env.storage, "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := env.storedConfig("p")
 	// A stored token whose leases would end in half a second: Vault would
 	// turn its truncated TTL of 0 into a 32-day lease.
 	now := env.clock.Now()

@@ -206,12 +206,18 @@ vault read partner/token/load >/dev/null # the one mint; every later read is cac
 # The same three fields (and sizes) as a partner token.
 value='{"access_token":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk","token_type":"Bearer","expires_at":"2030-01-01T00:00:00Z"}'
 echo "$value" | vault write kv-v1/load - >/dev/null
-# The upgrade to version 2 finishes in the background.
-for ((i = 0; ; i++)); do
-  echo "{\"data\":$value}" | vault write kv-v2/data/load - >/dev/null 2>&1 && break
-  ((i < 60)) || die "kv-v2/ did not accept a write within 30s"
-  sleep 0.5
-done
+# write_kv2_load [WHERE] writes value to kv-v2/data/load, retrying while the
+# upgrade to version 2 finishes in the background; WHERE names the server in
+# the error.
+write_kv2_load() {
+  local i
+  for ((i = 0; ; i++)); do
+    echo "{\"data\":$value}" | vault write kv-v2/data/load - >/dev/null 2>&1 && break
+    ((i < 60)) || die "kv-v2/${1:+ $1} did not accept a write within 30s"
+    sleep 0.5
+  done
+}
+write_kv2_load
 
 # Readers use a non-root token with a read policy, as applications do.
 vault policy write bench-read - >/dev/null <<'HCL'
@@ -337,11 +343,7 @@ HCL
     provider_options=auth_code_url="$(jsonget "$sim" token_urls.oauth2)" >/dev/null
   vault write oauthapp/self/load server=load >/dev/null
   vault read oauthapp/self/load >/dev/null
-  for ((i = 0; ; i++)); do
-    echo "{\"data\":$value}" | vault write kv-v2/data/load - >/dev/null 2>&1 && break
-    ((i < 60)) || die "kv-v2/ on the Raft Vault did not accept a write within 30s"
-    sleep 0.5
-  done
+  write_kv2_load "on the Raft Vault"
   vault policy write bench-read - >/dev/null <<'HCL'
 path "partner/token/*" { capabilities = ["read"] }
 path "baseline/*"      { capabilities = ["read"] }

@@ -58,73 +58,17 @@ func watchAgent(t *testing.T, extra map[string]any) {
 	if err := configure(ctx, shared.root, mount, name, p, sim, extra); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := shared.root.write(ctx, "sys/policies/acl/"+name, map[string]any{
-		"policy": `path "` + mount + `/token/` + name + `" { capabilities = ["read"] }`,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	agentToken, err := shared.root.childToken(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	dir := filepath.Join(env.workDir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "vault-token")
-	rendered := filepath.Join(dir, name+".token")
-	if err := os.WriteFile(tokenFile, []byte(agentToken.token), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "agent.hcl")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
-vault {
-  address = %q
-}
-auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
-}
-template {
+	rendered := filepath.Join(env.workDir, name, name+".token")
+	agent := startClientProcess(ctx, t, "Agent", name, fmt.Sprintf(`template {
   contents    = "{{ with secret \"%s/token/%s\" }}{{ .Data.access_token }}{{ end }}"
   destination = %q
 }
-`, shared.vault.Addr, tokenFile, mount, name, rendered)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	logPath := filepath.Join(dir, "agent.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	// Trace shows each read's sleep and renewal, for the timeline.
-	agent := serverCommand(dir, nil, "agent", "-config="+config, "-log-level=trace")
-	agent.Stdout, agent.Stderr = logFile, logFile
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{}) // closed when the Agent exited, with its status in exitErr
-	var exitErr error
-	go func() {
-		exitErr = agent.Wait()
-		close(exited)
-	}()
+`, mount, name, rendered))
+	logPath, exited := agent.logPath, agent.exited
 	began := time.Now()
 	checks := newTimeline(mount + "/token/" + name) // the test's own checks of the file
 	defer func() {
-		terminate(agent.Process, exited, 10*time.Second)
-		if leaks := findSecrets([]string{logPath}, sim.secrets()); len(leaks) > 0 {
-			t.Errorf("client secrets in the Agent's log:\n  %s", strings.Join(leaks, "\n  "))
-		}
-		if t.Failed() {
-			t.Logf("the Agent's log ends with:\n%s", tail(logPath, 30))
-		}
+		agent.stop(t, sim)
 		if t.Failed() || os.Getenv("PARTNERTOKEN_E2E_TIMELINE") != "" {
 			t.Log(agentTimeline(ctx, checks, name, p, sim, logPath, began))
 		}
@@ -138,7 +82,7 @@ template {
 	for deadline := time.Now().Add(30 * time.Second); readRendered() == ""; {
 		select {
 		case <-exited:
-			t.Fatalf("the Agent exited (%v); its log:\n%s", exitErr, tail(logPath, 30))
+			t.Fatalf("the Agent exited (%v); its log:\n%s", agent.exitErr, tail(logPath, 30))
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -155,7 +99,7 @@ template {
 	for time.Since(start) < agentWatch {
 		select {
 		case <-exited:
-			t.Fatalf("the Agent exited during the watch (%v)", exitErr)
+			t.Fatalf("the Agent exited during the watch (%v)", agent.exitErr)
 		case <-ticker.C:
 		}
 		tok := readRendered()

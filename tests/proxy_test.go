@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,42 +39,12 @@ func TestProxyServesManyReadsFromOneLeasePerToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := mount + "/token/" + name
-	if _, err := shared.root.write(ctx, "sys/policies/acl/"+name, map[string]any{
-		"policy": `path "` + path + `" { capabilities = ["read"] }`,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	proxyToken, err := shared.root.childToken(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	dir := filepath.Join(env.workDir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "vault-token")
-	if err := os.WriteFile(tokenFile, []byte(proxyToken.token), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	port, err := freePortPair()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	config := filepath.Join(dir, "proxy.hcl")
-	if err := os.WriteFile(config, []byte(fmt.Sprintf(`
-vault {
-  address = %q
-}
-auto_auth {
-  method "token_file" {
-    config = {
-      token_file_path = %q
-    }
-  }
-}
-cache {}
+	proxy := startClientProcess(ctx, t, "Proxy", name, fmt.Sprintf(`cache {}
 api_proxy {
   use_auto_auth_token = "force"
 }
@@ -84,34 +52,13 @@ listener "tcp" {
   address     = %q
   tls_disable = true
 }
-`, shared.vault.Addr, tokenFile, addr)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "proxy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	proxy := serverCommand(dir, nil, "proxy", "-config="+config, "-log-level=trace")
-	proxy.Stdout, proxy.Stderr = logFile, logFile
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = proxy.Wait()
-		close(exited)
-	}()
+`, addr))
+	logPath, exited := proxy.logPath, proxy.exited
 	began := time.Now()
 	checks := newTimeline(path)
 	defer func() {
-		terminate(proxy.Process, exited, 10*time.Second)
-		if leaks := findSecrets([]string{logPath}, sim.secrets()); len(leaks) > 0 {
-			t.Errorf("client secrets in the Proxy's log:\n  %s", strings.Join(leaks, "\n  "))
-		}
+		proxy.stop(t, sim)
 		if t.Failed() {
-			t.Logf("the Proxy's log ends with:\n%s", tail(logPath, 30))
 			t.Log(proxyTimeline(ctx, checks, name, p, sim, logPath, began))
 		}
 	}()

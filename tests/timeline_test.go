@@ -104,14 +104,7 @@ func (tl *timeline) learnHashes(ctx context.Context, c *vaultClient, device stri
 // (Vault received it) and the response (Vault answered, with the token).
 func (tl *timeline) addAudit(path string, since time.Time) map[string]string {
 	tokenOf := map[string]string{} // request ID -> token
-	f, err := os.Open(path)
-	if err != nil {
-		return tokenOf
-	}
-	defer f.Close()
-	scanner := bufio.NewScanner(f)
-	scanner.Buffer(make([]byte, 1<<20), 1<<24)
-	for scanner.Scan() {
+	eachLine(path, func(line string) {
 		var entry struct {
 			Time    time.Time `json:"time"`
 			Type    string    `json:"type"`
@@ -127,8 +120,8 @@ func (tl *timeline) addAudit(path string, since time.Time) map[string]string {
 			} `json:"response"`
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(scanner.Bytes(), &entry) != nil || entry.Request.Path != tl.config || entry.Time.Before(since) {
-			continue
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Request.Path != tl.config || entry.Time.Before(since) {
+			return
 		}
 		id := shortID(entry.Request.ID)
 		switch entry.Type {
@@ -145,7 +138,7 @@ func (tl *timeline) addAudit(path string, since time.Time) map[string]string {
 				tl.add(entry.Time, "vault", tok, "read %s answered", id)
 			}
 		}
-	}
+	})
 	return tokenOf
 }
 
@@ -155,25 +148,18 @@ var leasingLine = regexp.MustCompile(`^(\S+) \[DEBUG\].*leasing token: (.*)$`)
 // addEngine reads the engine's "leasing token" lines for the config from
 // the Vault log; tokenOf maps request IDs to tokens (from the audit log).
 func (tl *timeline) addEngine(logPath, name string, tokenOf map[string]string, since time.Time) {
-	f, err := os.Open(logPath)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	scanner := bufio.NewScanner(f)
-	scanner.Buffer(make([]byte, 1<<20), 1<<24)
-	for scanner.Scan() {
-		m := leasingLine.FindStringSubmatch(scanner.Text())
+	eachLine(logPath, func(line string) {
+		m := leasingLine.FindStringSubmatch(line)
 		if m == nil {
-			continue
+			return
 		}
 		kv := keyValues(m[2])
 		if kv["config"] != name {
-			continue
+			return
 		}
 		leasedAt, err := time.Parse(time.RFC3339Nano, kv["leased_at"])
 		if err != nil || leasedAt.Before(since) {
-			continue
+			return
 		}
 		arrived, _ := time.Parse(time.RFC3339Nano, kv["arrived_at"])
 		ttl, _ := time.ParseDuration(kv["ttl"])
@@ -182,7 +168,7 @@ func (tl *timeline) addEngine(logPath, name string, tokenOf map[string]string, s
 		tl.add(leasedAt, "engine", tok, "read %s leased: ttl %s (ends about %s), guard %s, token minted %s, expires %s (engine's count)",
 			shortID(kv["request_id"]), kv["ttl"], leasedAt.Add(ttl).UTC().Format("15:04:05.000"), kv["guard"],
 			clock(kv["minted_at"]), clock(kv["expires_at"]))
-	}
+	})
 }
 
 // readerLine matches the lines of an Agent's or Proxy's log that matter to
@@ -192,7 +178,31 @@ var readerLine = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\S+) \[\w+\]\s+(.*(?:rend
 // addReader adds the lines of a reader's (Agent's, Proxy's) log that
 // mention the config's path, or that tell of a render.
 func (tl *timeline) addReader(source, logPath string, since time.Time) {
-	f, err := os.Open(logPath)
+	eachLine(logPath, func(line string) {
+		m := readerLine.FindStringSubmatch(line)
+		if m == nil {
+			return
+		}
+		at, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil || at.Before(since) {
+			return
+		}
+		if !strings.Contains(m[2], tl.config) && !strings.Contains(m[2], "rendered") {
+			return
+		}
+		text := m[2]
+		if len(text) > 160 {
+			text = text[:160] + "…"
+		}
+		tl.add(at, source, "", "%s", text)
+	})
+}
+
+// eachLine calls fn with each line of the file at path, lines up to 16 MiB
+// long; a file that cannot be opened has no lines (the timeline is a
+// diagnosis that shows what it can).
+func eachLine(path string, fn func(line string)) {
+	f, err := os.Open(path)
 	if err != nil {
 		return
 	}
@@ -200,22 +210,7 @@ func (tl *timeline) addReader(source, logPath string, since time.Time) {
 	scanner := bufio.NewScanner(f)
 	scanner.Buffer(make([]byte, 1<<20), 1<<24)
 	for scanner.Scan() {
-		m := readerLine.FindStringSubmatch(scanner.Text())
-		if m == nil {
-			continue
-		}
-		at, err := time.Parse(time.RFC3339Nano, m[1])
-		if err != nil || at.Before(since) {
-			continue
-		}
-		if !strings.Contains(m[2], tl.config) && !strings.Contains(m[2], "rendered") {
-			continue
-		}
-		text := m[2]
-		if len(text) > 160 {
-			text = text[:160] + "…"
-		}
-		tl.add(at, source, "", "%s", text)
+		fn(scanner.Text())
 	}
 }
 
