@@ -268,7 +268,7 @@ if [[ ",$modes," == *,throughput,* ]]; then
     log "throughput with a $kind token for the readers (about 5 minutes)"
     load -modes throughput -label "readers with a $kind token" -read-token "$(reader_token "$kind")" \
       -partner partner/token/load \
-      -baseline minimal=baseline/token/load@0.9 \
+      -baseline minimal=baseline/token/load@1.0 \
       -baseline kv-v1=kv-v1/load@1.3 \
       -baseline kv-v2=kv-v2/data/load@1.3 \
       -baseline minimal-ops=baseline/ops/load \
