@@ -149,14 +149,8 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 func TestEventsCarryOnlyTheConfigAndProvider(t *testing.T) {
 	env := newTestEnv(t)
 	events := logical.NewMockEventSender()
-	b := newBackend(Options{Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: time.Millisecond}})
-	conf := logical.TestBackendConfig()
-	conf.StorageView, conf.System, conf.EventsSender = env.storage, env.system, events
-	if err := b.attach(t.Context(), conf); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Cleanup(t.Context()) })
-	env.b = b
+	env.events = events
+	env.b = env.newBackend()
 	env.writeConfig("p", nil)
 	env.readToken("p")
 	env.partner.failNext(http.StatusUnauthorized)
@@ -189,14 +183,8 @@ func (u *unimplementedEvents) SendEvent(context.Context, logical.EventType, *log
 func TestAServerWithoutEventsIsAskedOnce(t *testing.T) {
 	env := newTestEnv(t)
 	events := &unimplementedEvents{}
-	b := newBackend(Options{Clock: env.clock})
-	conf := logical.TestBackendConfig()
-	conf.StorageView, conf.System, conf.EventsSender = env.storage, env.system, events
-	if err := b.attach(t.Context(), conf); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Cleanup(t.Context()) })
-	env.b = b
+	env.events = events
+	env.b = env.newBackend()
 	env.writeConfig("p", nil)
 	env.writeConfig("q", nil)
 	env.readToken("p")
