@@ -5,16 +5,16 @@ package main
 import (
 	"os"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/plugin"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/backend"
 )
 
 func main() {
-	logger := hclog.New(&hclog.LoggerOptions{})
+	logger := backend.PluginLogger(os.Getenv(backend.LogLevelEnv))
 	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
 		BackendFactoryFunc: backend.Factory,
+		Logger:             logger,
 	}); err != nil {
 		logger.Error("plugin shutting down", "error", err)
 		os.Exit(1)

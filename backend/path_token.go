@@ -74,9 +74,13 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 	}
 	// Every time a lease's end depends on, for whoever has to explain a
 	// reader holding an expired token (tests/agent_test.go prints these).
-	b.Logger().Debug("leasing token", "config", name, "request_id", req.ID, "ttl", g.ttl.String(), "guard", g.guard.String(),
-		"arrived_at", rfc3339Nano(arrived), "leased_at", rfc3339Nano(g.at),
-		"minted_at", rfc3339Nano(g.entry.token.IssuedAt), "expires_at", rfc3339Nano(g.entry.token.ExpiresAt))
+	// Trace, and only built when written: a line per read costs the plugin
+	// and Vault CPU on every read (see PluginLogger).
+	if logger := b.Logger(); logger.IsTrace() {
+		logger.Trace("leasing token", "config", name, "request_id", req.ID, "ttl", g.ttl.String(), "guard", g.guard.String(),
+			"arrived_at", rfc3339Nano(arrived), "leased_at", rfc3339Nano(g.at),
+			"minted_at", rfc3339Nano(g.entry.token.IssuedAt), "expires_at", rfc3339Nano(g.entry.token.ExpiresAt))
+	}
 	if g.entry.config.leaseMode() == leaseModeNone {
 		return b.unleasedResponse(g.entry, g.at, g.guard), nil
 	}

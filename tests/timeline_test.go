@@ -20,7 +20,7 @@ import (
 // partner says the token expires, when the reader (Agent or Proxy) logged
 // a read, a renewal, a sleep or a render, and when the test saw the token in
 // the file. Events come from the audit log, the Vault log (the engine's
-// "leasing token" debug line), the reader's log and the test's own checks.
+// "leasing token" trace line), the reader's log and the test's own checks.
 type timeline struct {
 	config string // the config's token path, mount/token/name
 	events []timelineEvent
@@ -142,8 +142,8 @@ func (tl *timeline) addAudit(path string, since time.Time) map[string]string {
 	return tokenOf
 }
 
-// leasingLine matches the engine's debug line for one leased read.
-var leasingLine = regexp.MustCompile(`^(\S+) \[DEBUG\].*leasing token: (.*)$`)
+// leasingLine matches the engine's trace line for one leased read.
+var leasingLine = regexp.MustCompile(`^(\S+) \[TRACE\].*leasing token: (.*)$`)
 
 // addEngine reads the engine's "leasing token" lines for the config from
 // the Vault log; tokenOf maps request IDs to tokens (from the audit log).

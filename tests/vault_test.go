@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/backend"
 )
 
 const (
@@ -93,8 +95,10 @@ func startVaultWithPlugins(ctx context.Context, dir, pluginDir string, extra ...
 		"-dev-plugin-dir=" + pluginDir,
 		// Never overwrite the user's ~/.vault-token.
 		"-dev-no-store-token",
-		// Debug logs give a leaked secret more chances to show up.
-		"-log-level=debug",
+		// Trace logs, Vault's and the engine's (registered with its
+		// per-read line, registerBinaryOn), give a leaked secret more
+		// chances to show up.
+		"-log-level=trace",
 	}, extra...)
 	cmd := serverCommand(dir, nil, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -173,6 +177,9 @@ func registerBinaryOn(ctx context.Context, c *vaultClient, bin, version string) 
 		"sha256":  hex.EncodeToString(sum[:]),
 		"command": filepath.Base(bin),
 		"version": version,
+		// Every line the engine has, the per-read one included (the
+		// Agent tests' timelines read it; see backend.PluginLogger).
+		"env": []string{backend.LogLevelEnv + "=trace"},
 	}); err != nil {
 		return fmt.Errorf("registering the plugin %s: %w", version, err)
 	}
@@ -231,6 +238,7 @@ type vaultClient struct {
 // vaultResponse is Vault's JSON answer, with the HTTP status.
 type vaultResponse struct {
 	Status        int            `json:"-"`
+	RequestID     string         `json:"request_id"`
 	LeaseID       string         `json:"lease_id"`
 	Renewable     bool           `json:"renewable"`
 	LeaseDuration int            `json:"lease_duration"`

@@ -15,9 +15,14 @@ import (
 	"github.com/hashicorp/vault/sdk/plugin"
 )
 
-// Serve serves factory's backend to Vault until Vault stops the plugin.
-func Serve(factory logical.Factory) {
-	logger := hclog.New(&hclog.LoggerOptions{})
+// Serve serves factory's backend to Vault until Vault stops the plugin,
+// logging through pluginLogger (nil: the SDK's default, which logs
+// everything).
+func Serve(factory logical.Factory, pluginLogger hclog.Logger) {
+	logger := pluginLogger
+	if logger == nil {
+		logger = hclog.New(&hclog.LoggerOptions{})
+	}
 	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
 		go func() {
 			if err := http.ListenAndServe(addr, nil); err != nil {
@@ -27,6 +32,7 @@ func Serve(factory logical.Factory) {
 	}
 	if err := plugin.ServeMultiplex(&plugin.ServeOpts{
 		BackendFactoryFunc: factory,
+		Logger:             pluginLogger,
 	}); err != nil {
 		logger.Error("plugin shutting down", "error", err)
 		os.Exit(1)

@@ -12,8 +12,12 @@
 package main
 
 import (
+	"os"
+
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/backend"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/profiledplugin"
 )
 
-func main() { profiledplugin.Serve(backend.Factory) }
+func main() {
+	profiledplugin.Serve(backend.Factory, backend.PluginLogger(os.Getenv(backend.LogLevelEnv)))
+}

@@ -48,7 +48,7 @@ const leaseTTL = 55 * time.Minute
 // accessToken is as long as the simulator's OAuth2 tokens.
 var accessToken = strings.Repeat("b", 40)
 
-func main() { profiledplugin.Serve(factory) }
+func main() { profiledplugin.Serve(factory, nil) }
 
 func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 	secret := &framework.Secret{
