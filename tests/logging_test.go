@@ -43,7 +43,9 @@ func TestEngineLogLevelIsSetAtRegistration(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { root.delete(context.Background(), "sys/plugins/catalog/secret/"+plain+"?version="+env.pluginVersion) })
+	t.Cleanup(func() {
+		root.delete(context.Background(), "sys/plugins/catalog/secret/"+plain+"?version="+env.pluginVersion)
+	})
 	if _, err := root.write(ctx, "sys/mounts/"+plainMount, map[string]any{
 		"type": plain, "config": map[string]any{"plugin_version": env.pluginVersion},
 	}); err != nil {
