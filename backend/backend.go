@@ -146,9 +146,11 @@ func newBackend(opts Options) *backend {
 			// again with the seal where Vault supports seal wrapping.
 			SealWrapStorage: []string{configPrefix, tokenPrefix},
 		},
+		// token/ first: the framework tries the paths in order, and token
+		// reads outnumber every other request.
 		Paths: framework.PathAppend(
-			pathConfig(b),
 			pathToken(b),
+			pathConfig(b),
 			pathRefresh(b),
 			pathProviders(b),
 			pathStatus(b),

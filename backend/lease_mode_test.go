@@ -92,13 +92,19 @@ func TestLeaseModeIsValidated(t *testing.T) {
 func TestStatusWarnsWhenLeasedReadsKeepTooManyLeasesAlive(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	// 300 reads in a minute with 55m leases keep about 16,500 leases alive.
-	for range 300 {
+	// Leases nobody renews live their TTL, the renewal period.
+	period := env.readToken("p").Secret.TTL
+	// 3,000 reads in a minute, 50 a second, keep 50 × period alive.
+	for range 2999 {
 		env.readToken("p")
 	}
 	status := env.mustOK(logical.ReadOperation, "status/p", nil).Data
-	if got := status["live_leases_estimate"].(int64); got < 15_000 || got > 17_000 {
-		t.Errorf("live_leases_estimate = %d, want about 16,500", got)
+	want := int64(50 * period.Seconds())
+	if want <= liveLeaseWarning {
+		t.Fatalf("the test's rate keeps only %d leases alive (renewal period %s): read faster", want, period)
+	}
+	if got := status["live_leases_estimate"].(int64); got < want*95/100 || got > want*105/100 {
+		t.Errorf("live_leases_estimate = %d, want about %d (50 reads a second, TTL %s)", got, want, period)
 	}
 	warning, _ := status["lease_warning"].(string)
 	for _, remedy := range []string{"Vault Agent", "Vault Proxy", "lease_mode=none"} {
@@ -109,8 +115,8 @@ func TestStatusWarnsWhenLeasedReadsKeepTooManyLeasesAlive(t *testing.T) {
 	if logs := env.logs.String(); strings.Count(logs, "keep too many leases alive") != 1 {
 		t.Errorf("want one warning in the log, got:\n%s", logs)
 	}
-	if got := testCounter(env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2")); got != 300 {
-		t.Errorf("leases issued = %v, want 300", got)
+	if got := testCounter(env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2")); got != 3000 {
+		t.Errorf("leases issued = %v, want 3000", got)
 	}
 	// A minute later with no reads, the warning is gone.
 	env.clock.Advance(rateWindow + rateWindow/rateBuckets)

@@ -43,7 +43,7 @@ type leaseRate struct {
 // leaseLoad is what status/<name> shows.
 type leaseLoad struct {
 	perSecond float64
-	live      int64 // leases this rate keeps alive: rate × mean lease
+	live      int64 // leases this rate keeps alive: rate × mean lease TTL
 }
 
 func (r *leaseRates) of(name string) *leaseRate {
@@ -56,7 +56,8 @@ func (r *leaseRates) of(name string) *leaseRate {
 
 func (r *leaseRates) forget(name string) { r.byName.Delete(name) }
 
-// note counts a lease of ttl granted at now, and logs a warning (at most
+// note counts a lease granted at now that Vault keeps for ttl unless it is
+// renewed, and logs a warning (at most
 // every rateWarningEvery) when the rate keeps too many leases alive.
 func (r *leaseRates) note(name, providerName string, now time.Time, ttl time.Duration, logger hclog.Logger) {
 	rate := r.of(name)

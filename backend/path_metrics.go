@@ -43,10 +43,10 @@ func pathMetrics(b *backend) []*framework.Path {
 		HelpSynopsis: "Counters and mint latency per config and provider.",
 		HelpDescription: `
 Mints, mint failures by status class (2xx, 3xx, 4xx, 5xx, network,
-internal), cache hits and misses, refresh-ahead runs, forced refreshes,
-coalesced requests, mints held back by a partner's Retry-After and a
-histogram of mint latency, per config and provider, since the plugin started
-on this node. Authenticated like any other path: grant read on
+internal), cache hits and misses, leases issued (token reads answered with a
+Vault lease), refresh-ahead runs, forced refreshes, coalesced requests, mints
+held back by a partner's Retry-After and a histogram of mint latency, per
+config and provider, since the plugin started on this node. Authenticated like any other path: grant read on
 <mount>/metrics to your monitoring.
 format=prometheus returns the Prometheus text format for a scraper
 (metrics_path /v1/<mount>/metrics, params format=prometheus, a Vault token

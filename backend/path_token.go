@@ -84,9 +84,12 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 	if g.entry.config.leaseMode() == leaseModeNone {
 		return b.unleasedResponse(g.entry, g.at, g.guard), nil
 	}
+	resp := b.tokenResponse(g)
 	b.metrics.leasesIssued.WithLabelValues(name, g.entry.config.Provider).Inc()
-	b.leaseRates.note(name, g.entry.config.Provider, g.at, g.ttl, b.Logger())
-	return b.tokenResponse(g), nil
+	// A lease nobody renews lives its TTL (a renewable lease's renewal
+	// period), and readers at rates that matter here do not renew.
+	b.leaseRates.note(name, g.entry.config.Provider, g.at, resp.Secret.TTL, b.Logger())
+	return resp, nil
 }
 
 // grant is the lease one read gets: ttl from at, after guard.

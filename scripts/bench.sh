@@ -201,7 +201,9 @@ vault write partner/settings allowed_token_url_hosts=127.0.0.1 >/dev/null
 jsonget "$sim" clients.oauth2.secret | vault write partner/config/load provider=oauth2 \
   token_url="$(jsonget "$sim" token_urls.oauth2)" client_id="$(jsonget "$sim" clients.oauth2.id)" \
   client_secret=- >/dev/null
-vault read partner/token/load >/dev/null # the one mint; every later read is cached
+# The one mint; every later read is cached. The baseline leases like it
+# (tests/baseline: leases that end alike are revoked alike within a run).
+vault write baseline/lease ttl="$(vault read -field=lease_duration partner/token/load)" >/dev/null
 
 # The same three fields (and sizes) as a partner token.
 value='{"access_token":"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk","token_type":"Bearer","expires_at":"2030-01-01T00:00:00Z"}'
@@ -336,6 +338,7 @@ HCL
       client_secret=- >/dev/null
     vault read "partner/token/load-$mode" >/dev/null
   done
+  vault write baseline/lease ttl="$(vault read -field=lease_duration partner/token/load-per_read)" >/dev/null
   # oauthapp keeps a secret as given: without the newline jsonget prints.
   printf %s "$(jsonget "$sim" clients.oauth2.secret)" | vault write oauthapp/servers/load provider=custom \
     client_id="$(jsonget "$sim" clients.oauth2.id)" client_secret=- \

@@ -4,8 +4,14 @@
 // without touching storage or any other state.
 //
 // It is shaped like partnertoken's token/<name> (same path pattern, same
-// field, a non-renewable lease with a no-op revoke, a response of the same
-// fields and about the same size) and served the same way
+// field, a response of the same fields and about the same size, a no-op
+// revoke) and leases the way partnertoken leases by default: renewable,
+// with a max TTL of 55 minutes and a TTL that lease/ sets (scripts/bench.sh
+// writes the lease_duration partnertoken's read returned). Leases that end
+// alike are revoked alike: with a TTL of 55 minutes against partnertoken's
+// renewal period of about 4.5 minutes, Vault revoked partnertoken's unrenewed
+// leases, a gRPC call into the plugin and storage deletes each, within a run
+// and the baseline's only after it. It is served the same way
 // (plugin.ServeMultiplex), so what is left between the two is the work
 // partnertoken does to find its cached token.
 //
@@ -27,6 +33,7 @@ package main
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -41,9 +48,10 @@ const Version = "v1.0.0"
 
 const secretType = "baseline_token"
 
-// leaseTTL is the lease of every read: about what partnertoken hands out
-// for an hour-long token (the lifetime less a 5-minute margin).
-const leaseTTL = 55 * time.Minute
+// leaseMaxTTL is the max TTL of every lease: about what partnertoken hands
+// out for an hour-long token (the lifetime less a 5-minute margin). The
+// TTL is leaseMaxTTL until lease/ sets it.
+const leaseMaxTTL = 55 * time.Minute
 
 // accessToken is as long as the simulator's OAuth2 tokens.
 var accessToken = strings.Repeat("b", 40)
@@ -58,10 +66,17 @@ func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 			"token_type":   {Type: framework.TypeString},
 			"expires_at":   {Type: framework.TypeString},
 		},
+		// Vault caps a renewal at the max TTL counted from the lease's
+		// issue.
+		Renew: func(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+			return &logical.Response{Secret: req.Secret}, nil
+		},
 		Revoke: func(context.Context, *logical.Request, *framework.FieldData) (*logical.Response, error) {
 			return nil, nil
 		},
 	}
+	var leaseTTL atomic.Int64
+	leaseTTL.Store(int64(leaseMaxTTL))
 	var b *framework.Backend
 	read := func(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 		data := map[string]any{
@@ -70,9 +85,18 @@ func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 			"expires_at":   "2030-01-01T00:00:00Z",
 		}
 		resp := b.Secret(secretType).Response(data, map[string]any{"config": d.Get("name").(string)})
-		resp.Secret.TTL = leaseTTL
-		resp.Secret.MaxTTL = leaseTTL
+		resp.Secret.TTL = time.Duration(leaseTTL.Load())
+		resp.Secret.MaxTTL = leaseMaxTTL
+		resp.Secret.Renewable = true
 		return resp, nil
+	}
+	setLease := func(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		ttl := time.Duration(d.Get("ttl").(int)) * time.Second
+		if ttl <= 0 || ttl > leaseMaxTTL {
+			return logical.ErrorResponse("ttl must be between 1s and %s", leaseMaxTTL), nil
+		}
+		leaseTTL.Store(int64(ttl))
+		return nil, nil
 	}
 	plain := func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 		resp, err := read(ctx, req, d)
@@ -83,7 +107,7 @@ func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 		"name": {Type: framework.TypeLowerCaseString, Required: true},
 	}
 	b = &framework.Backend{
-		Help:        "A fixed leased response at token/<name> (and ops/<name>, and unleased at plain/<name>), for benchmarks.",
+		Help:        "A fixed leased response at token/<name> (and ops/<name>, and unleased at plain/<name>), its TTL set at lease/, for benchmarks.",
 		BackendType: logical.TypeLogical,
 		Paths: []*framework.Path{
 			{
@@ -107,6 +131,18 @@ func factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 				Fields:  fields,
 				Operations: map[logical.Operation]framework.OperationHandler{
 					logical.ReadOperation: &framework.PathOperation{Callback: read},
+				},
+			},
+			{
+				// Last: the framework tries the paths in order, and reads
+				// should not pay for this one.
+				Pattern: "lease$",
+				Fields: map[string]*framework.FieldSchema{
+					"ttl": {Type: framework.TypeDurationSecond, Required: true},
+				},
+				//nolint:staticcheck // Callbacks, as for the reads.
+				Callbacks: map[logical.Operation]framework.OperationFunc{
+					logical.UpdateOperation: setLease,
 				},
 			},
 		},
