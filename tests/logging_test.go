@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,14 +30,7 @@ func TestEngineLogLevelIsSetAtRegistration(t *testing.T) {
 	// The same binary, registered under another name with no environment,
 	// mounted beside it.
 	const plain, plainMount = pluginName + "-default-log-level", "partner-default-log-level"
-	data, err := os.ReadFile(filepath.Join(env.pluginDir, pluginName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	if _, err := root.write(ctx, "sys/plugins/catalog/secret/"+plain, map[string]any{
-		"sha256": hex.EncodeToString(sum[:]), "command": pluginName, "version": env.pluginVersion,
-	}); err != nil {
+	if err := registerCatalogEntry(ctx, root, plain, filepath.Join(env.pluginDir, pluginName), env.pluginVersion); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -168,20 +168,30 @@ func (v *vaultServer) registerBinary(ctx context.Context, bin, version string) e
 
 // registerBinaryOn is registerBinary through c.
 func registerBinaryOn(ctx context.Context, c *vaultClient, bin, version string) error {
+	// Every line the engine has, the per-read one included (the Agent
+	// tests' timelines read it; see backend.PluginLogger).
+	return registerCatalogEntry(ctx, c, pluginName, bin, version, backend.LogLevelEnv+"=trace")
+}
+
+// registerCatalogEntry adds bin, a file in the server's plugin directory,
+// to the catalog as version of the secrets plugin name, by its SHA-256,
+// with environ as its environment.
+func registerCatalogEntry(ctx context.Context, c *vaultClient, name, bin, version string, environ ...string) error {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(data)
-	if _, err := c.write(ctx, "sys/plugins/catalog/secret/"+pluginName, map[string]any{
+	entry := map[string]any{
 		"sha256":  hex.EncodeToString(sum[:]),
 		"command": filepath.Base(bin),
 		"version": version,
-		// Every line the engine has, the per-read one included (the
-		// Agent tests' timelines read it; see backend.PluginLogger).
-		"env": []string{backend.LogLevelEnv + "=trace"},
-	}); err != nil {
-		return fmt.Errorf("registering the plugin %s: %w", version, err)
+	}
+	if len(environ) > 0 {
+		entry["env"] = environ
+	}
+	if _, err := c.write(ctx, "sys/plugins/catalog/secret/"+name, entry); err != nil {
+		return fmt.Errorf("registering the plugin %s %s: %w", name, version, err)
 	}
 	return nil
 }
