@@ -38,7 +38,7 @@ func TestLeaseRenewableFalseHandsOutNonRenewableLeases(t *testing.T) {
 func TestRenewNeverExtendsALease(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
-	lease := env.readToken("p") // 55m, to 5m before the hour-long token expires
+	lease := env.readToken("p")              // 55m, to 5m before the hour-long token expires
 	lease.Secret.IssueTime = env.clock.Now() // as Vault issues it
 	if _, ok := lease.Secret.InternalData[internalEnd]; ok {
 		t.Fatalf("a new lease carries %s in its internal data; Vault would store it with every lease", internalEnd)
