@@ -180,8 +180,6 @@ func (b *backend) tokenResponse(g *grant) *logical.Response {
 		// once and re-read within the same second (see minServedLease).
 		period := cfg.renewalPeriod(tok, g.guard)
 		ttl = min(max(g.ttl-time.Second, minLease), period)
-		internal[internalEnd] = rfc3339Nano(g.at.Add(g.ttl))
-		internal[internalPeriod] = int64(period / time.Second)
 	}
 	resp := b.Secret(secretTokenType).Response(tokenData(tok), internal)
 	resp.Secret.TTL = ttl

@@ -13,11 +13,12 @@ import (
 const (
 	secretTokenType = "partner_token"
 
-	// internalEnd is the key, in a lease's internal data, of the instant
-	// the lease was granted until: no renewal goes past it.
-	internalEnd = "lease_end"
-	// internalPeriod is the key of the most, in seconds, a renewal
-	// extends the lease by.
+	// internalEnd and internalPeriod are the keys, in the internal data
+	// of leases granted by v0.1.0, of the instant the lease was granted
+	// until and of its renewal period in seconds. Leases now carry
+	// neither (leaseEndOf, periodOf): Vault stores a lease's internal data
+	// with every lease, on integrated storage in the Raft log.
+	internalEnd    = "lease_end"
 	internalPeriod = "lease_period"
 )
 
@@ -58,7 +59,7 @@ func (b *backend) renewToken(_ context.Context, req *logical.Request, _ *framewo
 	if req.Secret == nil {
 		return nil, fmt.Errorf("renewal without a lease")
 	}
-	end, err := leaseEndOf(req.Secret.InternalData)
+	end, err := leaseEndOf(req.Secret)
 	if err != nil {
 		return nil, err
 	}
@@ -67,22 +68,25 @@ func (b *backend) renewToken(_ context.Context, req *logical.Request, _ *framewo
 	if left < minLease {
 		return logical.ErrorResponse("the partner token behind this lease is about to be replaced: read token/%v again for the next one", req.Secret.InternalData["config"]), nil
 	}
+	ttl := left
+	if period := periodOf(req.Secret); period > 0 && period < ttl {
+		ttl = period
+	}
+	if inc := req.Secret.Increment; inc > 0 && inc < ttl {
+		ttl = max(inc, minLease)
+	}
 	resp := &logical.Response{Secret: req.Secret}
-	resp.Secret.TTL = left
-	if period := periodOf(req.Secret.InternalData); period > 0 && period < resp.Secret.TTL {
-		resp.Secret.TTL = period
-	}
-	if inc := req.Secret.Increment; inc > 0 && inc < resp.Secret.TTL {
-		resp.Secret.TTL = max(inc, minLease)
-	}
+	resp.Secret.TTL = ttl
 	return resp, nil
 }
 
-// periodOf reads a lease's renewal period; 0 if it has none. Internal data
-// comes back from Vault through JSON, so the number may be a float or a
-// json.Number.
-func periodOf(internal map[string]any) time.Duration {
-	switch v := internal[internalPeriod].(type) {
+// periodOf is a lease's renewal period: its TTL, which the first answer
+// set to the period (or to less, for a lease shorter than one) and every
+// renewal since to at most that. Leases granted by v0.1.0 carry it in their
+// internal data, which comes back from Vault through JSON, so the number
+// may be a float or a json.Number.
+func periodOf(secret *logical.Secret) time.Duration {
+	switch v := secret.InternalData[internalPeriod].(type) {
 	case int64:
 		return time.Duration(v) * time.Second
 	case float64:
@@ -91,21 +95,28 @@ func periodOf(internal map[string]any) time.Duration {
 		n, _ := v.Int64()
 		return time.Duration(n) * time.Second
 	}
-	return 0
+	return secret.TTL
 }
 
-// leaseEndOf reads the end a lease was granted until. Leases granted
-// before renewals existed have none and were not renewable.
-func leaseEndOf(internal map[string]any) (time.Time, error) {
-	s, ok := internal[internalEnd].(string)
-	if !ok {
-		return time.Time{}, fmt.Errorf("the lease has no %s: it was not granted as renewable", internalEnd)
+// leaseEndOf is the end a lease was granted until: its issue time plus its
+// max TTL, which is also where Vault (and OpenBao) caps every renewal
+// (framework.CalculateTTL from the lease's IssueTime). Vault issues the
+// lease a moment after the engine computed it, less than the delays the
+// lease was already shortened by (delayWatch) and its truncation to whole
+// seconds. Leases granted by v0.1.0 carry their end in their internal data,
+// which then counts.
+func leaseEndOf(secret *logical.Secret) (time.Time, error) {
+	if s, ok := secret.InternalData[internalEnd].(string); ok {
+		end, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("the lease's %s %q is not a time: %w", internalEnd, s, err)
+		}
+		return end, nil
 	}
-	end, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("the lease's %s %q is not a time: %w", internalEnd, s, err)
+	if secret.IssueTime.IsZero() || secret.MaxTTL <= 0 {
+		return time.Time{}, fmt.Errorf("the lease has no issue time and max TTL to renew within")
 	}
-	return end, nil
+	return secret.IssueTime.Add(secret.MaxTTL), nil
 }
 
 // revokeToken deliberately does nothing and always succeeds. Every reader's
