@@ -188,32 +188,36 @@ func runThroughput(ctx context.Context, o *options) (bool, error) {
 		}
 	}
 
-	fmt.Printf("\nThe result is the throughput ratio, as the goals are set; the CPU time ratio is what the\n" +
-		"throughput ratio would be if the processes measured had the CPUs to themselves (other load on\n" +
-		"the machine moves throughput, not CPU time per read).\n")
+	fmt.Printf("\nEach round reads every target back to back, so each round gives a ratio in which the\n"+
+		"machine's drift cancels out. A goal is judged by the median of those ratios and its 95%%\n"+
+		"interval: PASS if the interval is at or above the goal, MISS if it is below it (measurably\n"+
+		"slower, however little), PASS within noise if the goal is inside it and it reaches no more\n"+
+		"than %.0f%% below the goal, and UNDECIDED (a miss: run more rounds) if it reaches further.\n"+
+		"The CPU time ratio is what the throughput ratio would be if the processes measured had the\n"+
+		"CPUs to themselves (other load on the machine moves throughput, not CPU time per read).\n", o.noiseMargin*100)
 	ok := !failed
 	partner := results[0]
 	withCPU := len(procs.names()) > 1
-	fmt.Printf("\n| goal | throughput ratio (all rounds) | per round: median (min-max) | CPU time per read, inverse ratio | result |\n|---|---:|---|---:|---|\n")
+	fmt.Printf("\n| goal | throughput ratio (all rounds) | per round: median [95%% interval] (min-max) | CPU time per read, inverse ratio | result |\n|---|---:|---|---:|---|\n")
 	for _, res := range results[1:] {
 		ratio := float64(partner.count) / float64(res.count)
 		var rounds []float64
 		for r := range partner.perRound {
 			rounds = append(rounds, partner.perRound[r]/res.perRound[r])
 		}
-		verdict, goal := "(no goal)", "partnertoken vs "+res.name
+		summary := summarizeRatios(rounds)
+		result, goal := "(no goal)", "partnertoken vs "+res.name
 		if res.goal > 0 {
-			pass := ratio >= res.goal
-			ok = ok && pass
-			verdict = passMiss(pass)
+			verdict := judgeRatio(summary, res.goal, o.noiseMargin)
+			ok = ok && verdict.pass
+			result = verdict.result
 			goal = fmt.Sprintf("partnertoken >= %gx %s", res.goal, res.name)
 		}
 		cpuRatio := "-"
 		if withCPU {
 			cpuRatio = fmt.Sprintf("%.2fx", cpuPerRead(res)/cpuPerRead(partner))
 		}
-		slices.Sort(rounds)
-		fmt.Printf("| %s | %.2fx | %.2f (%.2f-%.2f) | %s | %s |\n", goal, ratio, rounds[len(rounds)/2], rounds[0], rounds[len(rounds)-1], cpuRatio, verdict)
+		fmt.Printf("| %s | %.2fx | %s (%.2f-%.2f) | %s | %s |\n", goal, ratio, interval(summary), slices.Min(rounds), slices.Max(rounds), cpuRatio, result)
 	}
 
 	if o.vaultProfile != "" {
