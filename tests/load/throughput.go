@@ -190,9 +190,10 @@ func runThroughput(ctx context.Context, o *options) (bool, error) {
 
 	fmt.Printf("\nEach round reads every target back to back, so each round gives a ratio in which the\n"+
 		"machine's drift cancels out. A goal is judged by the median of those ratios and its 95%%\n"+
-		"interval: PASS if the interval is at or above the goal, MISS if it is below it (measurably\n"+
-		"slower, however little), PASS within noise if the goal is inside it and it reaches no more\n"+
-		"than %.0f%% below the goal, and UNDECIDED (a miss: run more rounds) if it reaches further.\n"+
+		"interval: PASS if the median is at or above the goal; MISS if the whole interval is below\n"+
+		"it (measurably slower, however little); PASS within noise if the median is below the goal\n"+
+		"but the interval holds the goal and reaches no more than %.0f%% below it; UNDECIDED (a\n"+
+		"miss: run more rounds) if it reaches further.\n"+
 		"The CPU time ratio is what the throughput ratio would be if the processes measured had the\n"+
 		"CPUs to themselves (other load on the machine moves throughput, not CPU time per read).\n", o.noiseMargin*100)
 	ok := !failed

@@ -27,25 +27,28 @@ func summarizeRatios(rounds []float64) benchmath.Summary {
 	return benchmath.AssumeNothing.Summary(benchmath.NewSample(rounds, &benchmath.DefaultThresholds), confidence)
 }
 
-// judgeRatio decides a goal from the per-round ratios. A single run cannot
-// tell apart two targets closer than its noise, and a ratio goal set at a
-// ceiling (1.0x a plugin that does nothing but answer) can only ever be
-// reached within it. So, as in a non-inferiority test:
+// judgeRatio decides a goal from the per-round ratios' median and its
+// interval. A single run cannot tell apart two targets closer than its
+// noise, and a ratio goal set at a ceiling (1.0x a plugin that does
+// nothing but answer) can only ever be reached within it. So, as in a
+// non-inferiority test:
 //
-//   - PASS: the 95% interval of the median ratio lies at or above the goal;
-//   - PASS (at the goal, within noise): the goal is inside the interval and the interval
-//     reaches no lower than margin (a fraction) below the goal;
-//   - MISS: the interval lies below the goal: measurably slower, however
-//     little;
-//   - UNDECIDED: the goal is inside an interval too wide for a decision
-//     (noisy rounds, or too few): a miss until a longer run decides.
+//   - PASS: the median ratio is at or above the goal;
+//   - MISS: the whole interval lies below the goal: measurably slower,
+//     however little;
+//   - PASS (at the goal, within noise): the median is below the goal, but
+//     the goal is inside the interval and the interval reaches no lower
+//     than margin (a fraction) below the goal;
+//   - UNDECIDED: the median is below the goal inside an interval too wide
+//     for a decision (noisy rounds, or too few): a miss until a longer run
+//     decides.
 func judgeRatio(s benchmath.Summary, goal, margin float64) ratioVerdict {
 	var v ratioVerdict
 	floor := goal * (1 - margin)
 	switch {
 	case math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0):
 		v.result = fmt.Sprintf("UNDECIDED: too few rounds for a %.0f%% interval, run more", confidence*100)
-	case s.Lo >= goal:
+	case s.Center >= goal:
 		v.pass, v.result = true, "PASS"
 	case s.Hi < goal:
 		v.result = "MISS"

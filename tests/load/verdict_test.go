@@ -26,11 +26,13 @@ func TestJudgeRatio(t *testing.T) {
 		pass   bool
 		result string
 	}{
-		{"at parity, the goal inside a narrow interval", parity, 1.0, true, "PASS (at the goal, within noise)"},
+		{"at parity, the median just below the goal inside a narrow interval", scale(parity, 0.995), 1.0, true, "PASS (at the goal, within noise)"},
+		{"the median at the goal", parity, 1.0, true, "PASS"},
 		{"clearly above", scale(parity, 1.10), 1.0, true, "PASS"},
 		{"measurably below, however little", scale(parity, 0.95), 1.0, false, "MISS"},
 		{"far below", scale(parity, 0.5), 1.0, false, "MISS"},
-		{"too noisy to tell", noisy, 1.0, false, "UNDECIDED: the interval"},
+		{"too noisy to tell, the median below", scale(noisy, 0.98), 1.0, false, "UNDECIDED: the interval"},
+		{"noisy, the median above", scale(noisy, 1.05), 1.0, true, "PASS"},
 		{"too few rounds for an interval", parity[:4], 1.0, false, "UNDECIDED: too few rounds"},
 		{"a goal above 1", scale(parity, 1.35), 1.3, true, "PASS"},
 	} {
