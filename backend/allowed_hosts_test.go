@@ -131,6 +131,49 @@ func TestConfigWriteRefusesForbiddenTokenURLs(t *testing.T) {
 	env.readToken("p")
 }
 
+// TestNarrowingSettingsWarnsOfStrandedConfigs: a settings write that
+// refuses configs' token endpoints stands, and says which configs it
+// strands; one that refuses none, or leaves the allowlist alone, says
+// nothing.
+func TestNarrowingSettingsWarnsOfStrandedConfigs(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("loopback-a", nil)
+	env.writeConfig("loopback-b", nil)
+	env.mustOK(logical.CreateOperation, "config/public", map[string]any{
+		"provider": "oauth2", "token_url": "https://auth.partner.example/token", "client_id": testClientID, "client_secret": testClientSecret,
+	})
+	resp := env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": "*.partner.example"})
+	if resp == nil || len(resp.Warnings) != 1 {
+		t.Fatalf("want one warning, got %v", resp)
+	}
+	warning := resp.Warnings[0]
+	for _, want := range []string{"2 config(s): loopback-a, loopback-b.", "then every mint fails", "allowed_token_url_hosts"} {
+		if !strings.Contains(warning, want) {
+			t.Errorf("warning %q does not say %q", warning, want)
+		}
+	}
+	if strings.Contains(warning, "public") {
+		t.Errorf("warning %q names a config the allowlist still allows", warning)
+	}
+	if !strings.Contains(env.logs.String(), "loopback-a, loopback-b") {
+		t.Error("the warning was not logged")
+	}
+	if got := env.mustOK(logical.ReadOperation, "settings", nil).Data["allowed_token_url_hosts"]; !slices.Equal(got.([]string), []string{"*.partner.example"}) {
+		t.Fatalf("the write did not stand: %v", got)
+	}
+	for _, quiet := range []map[string]any{
+		{"allowed_token_url_hosts": "127.0.0.1,*.partner.example"},
+		{"refresh_rate": 5},
+	} {
+		if resp := env.mustOK(logical.UpdateOperation, "settings", quiet); resp != nil && len(resp.Warnings) > 0 {
+			t.Errorf("%v: want no warning, got %v", quiet, resp.Warnings)
+		}
+	}
+	if got := stranded([]string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"}); !strings.Contains(got, "12 config(s): a, b, c, d, e, f, g, h, i, j and 2 more.") {
+		t.Errorf("a long list: %q", got)
+	}
+}
+
 // TestDialRefusesWhatSettingsNoLongerAllow checks the connect-time half: a
 // config written while loopback was allowed stops reaching the partner
 // once the setting changes, and the refusal is not retried.

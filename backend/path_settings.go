@@ -2,6 +2,9 @@ package backend
 
 import (
 	"context"
+	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -82,9 +85,9 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	if !(s.RefreshRate >= 0.01 && s.RefreshRate <= 10000) {
 		return logical.ErrorResponse("refresh_rate must be between 0.01 and 10000 refreshes a second"), nil
 	}
+	var hosts *allowedHosts
 	if v, ok := d.GetOk("allowed_token_url_hosts"); ok {
-		hosts, err := parseAllowedHosts(v.([]string))
-		if err != nil {
+		if hosts, err = parseAllowedHosts(v.([]string)); err != nil {
 			return logical.ErrorResponse("%s", err.Error()), nil
 		}
 		s.AllowedTokenURLHosts = hosts.entries
@@ -93,5 +96,59 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 		return nil, err
 	}
 	b.settingsChanged()
-	return nil, nil
+	if hosts == nil {
+		return nil, nil
+	}
+	refused, err := b.configsRefusedBy(ctx, req.Storage, hosts)
+	if err != nil || len(refused) == 0 {
+		return nil, err
+	}
+	warning := stranded(refused)
+	b.Logger().Warn(warning)
+	resp := &logical.Response{}
+	resp.AddWarning(warning)
+	return resp, nil
+}
+
+// configsRefusedBy lists the configs whose token endpoint hosts refuses.
+// The allowlist is the operator's to narrow, so the write stands; but
+// those configs keep serving their cached tokens only until they expire,
+// and then every mint fails, so the writer learns which ones now.
+func (b *backend) configsRefusedBy(ctx context.Context, storage logical.Storage, hosts *allowedHosts) ([]string, error) {
+	names, err := listConfigs(ctx, storage)
+	if err != nil {
+		return nil, err
+	}
+	var refused []string
+	for _, name := range names {
+		cfg, err := readConfig(ctx, storage, name)
+		if err != nil {
+			return nil, err
+		}
+		if cfg == nil {
+			continue
+		}
+		u, err := url.Parse(b.tokenURL(cfg))
+		if err != nil || u.Host == "" {
+			continue
+		}
+		if hosts.checkHost(u.Hostname()) != nil {
+			refused = append(refused, name)
+		}
+	}
+	return refused, nil
+}
+
+// stranded is the warning for configs the new allowlist refuses, naming
+// the first few.
+func stranded(names []string) string {
+	const shown = 10
+	list := strings.Join(names[:min(len(names), shown)], ", ")
+	if len(names) > shown {
+		list += fmt.Sprintf(" and %d more", len(names)-shown)
+	}
+	return fmt.Sprintf("allowed_token_url_hosts now refuses the token endpoint of %d config(s): %s. "+
+		"They serve their cached tokens until those expire, then every mint fails; "+
+		"add their hosts to allowed_token_url_hosts or point their token_url elsewhere (config/<name> shows each one's)",
+		len(names), list)
 }
