@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -172,6 +174,26 @@ func TestNarrowingSettingsWarnsOfStrandedConfigs(t *testing.T) {
 	if got := stranded([]string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"}); !strings.Contains(got, "12 config(s): a, b, c, d, e, f, g, h, i, j and 2 more.") {
 		t.Errorf("a long list: %q", got)
 	}
+
+	// A config that cannot be read makes the check fail, not the write.
+	env.storage = configReadsFail{env.storage}
+	resp = env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": "partner.example"})
+	if resp == nil || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "the settings were written, but checking which configs they refuse failed") {
+		t.Fatalf("want a warning that the check failed, got %v", resp)
+	}
+	if got := env.mustOK(logical.ReadOperation, "settings", nil).Data["allowed_token_url_hosts"]; !slices.Equal(got.([]string), []string{"partner.example"}) {
+		t.Fatalf("the write did not stand: %v", got)
+	}
+}
+
+// configReadsFail is storage whose config entries cannot be read.
+type configReadsFail struct{ logical.Storage }
+
+func (s configReadsFail) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	if strings.HasPrefix(key, configPrefix) {
+		return nil, errors.New("storage unavailable")
+	}
+	return s.Storage.Get(ctx, key)
 }
 
 // TestDialRefusesWhatSettingsNoLongerAllow checks the connect-time half: a

@@ -100,10 +100,16 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 		return nil, nil
 	}
 	refused, err := b.configsRefusedBy(ctx, req.Storage, hosts)
-	if err != nil || len(refused) == 0 {
-		return nil, err
+	var warning string
+	switch {
+	case err != nil:
+		// The settings are written: an error would say they were not.
+		warning = "the settings were written, but checking which configs they refuse failed: " + err.Error()
+	case len(refused) == 0:
+		return nil, nil
+	default:
+		warning = stranded(refused)
 	}
-	warning := stranded(refused)
 	b.Logger().Warn(warning)
 	resp := &logical.Response{}
 	resp.AddWarning(warning)
