@@ -76,9 +76,15 @@ func TestTokenURLHostsThroughVault(t *testing.T) {
 	}
 
 	// The connection is checked too: with the address no longer allowed,
-	// a mint never reaches the simulator.
-	if _, err := root.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.2"}); err != nil {
+	// a mint never reaches the simulator. The write stands, and names the
+	// configs it strands.
+	resp, err := root.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.2"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "refuses the token endpoint of 2 config(s)") ||
+		!strings.Contains(resp.Warnings[0], p) || !strings.Contains(resp.Warnings[0], "late") {
+		t.Errorf("warnings = %q, want one naming the configs %s and late", resp.Warnings, p)
 	}
 	minted := shared.sim.mints(t, p)
 	_, err = root.read(ctx, path+"/token/late")
