@@ -32,7 +32,7 @@
 // cold, refresh and scale write their own configs (fresh names, so a rerun
 // against the same Vault works) from the simulator's handshake line
 // (-sim-handshake, as internal/cmd/partnersim prints it). The exit status is 1 if a
-// request failed or a goal was missed, so scripts can tell.
+// request failed or a goal was missed or undecided, so scripts can tell.
 package main
 
 import (
