@@ -310,9 +310,10 @@ others "$(selected 'leases')"
 # where every lease is a Raft write, and oauthapp v3.1.1 beside them.
 if [[ ",$modes," == *,raft,* ]]; then
   # The dev server first: the leases the modes above left in it (over
-  # 100,000 after a throughput run) end during the Raft rounds, and Vault
-  # revokes each with a call into its plugin, CPU taken from one Raft
-  # target's rounds or another's at random.
+  # 100,000 after the leases mode; revoke_leases clears only the throughput
+  # runs') end during the Raft rounds, and Vault revokes each with a call
+  # into its plugin, CPU taken from one Raft target's rounds or another's at
+  # random. Stopping it is instant where revoking takes a minute.
   log "stopping the dev server before the Raft runs"
   stop_dev_vault
   rport="$(free_port)"
