@@ -145,56 +145,38 @@ func (a *allowedHosts) checkHost(host string) error {
 // host itself when it is an IP literal). It runs on every connection, after
 // resolution, so a name that DNS rebinds to an internal address is refused.
 func (a *allowedHosts) checkAddress(host string, ip netip.Addr) error {
-	ip = ip.Unmap()
-	if kind := neverAllowed(ip); kind != "" {
-		return refuse("%s is %s address, which is never allowed", describe(host, ip), kind)
-	}
-	literal := isIPLiteral(host)
-	if kind := internal(ip); kind != "" {
-		if !a.contains(ip) {
-			return refuse("%s is %s address: loopback and private addresses are refused unless allowed_token_url_hosts in the mount's settings has an IP or CIDR entry that contains it", describe(host, ip), kind)
+	class := classifyAddress(ip)
+	switch class.block.rule {
+	case neverDialled:
+		return refuse("%s is %s address, which is never allowed", describe(host, ip, class), class.block.kind)
+	case listedOnly:
+		if !a.contains(class.addr) {
+			return refuse("%s is %s address, which is refused unless allowed_token_url_hosts in the mount's settings has an IP or CIDR entry that contains it", describe(host, ip, class), class.block.kind)
 		}
 		return nil
 	}
-	if literal && len(a.entries) > 0 && !a.contains(ip) {
-		return refuse("address %s is not in the mount's allowed_token_url_hosts (%s)", ip, strings.Join(a.entries, ", "))
+	if isIPLiteral(host) && len(a.entries) > 0 && !a.contains(class.addr) {
+		return refuse("address %s is not in the mount's allowed_token_url_hosts (%s)", describe(host, ip, class), strings.Join(a.entries, ", "))
 	}
 	return nil
 }
 
-func describe(host string, ip netip.Addr) string {
-	if isIPLiteral(host) {
-		return ip.String()
+// describe names the address the rules looked at: as written or as host
+// resolved to, and the IPv4 address it carries.
+func describe(host string, ip netip.Addr, class addressClass) string {
+	var notes []string
+	if !isIPLiteral(host) {
+		notes = append(notes, "resolved to "+ip.String())
 	}
-	return fmt.Sprintf("%s (resolved to %s)", host, ip)
-}
-
-// thisNetwork is 0.0.0.0/8: "this host on this network" (RFC 1122
-// §3.2.1.3); Linux connects 0.0.0.0 to the local host.
-var thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-
-// neverAllowed names the kind of ip if no setting can allow it: link-local
-// (169.254.0.0/16 holds the cloud metadata service), unspecified and
-// multicast addresses are never a partner's token endpoint.
-func neverAllowed(ip netip.Addr) string {
-	switch {
-	case ip.IsUnspecified() || thisNetwork.Contains(ip):
-		return "an unspecified"
-	case ip.IsLinkLocalUnicast():
-		return "a link-local"
-	case ip.IsMulticast():
-		return "a multicast"
+	if class.carrier != nil {
+		kind := strings.TrimPrefix(strings.TrimPrefix(class.carrier.kind, "an "), "a ")
+		notes = append(notes, fmt.Sprintf("the %s form of %s", kind, class.addr))
 	}
-	return ""
-}
-
-// internal names the kind of ip if only an IP or CIDR entry can allow it.
-func internal(ip netip.Addr) string {
-	switch {
-	case ip.IsLoopback():
-		return "a loopback"
-	case ip.IsPrivate():
-		return "a private"
+	if !isIPLiteral(host) {
+		return fmt.Sprintf("%s (%s)", host, strings.Join(notes, ", "))
 	}
-	return ""
+	if len(notes) > 0 {
+		return fmt.Sprintf("%s (%s)", ip, strings.Join(notes, ", "))
+	}
+	return ip.String()
 }

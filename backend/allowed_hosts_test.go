@@ -22,8 +22,8 @@ func TestAllowedHostsRules(t *testing.T) {
 		ip      string // the address it resolved to; empty for a literal host
 		want    string // substring of the refusal; empty when allowed
 	}{
-		{"any public host is allowed when the list is empty", nil, "partner.example", "203.0.113.7", ""},
-		{"a public IP literal is allowed when the list is empty", nil, "203.0.113.7", "", ""},
+		{"any public host is allowed when the list is empty", nil, "partner.example", "8.8.8.8", ""},
+		{"a public IP literal is allowed when the list is empty", nil, "8.8.8.8", "", ""},
 		{"the cloud metadata address is never allowed", nil, "169.254.169.254", "", "link-local address, which is never allowed"},
 		{"a link-local address is refused even when a CIDR contains it", []string{"169.254.0.0/16"}, "169.254.169.254", "", "never allowed"},
 		{"an IPv6 link-local address is refused", nil, "fe80::1", "", "link-local"},
@@ -46,14 +46,14 @@ func TestAllowedHostsRules(t *testing.T) {
 		{"a name resolving to a private address needs a CIDR entry too", []string{"partner.example"}, "partner.example", "192.168.1.1", "private address"},
 		{"a listed name resolving to an allowed private address is allowed", []string{"partner.internal", "192.168.0.0/16"}, "partner.internal", "192.168.1.1", ""},
 		{"a name resolving to the metadata service is refused", []string{"partner.example"}, "partner.example", "169.254.169.254", "never allowed"},
-		{"a listed name is allowed", []string{"partner.example"}, "partner.example", "203.0.113.7", ""},
-		{"names match without regard to case or a final dot", []string{"Partner.Example"}, "PARTNER.example.", "203.0.113.7", ""},
-		{"an unlisted name is refused when the list is set", []string{"partner.example"}, "other.example", "203.0.113.7", "host other.example is not in the mount's allowed_token_url_hosts (partner.example)"},
-		{"a suffix pattern allows names below it", []string{"*.partner.example"}, "auth.eu.partner.example", "203.0.113.7", ""},
-		{"a suffix pattern does not allow the domain itself", []string{"*.partner.example"}, "partner.example", "203.0.113.7", "not in the mount's allowed_token_url_hosts"},
-		{"a suffix pattern does not allow a look-alike", []string{"*.partner.example"}, "evilpartner.example", "203.0.113.7", "not in the mount's allowed_token_url_hosts"},
-		{"a public IP literal must be listed when the list is set", []string{"partner.example"}, "203.0.113.7", "", "address 203.0.113.7 is not in"},
-		{"a public IP literal inside a listed CIDR is allowed", []string{"203.0.113.0/24"}, "203.0.113.7", "", ""},
+		{"a listed name is allowed", []string{"partner.example"}, "partner.example", "8.8.8.8", ""},
+		{"names match without regard to case or a final dot", []string{"Partner.Example"}, "PARTNER.example.", "8.8.8.8", ""},
+		{"an unlisted name is refused when the list is set", []string{"partner.example"}, "other.example", "8.8.8.8", "host other.example is not in the mount's allowed_token_url_hosts (partner.example)"},
+		{"a suffix pattern allows names below it", []string{"*.partner.example"}, "auth.eu.partner.example", "8.8.8.8", ""},
+		{"a suffix pattern does not allow the domain itself", []string{"*.partner.example"}, "partner.example", "8.8.8.8", "not in the mount's allowed_token_url_hosts"},
+		{"a suffix pattern does not allow a look-alike", []string{"*.partner.example"}, "evilpartner.example", "8.8.8.8", "not in the mount's allowed_token_url_hosts"},
+		{"a public IP literal must be listed when the list is set", []string{"partner.example"}, "8.8.8.8", "", "address 8.8.8.8 is not in"},
+		{"a public IP literal inside a listed CIDR is allowed", []string{"8.8.8.0/24"}, "8.8.8.8", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -94,6 +94,53 @@ func TestTokenURLHostsThroughVault(t *testing.T) {
 	}
 }
 
+// TestSpecialPurposeAddressesThroughVault: on a mount with the default
+// empty allowlist, token URLs at addresses the IANA special-purpose
+// registries mark not globally routable are refused at config write, and
+// an IPv6 address that carries an IPv4 address is judged as that address.
+func TestSpecialPurposeAddressesThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const path, p = "partner-special", "oauth2"
+	root := shared.root
+	if _, err := root.write(ctx, "sys/mounts/"+path, map[string]any{"type": pluginName, "plugin_version": env.pluginVersion}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), "sys/mounts/"+path) })
+	client := shared.sim.client(p)
+	write := func(url string) error {
+		_, err := root.write(ctx, path+"/config/special", map[string]any{
+			"provider": p, "token_url": url, "client_id": client.ID, "client_secret": client.Secret,
+		})
+		return err
+	}
+	for url, want := range map[string]string{
+		"https://100.100.100.200/token":       "100.100.100.200 is a carrier-grade NAT address",
+		"https://192.0.0.8/token":             "192.0.0.8 is a reserved address",
+		"https://198.18.0.1/token":            "198.18.0.1 is a benchmarking address",
+		"https://240.0.0.1/token":             "240.0.0.1 is a reserved address",
+		"https://255.255.255.255/token":       "broadcast address, which is never allowed",
+		"https://[64:ff9b::a00:1]/token":      "64:ff9b::a00:1 (the NAT64 form of 10.0.0.1) is a private address",
+		"https://[64:ff9b:1:a9fe:a9:fe00::]/": "the local-use NAT64 form of 169.254.169.254) is a link-local address, which is never allowed",
+		"https://[2002:a9fe:a9fe::1]/token":   "the 6to4 form of 169.254.169.254) is a link-local address",
+		"https://[::a00:1]/token":             "the IPv4-compatible form of 10.0.0.1) is a private address",
+		"https://[fec0::1]/token":             "fec0::1 is a site-local address",
+	} {
+		expectRefused(t, url, write(url), http.StatusBadRequest, "token_url", want)
+	}
+	if _, err := root.read(ctx, path+"/config/special"); statusOf(err) != http.StatusNotFound {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+	// A CIDR entry allows carrier-grade NAT, never the metadata service
+	// behind NAT64.
+	if _, err := root.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "100.64.0.0/10,169.254.0.0/16"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("https://100.100.100.200/token"); err != nil {
+		t.Fatalf("with 100.64.0.0/10 allowed: %v", err)
+	}
+	expectRefused(t, "NAT64 of the metadata service with 169.254.0.0/16 allowed", write("https://[64:ff9b::a9fe:a9fe]/token"), http.StatusBadRequest, "token_url", "never allowed")
+}
+
 // TestNamesAreCanonicalThroughVault: Vault matches ACL paths
 // case-sensitively, so a policy that denies token/canon and grants
 // token/* lets token/CANON through to the plugin, which must refuse it
