@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // allowedHosts is the mount's allowed_token_url_hosts setting, parsed. It
@@ -128,6 +130,9 @@ func (a *allowedHosts) checkHost(host string) error {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return a.checkAddress(host, ip)
 	}
+	if err := checkDNSName(host); err != nil {
+		return err
+	}
 	name := strings.TrimSuffix(strings.ToLower(host), ".")
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		v4, v6 := netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()
@@ -139,6 +144,76 @@ func (a *allowedHosts) checkHost(host string) error {
 		return refuse("host %s is not in the mount's allowed_token_url_hosts (%s)", host, strings.Join(a.entries, ", "))
 	}
 	return nil
+}
+
+// checkDNSName refuses a host that is not an IP literal unless it is a
+// DNS name as resolvers read one: labels of letters, digits, hyphens (not
+// first or last) and underscores, and a last label that is not a number.
+// Resolvers that follow inet_aton, and many proxies, read a host whose
+// last label is a number (2852039166, 0xa9fea9fe, 0251.0376.0251.0376,
+// 169.254.169.254.) as an IPv4 address, which the address rules would
+// never see; the WHATWG URL standard reads them so too.
+func checkDNSName(host string) error {
+	ascii := strings.TrimSuffix(host, ".")
+	if !isASCII(ascii) {
+		// What Go's HTTP client dials for an internationalized name.
+		var err error
+		if ascii, err = idna.Lookup.ToASCII(ascii); err != nil {
+			ascii = ""
+		}
+	}
+	if ascii == "" || len(ascii) > 253 {
+		return refuse("host %s is neither an IP address nor a DNS name (labels of letters, digits, hyphens and underscores, separated by dots)", host)
+	}
+	labels := strings.Split(strings.ToLower(ascii), ".")
+	for _, label := range labels {
+		if !dnsLabel(label) {
+			return refuse("host %s is neither an IP address nor a DNS name: the label %q is not one (1 to 63 letters, digits, hyphens and underscores, not starting or ending with a hyphen)", host, label)
+		}
+	}
+	if last := labels[len(labels)-1]; numericLabel(last) {
+		return refuse("host %s is neither an IP address nor a DNS name: its last label %s is a number, which resolvers and proxies may read as an IPv4 address; write the address as four decimal numbers without leading zeros, or use the partner's DNS name", host, last)
+	}
+	return nil
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func dnsLabel(label string) bool {
+	if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+		return false
+	}
+	for _, r := range label {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// numericLabel reports whether label is a number in the eyes of an IPv4
+// parser: decimal or octal digits, or 0x and hexadecimal digits (the
+// WHATWG URL standard's "ends in a number").
+func numericLabel(label string) bool {
+	digits, base := label, "0123456789"
+	if rest, ok := strings.CutPrefix(label, "0x"); ok {
+		digits, base = rest, "0123456789abcdef"
+	} else if digits == "" {
+		return false
+	}
+	for _, r := range digits {
+		if !strings.ContainsRune(base, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkAddress applies the rules to ip, the address host resolved to (or

@@ -275,3 +275,59 @@ func TestProxiedRequestsAreCheckedByURL(t *testing.T) {
 		}
 	}
 }
+
+// TestHostsThatAreNotDNSNamesAreRefused: a host that is neither an IP
+// literal nor a DNS name is refused at config write and before a proxy is
+// chosen, since a proxy (or a resolver) may read a numeric last label as an
+// IPv4 address.
+func TestHostsThatAreNotDNSNamesAreRefused(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": ""})
+	for _, url := range []string{
+		"https://2852039166/token",           // 169.254.169.254 as one decimal number
+		"https://0xa9fea9fe/token",           // as one hexadecimal number
+		"https://0251.0376.0251.0376/token",  // in octal parts
+		"https://169.254.169.254./token",     // a literal with the root's dot
+		"https://169.254.43518/token",        // the last two octets as one number
+		"https://0x7f.1/token",               // a numeric last label after a hex one
+		"https://partner.0x1f/token",         // a hexadecimal last label
+		"https://010.0.0.1/token",            // leading zeros, octal to some readers
+		"https://exa$mple.com/token",         // a character no DNS name has
+		"https://partner..example/token",     // an empty label
+		"https://-partner.example.com/token", // a label that starts with a hyphen
+	} {
+		resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
+			"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
+		})
+		if err != nil || resp == nil || !resp.IsError() {
+			t.Errorf("%s: want a 400, got %v %v", url, resp, err)
+			continue
+		}
+		if msg := resp.Error().Error(); !strings.Contains(msg, "token_url") || !strings.Contains(msg, "is neither an IP address nor a DNS name") {
+			t.Errorf("%s: message %q does not name token_url and the rule", url, msg)
+		}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.b.guard.proxy(req); err == nil || !strings.Contains(err.Error(), "is neither an IP address nor a DNS name") {
+			t.Errorf("%s: the proxy check allowed it (%v)", url, err)
+		}
+	}
+	if keys, _ := env.storage.List(t.Context(), configPrefix); len(keys) != 0 {
+		t.Fatalf("refused writes stored %v", keys)
+	}
+	for _, url := range []string{
+		"https://partner.example./token", // an absolute name
+		"https://auth-1.eu.partner.example/token",
+		"https://Auth_EU.ab--cd.Partner.example/token",
+		"https://0x1f.partner.example/token", // only the last label is read as a number
+		"https://bücher.example/token",       // an internationalized name
+		"https://[2a00:1450:4001:80b::200e]/token",
+		"https://8.8.8.8/token",
+	} {
+		env.mustOK(logical.CreateOperation, "config/p", map[string]any{
+			"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
+		})
+	}
+}

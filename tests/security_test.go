@@ -141,6 +141,30 @@ func TestSpecialPurposeAddressesThroughVault(t *testing.T) {
 	expectRefused(t, "NAT64 of the metadata service with 169.254.0.0/16 allowed", write("https://[64:ff9b::a9fe:a9fe]/token"), http.StatusBadRequest, "token_url", "never allowed")
 }
 
+// TestHostsThatAreNotDNSNamesThroughVault: hosts that a proxy could read
+// as an IPv4 address are refused at config write with a 400 naming
+// token_url, and nothing is stored.
+func TestHostsThatAreNotDNSNamesThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "numeric-host", "oauth2"
+	root := shared.root
+	client := shared.sim.client(p)
+	for _, url := range []string{
+		"https://2852039166/latest/meta-data/",
+		"https://0xa9fea9fe/latest/meta-data/",
+		"https://0251.0376.0251.0376/latest/meta-data/",
+		"https://169.254.169.254./latest/meta-data/",
+	} {
+		_, err := root.write(ctx, mount+"/config/"+name, map[string]any{
+			"provider": p, "token_url": url, "client_id": client.ID, "client_secret": client.Secret,
+		})
+		expectRefused(t, url, err, http.StatusBadRequest, "token_url", "is neither an IP address nor a DNS name")
+	}
+	if _, err := root.read(ctx, mount+"/config/"+name); statusOf(err) != http.StatusNotFound {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+}
+
 // TestNamesAreCanonicalThroughVault: Vault matches ACL paths
 // case-sensitively, so a policy that denies token/canon and grants
 // token/* lets token/CANON through to the plugin, which must refuse it
