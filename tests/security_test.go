@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -162,6 +164,86 @@ func TestHostsThatAreNotDNSNamesThroughVault(t *testing.T) {
 	}
 	if _, err := root.read(ctx, mount+"/config/"+name); statusOf(err) != http.StatusNotFound {
 		t.Fatalf("a refused config was stored: %v", err)
+	}
+}
+
+// encodedPart is the first run of 12 characters of a base64 encoding of
+// secret or of id:secret (any alphabet, padded or not) that text holds; ""
+// when it holds none.
+func encodedPart(text, id, secret string) string {
+	for _, raw := range []string{secret, id + ":" + secret} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			form := enc.EncodeToString([]byte(raw))
+			for i := 0; i+12 <= len(form); i++ {
+				if strings.Contains(text, form[i:i+12]) {
+					return form[i : i+12]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// TestBase64EchoesThroughVault has the partner quote the Basic credentials
+// it was sent back unpadded and in URL-safe base64: neither the reader's
+// 502, status/<name>'s last_error, a verify=true write's error nor Vault's
+// log holds 12 characters of any base64 encoding of the secret.
+func TestBase64EchoesThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "echoing", "oauth2"
+	root := shared.root
+	// "?>~~" three times puts "?>~" on every base64 alignment: the
+	// encodings hold + and / (- and _ URL-safe).
+	c := simClient{ID: shared.sim.client(p).ID, Secret: "echo-" + randomString(8) + "?>~~?>~~?>~~"}
+	credentials := []byte(c.ID + ":" + c.Secret)
+	if std := base64.StdEncoding.EncodeToString(credentials); std == base64.URLEncoding.EncodeToString(credentials) {
+		t.Fatalf("the credentials' encodings do not differ by alphabet: %s", std)
+	}
+	echo := func(encoded string) {
+		t.Helper()
+		body := `{"error":"invalid_client","error_description":"Authorization: Basic ` + encoded + ` is not a client we know"}`
+		if err := shared.sim.admin(http.MethodPost, "faults/"+p, map[string]any{"status": 401, "body": body}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{"client_secret": c.Secret}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+name) })
+
+	echo(base64.RawStdEncoding.EncodeToString(credentials))
+	_, err := root.read(ctx, mount+"/token/"+name)
+	expectRefused(t, "a read the partner answers with the unpadded credentials", err, http.StatusBadGateway, "HTTP 401")
+	if part := encodedPart(err.Error(), c.ID, c.Secret); part != "" {
+		t.Errorf("the reader's error %q holds %q of the credentials", err, part)
+	}
+	status, err := root.read(ctx, mount+"/status/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastError, _ := status.Data["last_error"].(string)
+	if lastError == "" {
+		t.Fatalf("status shows no last_error: %v", status.Data)
+	}
+	if part := encodedPart(lastError, c.ID, c.Secret); part != "" {
+		t.Errorf("status/%s's last_error %q holds %q of the credentials", name, lastError, part)
+	}
+
+	echo(base64.RawURLEncoding.EncodeToString(credentials))
+	_, err = root.write(ctx, mount+"/config/"+name, map[string]any{"client_secret": c.Secret, "verify": true})
+	expectRefused(t, "a verify the partner answers with the URL-safe credentials", err, http.StatusBadRequest, "nothing was stored", "HTTP 401")
+	if part := encodedPart(err.Error(), c.ID, c.Secret); part != "" {
+		t.Errorf("the verify error %q holds %q of the credentials", err, part)
+	}
+
+	for _, file := range []string{shared.vault.LogPath, shared.audit} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if part := encodedPart(string(data), c.ID, c.Secret); part != "" {
+			t.Errorf("%s holds %q of the credentials", file, part)
+		}
 	}
 }
 
