@@ -57,6 +57,9 @@ func TestConfigValidation(t *testing.T) {
 		{"a scope with a space is refused", valid(map[string]any{"scopes": []any{"read write"}}), "no spaces"},
 		{"a secret with a newline is refused without echoing it", valid(map[string]any{"client_secret": "abc\ndefgh"}), "must not contain control characters"},
 		{"a too short secret is refused", valid(map[string]any{"client_secret": "abc"}), "client_secret is too short"},
+		{"a client_id over 4 KiB is refused", valid(map[string]any{"client_id": strings.Repeat("i", 4097)}), "client_id is too long: at most 4096 bytes"},
+		{"a client_secret over 4 KiB is refused without echoing it", valid(map[string]any{"client_secret": strings.Repeat("s", 4097)}), "client_secret is too long: at most 4096 bytes"},
+		{"a next_client_secret over 4 KiB is refused", valid(map[string]any{"next_client_secret": strings.Repeat("n", 4097)}), "next_client_secret is too long: at most 4096 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +82,16 @@ func TestConfigValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConfigAcceptsCredentialsOf4KiB: the bound on credentials is
+// inclusive.
+func TestConfigAcceptsCredentialsOf4KiB(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": "https://partner.example/oauth/token", "client_id": strings.Repeat("i", 4096),
+		"client_secret": strings.Repeat("s", 4096), "next_client_secret": strings.Repeat("n", 4096),
+	})
 }
 
 func TestConfigAcceptsLoopbackHTTPAndDefaults(t *testing.T) {

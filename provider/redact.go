@@ -48,9 +48,19 @@ type redactor struct {
 	windows map[int]map[string]bool
 }
 
-// redactor builds the redactor of the request's secrets: the one it sends
-// and the others of the same config it never sends but must not show.
+// redactor is the redactor of the request's secrets, built on first use
+// and kept for the rest of the mint: its size grows with the secrets, and
+// a failed mint redacts several messages.
 func (r *Request) redactor() *redactor {
+	if r.red == nil {
+		r.red = r.newRedactor()
+	}
+	return r.red
+}
+
+// newRedactor builds the redactor of the request's secrets: the one it
+// sends and the others of the same config it never sends but must not show.
+func (r *Request) newRedactor() *redactor {
 	red := &redactor{windows: map[int]map[string]bool{leakWindow: {}, encodedLeakWindow: {}}}
 	seen := map[string]bool{}
 	add := func(form string) {

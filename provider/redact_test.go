@@ -170,3 +170,24 @@ func TestBase64EchoesNeverReachTheError(t *testing.T) {
 		}
 	}
 }
+
+// TestTheRedactorIsBuiltOncePerMint: the redactor of a 4 KiB secret costs
+// allocations in proportion to its size, and a refused mint redacts
+// several messages; they must share one redactor. Counted in allocations,
+// which do not depend on the machine's speed.
+func TestTheRedactorIsBuiltOncePerMint(t *testing.T) {
+	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized,
+		Body: `{"error":"invalid_client","error_description":"Client authentication failed"}`})
+	req := newRequest(p, "/token", Options{})
+	req.ClientSecret = strings.Repeat("0123456789abcdef", 256)
+	req.OtherSecrets = []string{strings.Repeat("fedcba9876543210", 256)}
+	build := testing.AllocsPerRun(3, func() { req.newRedactor() })
+	mint := testing.AllocsPerRun(3, func() {
+		if _, err := Mint(t.Context(), OAuth2{}, req); err == nil {
+			t.Fatal("the partner's refusal was not an error")
+		}
+	})
+	if mint > 1.5*build {
+		t.Fatalf("a refused mint allocated %.0f times, building one redactor %.0f: it builds more than one", mint, build)
+	}
+}

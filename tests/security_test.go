@@ -247,6 +247,30 @@ func TestBase64EchoesThroughVault(t *testing.T) {
 	}
 }
 
+// TestCredentialsOver4KiBThroughVault: client_id, client_secret and
+// next_client_secret over 4 KiB are refused with a 400 naming the field,
+// without quoting the value; 4 KiB is accepted.
+func TestCredentialsOver4KiBThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "long-credentials", "oauth2"
+	root := shared.root
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+name) })
+	for _, field := range []string{"client_id", "client_secret", "next_client_secret"} {
+		value := strings.Repeat("x", 4096) + randomString(8)[:1]
+		err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{field: value})
+		expectRefused(t, field+" of 4097 bytes", err, http.StatusBadRequest, field+" is too long: at most 4096 bytes")
+		if strings.Contains(err.Error(), strings.Repeat("x", 64)) {
+			t.Errorf("the refusal of %s quotes the value", field)
+		}
+	}
+	if _, err := root.read(ctx, mount+"/config/"+name); statusOf(err) != http.StatusNotFound {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{"next_client_secret": strings.Repeat("n", 4096)}); err != nil {
+		t.Fatalf("a next_client_secret of 4096 bytes: %v", err)
+	}
+}
+
 // TestNamesAreCanonicalThroughVault: Vault matches ACL paths
 // case-sensitively, so a policy that denies token/canon and grants
 // token/* lets token/CANON through to the plugin, which must refuse it
