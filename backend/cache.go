@@ -265,8 +265,13 @@ func (c *tokenCache) callPartner(ctx context.Context, name string, cfg *Config) 
 
 // commit stores a minted token and makes it current, unless cfg is no
 // longer the stored config: a token minted with replaced credentials is
-// thrown away. When the partner took the next secret, the config promotes
-// it. Callers hold the name's lock.
+// thrown away. When the partner took the next secret and the config still
+// holds it as next, the config promotes it; otherwise the token is stored
+// only if the config's current secret is the one that minted it. A mint
+// that started from an entry loaded before another mint promoted the next
+// secret thus neither promotes twice (which would store an empty secret)
+// nor stores a token of a secret the config has dropped. Callers hold the
+// name's lock.
 func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEntry, error) {
 	// The storage context is the mount's: the partner may have used up the
 	// request's budget, and the token must not be lost for want of time.
@@ -278,7 +283,8 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEn
 		c.logger.Info("discarding token: config was rewritten during the mint", "config", name)
 		return nil, errConfigChanged
 	}
-	if res.usedNext {
+	switch {
+	case res.usedNext && latest.NextClientSecret == res.secret:
 		// The partner retired the old secret: promote the next one. The ID
 		// stays, since the token was minted with the secret the config now holds.
 		latest.ClientSecret, latest.NextClientSecret = latest.NextClientSecret, ""
@@ -286,6 +292,9 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEn
 			return nil, err
 		}
 		c.logger.Info("promoted next_client_secret to client_secret", "config", name, "provider", latest.Provider)
+	case latest.ClientSecret != res.secret:
+		c.logger.Info("discarding token: the secret that minted it is no longer the config's", "config", name)
+		return nil, errConfigChanged
 	}
 	stored := newStoredToken(res.token, latest.ID)
 	if err := writeToken(c.ctx, c.storage, name, stored); err != nil {
