@@ -45,6 +45,8 @@ type mintResult struct {
 	// next_client_secret minted the token: the rotation happened at the
 	// partner, and the config should promote the next secret.
 	usedNext bool
+	// report is how the mint went, recorded when it commits.
+	report mintReport
 }
 
 // minter asks partners for tokens: it knows how to mint, never when (that

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // expectRefused fails the test unless err is an answer with status whose
@@ -269,6 +270,86 @@ func TestCredentialsOver4KiBThroughVault(t *testing.T) {
 	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{"next_client_secret": strings.Repeat("n", 4096)}); err != nil {
 		t.Fatalf("a next_client_secret of 4096 bytes: %v", err)
 	}
+}
+
+// checkNothingRecorded fails the test if the mount's metrics hold a series
+// of config name.
+func checkNothingRecorded(t *testing.T, ctx context.Context, root *vaultClient, name string) {
+	t.Helper()
+	text := rawGet(t, ctx, root, mount+"/metrics?format=prometheus")
+	if label := `config="` + name + `"`; strings.Contains(text, label) {
+		t.Errorf("the metrics hold series of %s, whose config is not stored", name)
+	}
+}
+
+// checkStartsAtZero configures name and fails the test unless its status
+// shows nothing from before.
+func checkStartsAtZero(t *testing.T, ctx context.Context, root *vaultClient, name string) {
+	t.Helper()
+	if err := configure(ctx, root, mount, name, "oauth2", shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	status, err := root.read(ctx, mount+"/status/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.Data["mint_count"] != float64(0) || status.Data["last_error"] != nil || status.Data["last_mint_at"] != nil {
+		t.Errorf("a new config of %s inherits: %v", name, status.Data)
+	}
+}
+
+// TestNamesNeverStoredRecordNothingThroughVault: a verify=true write the
+// partner refuses, and a mint whose config is deleted while the partner
+// answers, leave no metric series and no status under the name; a new
+// config of the name starts at zero.
+func TestNamesNeverStoredRecordNothingThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const p = "oauth2"
+	root := shared.root
+	client := shared.sim.client(p)
+
+	const refused = "verify-refused"
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+refused) })
+	_, err := root.write(ctx, mount+"/config/"+refused, map[string]any{
+		"provider": p, "token_url": shared.sim.tokenURL(p), "client_id": client.ID,
+		"client_secret": "refused-" + randomString(8), "verify": true,
+	})
+	expectRefused(t, "a verify with a wrong secret", err, http.StatusBadRequest, "nothing was stored", "HTTP 401")
+	checkNothingRecorded(t, ctx, root, refused)
+	checkStartsAtZero(t, ctx, root, refused)
+
+	const deleted = "deleted-mid-mint"
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+deleted) })
+	if err := configure(ctx, root, mount, deleted, p, shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.sim.admin(http.MethodPost, "faults/"+p, map[string]any{"delay": "2s"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := simRequests(t, shared.sim, p)
+	reads := make(chan error, 2)
+	for range 2 { // the second shares the first one's mint
+		go func() {
+			_, err := root.read(ctx, mount+"/token/"+deleted)
+			reads <- err
+		}()
+	}
+	for simRequests(t, shared.sim, p) == before {
+		if ctx.Err() != nil {
+			t.Fatal("the mint never reached the simulator")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := root.delete(ctx, mount+"/config/"+deleted); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-reads; err == nil {
+			t.Error("a read of a config deleted during its mint returned a token")
+		}
+	}
+	checkNothingRecorded(t, ctx, root, deleted)
+	checkStartsAtZero(t, ctx, root, deleted)
 }
 
 // TestNamesAreCanonicalThroughVault: Vault matches ACL paths
