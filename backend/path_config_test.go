@@ -190,3 +190,30 @@ func TestConfigDeleteIsIdempotent(t *testing.T) {
 		t.Fatalf("deleted config still readable: %v", resp)
 	}
 }
+
+// TestChangingEnvironmentNeedsTheSecretOnlyWhenTheURLChanges pins what
+// docs/security.md says: a write that changes environment needs
+// client_secret only when the effective token URL changes (not for an
+// alias of the same environment, nor under a token_url override), and any
+// change of environment drops a stored next_client_secret it does not
+// supply.
+func TestChangingEnvironmentNeedsTheSecretOnlyWhenTheURLChanges(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.CreateOperation, "config/d", map[string]any{
+		"provider": "dupr", "environment": "sandbox", "client_id": testClientID,
+		"client_secret": testClientSecret, "next_client_secret": "next-secret-123",
+	})
+	env.mustOK(logical.UpdateOperation, "config/d", map[string]any{"environment": "uat"}) // sandbox's alias
+	if cfg := env.storedConfig("d"); cfg.ClientSecret != testClientSecret || cfg.NextClientSecret != "" {
+		t.Fatalf("an alias of the same environment: secret kept %v, next dropped %v", cfg.ClientSecret == testClientSecret, cfg.NextClientSecret == "")
+	}
+	resp, err := env.request(logical.UpdateOperation, "config/d", map[string]any{"environment": "production"})
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "requires client_secret in the same write") {
+		t.Fatalf("another environment's URL without client_secret: %v %v", resp, err)
+	}
+	env.mustOK(logical.UpdateOperation, "config/d", map[string]any{"token_url": "https://partner.example/token", "client_secret": testClientSecret})
+	env.mustOK(logical.UpdateOperation, "config/d", map[string]any{"environment": "production"}) // token_url still decides
+	if cfg := env.storedConfig("d"); cfg.Environment != "production" || cfg.TokenURL != "https://partner.example/token" {
+		t.Fatalf("environment under a token_url override: %+v", cfg)
+	}
+}
