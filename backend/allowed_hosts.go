@@ -239,19 +239,16 @@ func (a *allowedHosts) checkAddress(host string, ip netip.Addr) error {
 // describe names the address the rules looked at: as written or as host
 // resolved to, and the IPv4 address it carries.
 func describe(host string, ip netip.Addr, class addressClass) string {
-	var notes []string
+	subject, notes := ip.String(), []string{}
 	if !isIPLiteral(host) {
-		notes = append(notes, "resolved to "+ip.String())
+		subject, notes = host, append(notes, "resolved to "+ip.String())
 	}
 	if class.carrier != nil {
 		kind := strings.TrimPrefix(strings.TrimPrefix(class.carrier.kind, "an "), "a ")
 		notes = append(notes, fmt.Sprintf("the %s form of %s", kind, class.addr))
 	}
-	if !isIPLiteral(host) {
-		return fmt.Sprintf("%s (%s)", host, strings.Join(notes, ", "))
+	if len(notes) == 0 {
+		return subject
 	}
-	if len(notes) > 0 {
-		return fmt.Sprintf("%s (%s)", ip, strings.Join(notes, ", "))
-	}
-	return ip.String()
+	return fmt.Sprintf("%s (%s)", subject, strings.Join(notes, ", "))
 }
