@@ -104,9 +104,11 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 const maxMessageLength = 300
 
 // statusFields are the fields in which partners explain themselves: OAuth2
-// (RFC 6749 §5.2), problem details (RFC 7807), DUPR's and DOKU's
+// (RFC 6749 §5.2: error, error_description and the error_uri of a page
+// explaining it, after the description so that the length limit cuts a
+// long URI first), problem details (RFC 7807), DUPR's and DOKU's
 // status/message wrappers.
-var statusFields = []string{"error", "error_description", "title", "detail", "code", "status", "message", "response_code"}
+var statusFields = []string{"error", "error_description", "error_uri", "title", "detail", "code", "status", "message", "response_code"}
 
 // partnerMessage extracts a human-readable explanation from an error body in
 // any of the shapes partners use, or its text when it has none of them. The
