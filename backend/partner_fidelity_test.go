@@ -3,6 +3,7 @@ package backend
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // TestPoderoSecretWithFormCharactersMintsThroughTheEngine configures a
@@ -200,5 +202,27 @@ func TestDUPRRefusalsAreRememberedAsRefusals(t *testing.T) {
 				t.Errorf("status backoff = %v, last_error_status = %v; want credentials refused, %d", status["backoff"], status["last_error_status"], tc.status)
 			}
 		})
+	}
+}
+
+// TestDOKUsLongestValidTimeMintsThroughTheEngine asks the simulated DOKU
+// for the longest valid_time the engine accepts: the simulator grants it
+// (it refuses from the same line) and the engine believes the token.
+func TestDOKUsLongestValidTimeMintsThroughTheEngine(t *testing.T) {
+	env := newTestEnvAt(t, time.Now())
+	sim := startSimulator(t, partnersim.Options{})
+	cfg := simConfig(sim, partnersim.DOKU, "")
+	cfg["valid_time"] = strconv.Itoa(provider.DOKUMaxValidTime)
+	env.mustOK(logical.CreateOperation, "config/doku", cfg)
+	env.readToken("doku")
+	if want := "lifetime=" + provider.MaxLifetime.String(); !strings.Contains(env.logs.String(), want) {
+		t.Errorf("the mint log does not say %s:\n%s", want, env.logs.String())
+	}
+
+	cfg["valid_time"] = strconv.Itoa(provider.DOKUMaxValidTime + 1)
+	resp, err := env.request(logical.UpdateOperation, "config/doku", cfg)
+	want := fmt.Sprintf("valid_time: must be at most %d minutes (366 days)", provider.DOKUMaxValidTime)
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), want) {
+		t.Fatalf("a valid_time past the line: %v, %v; want a 400 saying %s", resp, err, want)
 	}
 }

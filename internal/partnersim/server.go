@@ -53,8 +53,11 @@ func DefaultClients() map[string]Client {
 	}
 }
 
-// DefaultLifetimes returns each partner's documented token lifetime (DOKU
-// documents none; its sample token lives 5 minutes).
+// DefaultLifetimes returns each partner's documented token lifetime. DOKU
+// documents none for a token requested without valid_time, and its sample
+// tokens differ: the Generate Token page's, requested with valid_time 360,
+// lives 360 minutes (exp - iat), the Upload File page's 5; the simulator
+// takes the shorter (docs/partners.md#doku).
 func DefaultLifetimes() map[string]time.Duration {
 	return map[string]time.Duration{
 		DUPR:   time.Hour,
