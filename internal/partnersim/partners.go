@@ -94,11 +94,12 @@ var partners = map[string]*partner{
 		},
 	},
 	Dinie: {
-		name:  Dinie,
-		paths: []string{"/api/v3/auth/token"},
-		mint:  (*Server).mintDinie,
-		fail:  dinieFail,
-		code:  dinieCode,
+		name: Dinie,
+		// No fixed path: Server.paths gives /auth/token under the one of
+		// Dinie's two documented bases that Options.DinieBase names.
+		mint: (*Server).mintDinie,
+		fail: dinieFail,
+		code: dinieCode,
 		notFound: func() *reply {
 			return dinieFail(http.StatusNotFound, "not_found", "The requested resource does not exist.")
 		},

@@ -96,7 +96,22 @@ type Options struct {
 	// Java (Spring), whose serialisers also write fractional seconds and
 	// +0000 offsets; DUPRNoExpiry leaves the field out.
 	DUPRExpiryLayout string
+	// DinieBase is the one base path Dinie's token endpoint is served
+	// under, as a deployment serves one: DinieBaseSDK (the default) or
+	// DinieBasePortal. A client on the other gets Dinie's 404.
+	DinieBase string
 }
+
+// Dinie's two documented base paths for Options.DinieBase
+// (docs/partners.md#dinie): /auth/token is relative to either.
+const (
+	// DinieBaseSDK is the base of Dinie's current official SDKs, which the
+	// engine's built-in URLs follow.
+	DinieBaseSDK = "/api/v3"
+	// DinieBasePortal is the base of the servers Dinie's developer portal
+	// lists.
+	DinieBasePortal = "/v3"
+)
 
 // DUPR's result.expiry shapes for Options.DUPRExpiryLayout.
 const (
@@ -129,6 +144,7 @@ type Server struct {
 	addr           string
 	dinieRateLimit int
 	duprExpiry     string
+	dinieBase      string
 	optErr         error
 
 	ln       net.Listener
@@ -160,6 +176,7 @@ func New(opts Options) *Server {
 		addr:           opts.Addr,
 		dinieRateLimit: opts.DinieRateLimit,
 		duprExpiry:     opts.DUPRExpiryLayout,
+		dinieBase:      opts.DinieBase,
 		done:           make(chan struct{}),
 		clients:        DefaultClients(),
 		lifetimes:      DefaultLifetimes(),
@@ -183,6 +200,13 @@ func New(opts Options) *Server {
 	}
 	if s.dinieRateLimit <= 0 {
 		s.dinieRateLimit = DefaultDinieRateLimit
+	}
+	switch s.dinieBase {
+	case "":
+		s.dinieBase = DinieBaseSDK
+	case DinieBaseSDK, DinieBasePortal:
+	default:
+		s.optErr = fmt.Errorf("Dinie's base path %q is neither %s nor %s", s.dinieBase, DinieBaseSDK, DinieBasePortal)
 	}
 	for _, p := range Partners() {
 		s.stats[p] = &Stats{}
@@ -239,7 +263,16 @@ func (s *Server) TokenURL(partner string) string {
 	if p == nil || s.ln == nil {
 		return ""
 	}
-	return s.URL() + "/" + p.name + p.paths[0]
+	return s.URL() + "/" + p.name + s.paths(p)[0]
+}
+
+// paths are the token paths s serves for p below "/<name>": the partner's,
+// or for Dinie the one under the base s was given.
+func (s *Server) paths(p *partner) []string {
+	if p.name == Dinie {
+		return []string{s.dinieBase + "/auth/token"}
+	}
+	return p.paths
 }
 
 // Close stops serving and aborts delayed and trickling answers. It is safe
@@ -486,7 +519,7 @@ func (s *Server) serveToken(p *partner, w http.ResponseWriter, r *http.Request) 
 func (s *Server) handle(p *partner, r *http.Request, body []byte, bodyErr error) *reply {
 	path := strings.TrimPrefix(r.URL.Path, "/"+p.name)
 	known := false
-	for _, want := range p.paths {
+	for _, want := range s.paths(p) {
 		known = known || path == want
 	}
 	if !known {
