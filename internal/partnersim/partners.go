@@ -11,7 +11,8 @@ import (
 type partner struct {
 	name string
 	// paths are the token paths below "/<name>"; the first is the
-	// documented one TokenURL returns.
+	// documented one TokenURL returns. Read them through Server.paths:
+	// Dinie's depends on the server's options.
 	paths []string
 	mint  func(s *Server, r *http.Request, body []byte) *reply
 	// fail builds the partner's error answer; code is its error code, if

@@ -206,7 +206,7 @@ func New(opts Options) *Server {
 		s.dinieBase = DinieBaseSDK
 	case DinieBaseSDK, DinieBasePortal:
 	default:
-		s.optErr = fmt.Errorf("Dinie's base path %q is neither %s nor %s", s.dinieBase, DinieBaseSDK, DinieBasePortal)
+		s.optErr = errors.Join(s.optErr, fmt.Errorf("Dinie's base path %q is neither %s nor %s", s.dinieBase, DinieBaseSDK, DinieBasePortal))
 	}
 	for _, p := range Partners() {
 		s.stats[p] = &Stats{}
