@@ -46,8 +46,9 @@ type haSuite struct {
 // TestHA runs the engine on a 3-node cluster (Vault or OpenBao) with integrated storage
 // (Raft): one token per config for the whole cluster, the token surviving
 // a step-down and the death of the active node, config rewrites dropping
-// it everywhere, and refresh ahead never running twice, also when
-// leadership moves while a refresh is due.
+// it everywhere, refresh ahead never running twice, also when leadership
+// moves while a refresh is due, and unleased reads answered by the
+// standbys themselves where they serve reads (OpenBao).
 func TestHA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node Vault cluster; skipped with -short")
@@ -86,6 +87,8 @@ func TestHA(t *testing.T) {
 		t.Fatal("the cluster does not serve tokens; the remaining HA tests depend on it")
 	}
 	t.Run("StandbyRedirectsWithoutForwarding", s.testStandbyRedirect)
+	t.Run("UnleasedReadsOnStandbys", s.testUnleasedReadsOnStandbys)
+	t.Run("UnleasedRefreshAheadThroughStandbys", s.testUnleasedRefreshAheadThroughStandbys)
 	t.Run("StepDown", s.testStepDown)
 	t.Run("KillActive", s.testKillActive)
 	t.Run("ConfigRewrite", s.testConfigRewrite)
