@@ -100,6 +100,7 @@ func (c *tokenCache) install(e *cacheEntry) {
 	if old != nil {
 		c.cancelRefresh(old)
 	}
+	c.metrics.tokenCurrent(e.name, e.config.Provider, e.token)
 }
 
 // drop forgets what memory holds for name; the next read loads it again.
@@ -111,6 +112,7 @@ func (c *tokenCache) drop(name string) {
 	if old != nil {
 		c.cancelRefresh(old)
 	}
+	c.metrics.tokenGone(name)
 }
 
 // track counts a mint in flight, unless the cache is stopping; done ends it.
@@ -166,6 +168,7 @@ func (c *tokenCache) current(ctx context.Context, name string) (*cacheEntry, err
 	if tok != nil && tok.ConfigID != cfg.ID {
 		tok = nil // minted with credentials that have since been replaced
 	}
+	c.metrics.configStored(name, cfg.Provider)
 	e := &cacheEntry{name: name, config: cfg, token: tok}
 	c.install(e)
 	return e, nil

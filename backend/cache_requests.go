@@ -120,6 +120,7 @@ func (c *tokenCache) replaceConfig(ctx context.Context, name string, merge func(
 		if err := writeConfig(ctx, c.storage, name, cfg); err != nil {
 			return nil, err
 		}
+		c.metrics.configStored(name, cfg.Provider)
 		if err := c.forget(ctx, name); err != nil {
 			return nil, err
 		}
