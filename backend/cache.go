@@ -100,7 +100,11 @@ func (c *tokenCache) install(e *cacheEntry) {
 	if old != nil {
 		c.cancelRefresh(old)
 	}
-	c.metrics.tokenCurrent(e.name, e.config.Provider, e.token)
+	if e.token == nil {
+		c.metrics.tokenGone(e.name)
+	} else {
+		c.metrics.tokenCurrent(e.name, e.config.Provider, e.token, e.config.refreshAt(e.token, c.delays.recent(c.clock.Now())))
+	}
 }
 
 // drop forgets what memory holds for name; the next read loads it again.

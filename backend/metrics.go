@@ -36,7 +36,7 @@ type metrics struct {
 	// The current token of each config that has one.
 	tokenIssued   *prometheus.GaugeVec
 	tokenExpiry   *prometheus.GaugeVec
-	tokenLifetime *prometheus.GaugeVec
+	refreshInterval *prometheus.GaugeVec
 }
 
 var configLabels = []string{"config", "provider"}
@@ -60,7 +60,7 @@ func newMetrics() *metrics {
 	m.leaseSeconds = m.counter("partnertoken_lease_ttl_seconds_total", "Sum of the TTLs of the leases issued; its rate is the number of leases the reads keep alive in Vault.")
 	m.tokenIssued = m.gauge("partnertoken_token_issued_timestamp_seconds", "When the current token was minted, in seconds since the Unix epoch.")
 	m.tokenExpiry = m.gauge("partnertoken_token_expiry_timestamp_seconds", "When the current token expires, in seconds since the Unix epoch.")
-	m.tokenLifetime = m.gauge("partnertoken_token_lifetime_seconds", "How long the current token lives from its mint: one refresh ahead per refresh_fraction of it while readers use it.")
+	m.refreshInterval = m.gauge("partnertoken_refresh_interval_seconds", "Time from the current token's mint to its refresh ahead: the expected time between mints while readers use it (refresh_fraction of the lifetime, less for short-lived tokens).")
 	return m
 }
 
@@ -148,21 +148,18 @@ func (m *metrics) configStored(name, providerName string) {
 	}
 }
 
-// tokenCurrent reports tok as name's current token; nil means it has none.
-func (m *metrics) tokenCurrent(name, providerName string, tok *storedToken) {
-	if tok == nil {
-		m.tokenGone(name)
-		return
-	}
+// tokenCurrent reports tok as name's current token, refreshed ahead at
+// refreshAt while readers use it.
+func (m *metrics) tokenCurrent(name, providerName string, tok *storedToken, refreshAt time.Time) {
 	m.tokenIssued.WithLabelValues(name, providerName).Set(float64(tok.IssuedAt.UnixMilli()) / 1000)
 	m.tokenExpiry.WithLabelValues(name, providerName).Set(float64(tok.ExpiresAt.UnixMilli()) / 1000)
-	m.tokenLifetime.WithLabelValues(name, providerName).Set(tok.lifetime().Seconds())
+	m.refreshInterval.WithLabelValues(name, providerName).Set(refreshAt.Sub(tok.IssuedAt).Seconds())
 }
 
 // tokenGone drops the series of name's current token when memory no
 // longer holds one.
 func (m *metrics) tokenGone(name string) {
-	for _, vec := range []*prometheus.GaugeVec{m.tokenIssued, m.tokenExpiry, m.tokenLifetime} {
+	for _, vec := range []*prometheus.GaugeVec{m.tokenIssued, m.tokenExpiry, m.refreshInterval} {
 		vec.DeletePartialMatch(prometheus.Labels{"config": name})
 	}
 }

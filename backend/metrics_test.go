@@ -157,9 +157,10 @@ func TestFailureCountersExistOnceAStoredConfigIsLoaded(t *testing.T) {
 
 func TestTokenGaugesFollowTheCurrentToken(t *testing.T) {
 	env := newTestEnv(t)
-	env.partner.setLifetime(5 * time.Minute)
-	env.writeConfig("p", nil)
-	for _, name := range []string{"partnertoken_token_issued_timestamp_seconds", "partnertoken_token_expiry_timestamp_seconds", "partnertoken_token_lifetime_seconds"} {
+	env.partner.setLifetime(time.Hour)
+	env.writeConfig("p", map[string]any{"refresh_fraction": 0.5})
+	gauges := []string{"partnertoken_token_issued_timestamp_seconds", "partnertoken_token_expiry_timestamp_seconds", "partnertoken_refresh_interval_seconds"}
+	for _, name := range gauges {
 		if got := env.scraped(name, "p"); len(got) != 0 {
 			t.Fatalf("%s before any mint: %v", name, got)
 		}
@@ -168,36 +169,56 @@ func TestTokenGaugesFollowTheCurrentToken(t *testing.T) {
 	env.readToken("p")
 	for name, want := range map[string]float64{
 		"partnertoken_token_issued_timestamp_seconds": float64(mintedAt.Unix()),
-		"partnertoken_token_expiry_timestamp_seconds": float64(mintedAt.Add(5 * time.Minute).Unix()),
-		"partnertoken_token_lifetime_seconds":         300,
+		"partnertoken_token_expiry_timestamp_seconds": float64(mintedAt.Add(time.Hour).Unix()),
+		"partnertoken_refresh_interval_seconds":       1800, // refresh_fraction 0.5 of an hour
 	} {
 		if got := env.scraped(name, "p"); got[""] != want || len(got) != 1 {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-
-	family := env.mustOK(logical.ReadOperation, "metrics", nil).Data["metrics"].(map[string]any)["partnertoken_token_lifetime_seconds"].(map[string]any)
-	if series := family["series"].([]map[string]any); len(series) != 1 || series[0]["value"] != 300.0 || family["type"] != "GAUGE" {
-		t.Errorf("the JSON format shows the lifetime as %v", family)
+	family := env.mustOK(logical.ReadOperation, "metrics", nil).Data["metrics"].(map[string]any)["partnertoken_refresh_interval_seconds"].(map[string]any)
+	if series := family["series"].([]map[string]any); len(series) != 1 || series[0]["value"] != 1800.0 || family["type"] != "GAUGE" {
+		t.Errorf("the JSON format shows the refresh interval as %v", family)
 	}
 
 	// A restarted node reports the stored token once it loads it.
 	env.b = env.newBackend()
 	env.mustOK(logical.ReadOperation, "status/p", nil)
-	if got := env.scraped("partnertoken_token_lifetime_seconds", "p"); got[""] != 300 {
-		t.Errorf("lifetime after a restart = %v, want 300", got)
+	if got := env.scraped("partnertoken_refresh_interval_seconds", "p"); got[""] != 1800 {
+		t.Errorf("refresh interval after a restart = %v, want 1800", got)
 	}
 
 	// A rewrite throws the token away: no token, no series, until the
 	// next mint.
-	env.writeConfig("p", map[string]any{"timeout": "5s"})
-	if got := env.scraped("partnertoken_token_expiry_timestamp_seconds", "p"); len(got) != 0 {
-		t.Errorf("expiry after a rewrite: %v, want none", got)
+	env.writeConfig("p", nil)
+	for _, name := range gauges {
+		if got := env.scraped(name, "p"); len(got) != 0 {
+			t.Errorf("%s after a rewrite: %v, want none", name, got)
+		}
 	}
 	env.readToken("p")
 	env.mustOK(logical.DeleteOperation, "config/p", nil)
-	if got := env.scraped("partnertoken_token_expiry_timestamp_seconds", "p"); len(got) != 0 {
-		t.Errorf("expiry after the delete: %v, want none", got)
+	for _, name := range gauges {
+		if got := env.scraped(name, "p"); len(got) != 0 {
+			t.Errorf("%s after the delete: %v, want none", name, got)
+		}
+	}
+}
+
+// The refresh interval is when the refresh ahead comes, as status/<name>
+// says: refresh_fraction of the lifetime at most, less when the token's
+// leases would end sooner.
+func TestRefreshIntervalOfShortLivedTokens(t *testing.T) {
+	env := newTestEnv(t)
+	env.partner.setLifetime(5 * time.Minute)
+	env.writeConfig("p", nil)
+	env.readToken("p")
+	status := env.mustOK(logical.ReadOperation, "status/p", nil).Data
+	minted, _ := time.Parse(time.RFC3339, status["minted_at"].(string))
+	next, _ := time.Parse(time.RFC3339, status["next_refresh_at"].(string))
+	got := env.scraped("partnertoken_refresh_interval_seconds", "p")[""]
+	if got <= 0 || got > 0.8*300 || time.Duration(got*float64(time.Second)).Truncate(time.Second) != next.Sub(minted) {
+		t.Fatalf("refresh interval %vs; status/p says %s after the mint, at most 80%% of 300s", got, next.Sub(minted))
 	}
 }
 
