@@ -34,8 +34,8 @@ type metrics struct {
 	leasesIssued   *prometheus.CounterVec
 	leaseSeconds   *prometheus.CounterVec
 	// The current token of each config that has one.
-	tokenIssued   *prometheus.GaugeVec
-	tokenExpiry   *prometheus.GaugeVec
+	tokenIssued     *prometheus.GaugeVec
+	tokenExpiry     *prometheus.GaugeVec
 	refreshInterval *prometheus.GaugeVec
 }
 
