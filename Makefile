@@ -1,10 +1,11 @@
 # Build, test and run the partnertoken secrets engine.
 #
 #   make build      static plugin binary into bin/, with its version compiled in
-#   make test       gofmt and go vet, unit tests (with -race), then the
-#                   end-to-end suite against a real Vault (built once into
-#                   .cache/, 10-20 min) and against OpenBao (from
-#                   ../shared/openbao or BAO_BIN)
+#   make test       gofmt and go vet, unit tests (with -race), the alerting
+#                   rules' tests with promtool, then the end-to-end suite
+#                   against a real Vault (built once into .cache/, 10-20
+#                   min) and against OpenBao (from ../shared/openbao or
+#                   BAO_BIN), with a real Prometheus
 #   make release    static binaries for four platforms, zipped, with
 #                   SHA256SUMS and SBOMs, into dist/ (scripts/release.sh)
 #   make dev        a Vault dev server with the plugin at partner/ and the
@@ -89,10 +90,11 @@ check: ## Fail on gofmt differences (gofmt -s) in any module and on go vet findi
 	$(MAKE) --no-print-directory vet
 
 .PHONY: test
-test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao.
+test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, the alerting rules' tests (promtool), then the end-to-end tests against Vault and OpenBao.
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory test-e2e
 
 .PHONY: test-unit
@@ -118,6 +120,16 @@ test-fuzz: ## Run every fuzz target of the engine briefly (FUZZTIME each, defaul
 	  done; \
 	done
 
+# promtool and the Prometheus server come from scripts/get-prometheus.sh,
+# built once into .cache/bin from the Go module proxy.
+ALERT_RULES := deploy/prometheus/partnertoken.rules.yml
+
+.PHONY: test-rules
+test-rules: ## Check the Prometheus alerting rules (promtool check rules) and run their unit tests in deploy/prometheus/tests/ (promtool test rules).
+	@promtool="$$(scripts/get-prometheus.sh | sed -n 1p)"; \
+	"$$promtool" check rules $(ALERT_RULES); \
+	"$$promtool" test rules deploy/prometheus/tests/*.test.yml
+
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests in tests/ (a real server, the plugin, the simulator, an Agent, OpenTofu) against Vault, then OpenBao (SERVER=vault|openbao: one of them).
 	@failed=(); \
@@ -130,6 +142,7 @@ test-e2e: ## End-to-end tests in tests/ (a real server, the plugin, the simulato
 test-e2e-vault: e2e-plugin ## End-to-end tests against a real Vault dev server, its Agent and a 3-node Raft cluster.
 	@vault="$$(scripts/get-vault.sh)"; \
 	$(E2E_TOFU) \
+	$(E2E_PROMETHEUS) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=vault \
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
@@ -147,6 +160,7 @@ test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_B
 	[[ $$status == 0 ]] || exit $$status; \
 	start=$$SECONDS; \
 	$(E2E_TOFU) \
+	$(E2E_PROMETHEUS) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=openbao \
 	PARTNERTOKEN_E2E_BAO_BIN="$$bao" \
@@ -163,7 +177,10 @@ e2e-plugin:
 
 E2E_TOFU = tf="$$(scripts/get-terraform.sh)" || echo "test-e2e: OpenTofu is not installed (see above): TestTerraform will fail" >&2;
 
+E2E_PROMETHEUS = prom="$$(scripts/get-prometheus.sh | sed -n 2p)" || echo "test-e2e: no Prometheus server (see above): TestPrometheus is skipped, and fails in CI" >&2;
+
 E2E_GO_TEST = PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
+	PARTNERTOKEN_E2E_PROMETHEUS_BIN="$${prom:-}" \
 	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
 	PARTNERTOKEN_E2E_TOFU_BIN="$$(sed -n 1p <<<"$${tf:-}")" \
 	PARTNERTOKEN_E2E_TF_CLI_CONFIG="$$(sed -n 2p <<<"$${tf:-}")" \
@@ -181,14 +198,18 @@ bench: ## Measure the plugin through a real Vault against its goals (BENCHMARKS.
 vault: ## Obtain the Vault binary (build it into .cache/bin once, or use VAULT_BIN) and print its path.
 	@scripts/get-vault.sh
 
+.PHONY: prometheus
+prometheus: ## Obtain promtool and the Prometheus server (build them into .cache/bin once, or use PROMTOOL_BIN and PROMETHEUS_BIN) and print their paths.
+	@scripts/get-prometheus.sh
+
 .PHONY: openbao
 openbao: ## Obtain the OpenBao binary (unpack ../shared/openbao into .cache/bin once, or use BAO_BIN) and print its path.
 	@scripts/get-openbao.sh
 
 .PHONY: clean
-clean: ## Remove build output and test leftovers; keeps the Vault and OpenBao binaries in .cache/bin.
+clean: ## Remove build output and test leftovers; keeps the Vault, OpenBao and Prometheus binaries in .cache/bin.
 	rm -rf bin dist .cache/dev .cache/e2e tests/.work
 
 .PHONY: distclean
-distclean: clean ## Also remove .cache/ with the Vault and OpenBao binaries (the next test or dev obtains them again).
+distclean: clean ## Also remove .cache/ with the Vault, OpenBao and Prometheus binaries (the next test or dev obtains them again).
 	rm -rf .cache
