@@ -13,10 +13,11 @@ import (
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
-// metrics are the mount's counters and latency summaries. Each backend (one
-// per mount, even in a multiplexed plugin process) has its own registry, so
-// one mount's numbers never mix with another's. Labels are the config name
-// and provider only: never anything from the credentials or the token.
+// metrics are the mount's counters, gauges and latency histogram. Each
+// backend (one per mount, even in a multiplexed plugin process) has its own
+// registry, so one mount's numbers never mix with another's. Labels are the
+// config name and provider only: never anything from the credentials or
+// the token.
 type metrics struct {
 	registry *prometheus.Registry
 	// perConfig is every metric, for dropping a deleted config's series.
