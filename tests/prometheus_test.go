@@ -179,6 +179,7 @@ scrape_configs:
 		got = configAlerts(t, ctx, prom)
 		return equalAlerts(got, want), fmt.Sprintf("alerts %v, want %v", got, want)
 	})
+	t.Logf("alerts by config: %v", got)
 	// Two more evaluations: no other alert follows.
 	time.Sleep(2500 * time.Millisecond)
 	if got := configAlerts(t, ctx, prom); !equalAlerts(got, want) {
