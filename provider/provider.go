@@ -47,6 +47,8 @@ type Request struct {
 	partner    string
 	documented time.Duration
 	answer     *response
+	// red is the redactor of the secrets, once a message needed it.
+	red *redactor
 }
 
 // Mint asks p for one token. It holds the contract every provider relies
@@ -56,7 +58,7 @@ type Request struct {
 func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error) {
 	spec := p.Spec()
 	r := *req
-	r.partner, r.documented, r.answer = spec.DisplayName, spec.DefaultLifetime, nil
+	r.partner, r.documented, r.answer, r.red = spec.DisplayName, spec.DefaultLifetime, nil, nil
 	defer func() {
 		if v := recover(); v != nil {
 			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %v", spec.Name, v)

@@ -38,7 +38,8 @@
 // # Faults
 //
 // [Server.Inject] queues a [Fault] for a partner: a custom status or body,
-// a delay, a body trickled byte by byte, an oversized or malformed body. The
+// a delay, a body trickled byte by byte, an oversized or malformed body, an
+// oversized header. The
 // next requests to that partner consume the queue in order; a faulted
 // request is counted in Faults, not in Mints or Rejections.
 //
@@ -55,7 +56,8 @@
 //	     {"status":503,"body":"...","content_type":"...","retry_after":"2",
 //	      "rate_limit_reset":"2026-01-02T15:04:05Z" or "30s" (from now),
 //	      "delay":"2s","trickle":true,"trickle_interval":"200ms",
-//	      "oversize":false,"malformed":false,"times":1}   -> 204
+//	      "oversize":false,"malformed":false,"oversize_header":false,
+//	      "times":1}   -> 204
 //	PUT  /_sim/lifetimes/<partner>  {"lifetime":"30s"}   -> 204
 //	PUT  /_sim/clients/<partner>    {"id":"...","secret":"...","previous_secrets":["..."]} -> 204
 //	POST /_sim/introspect           {"partner":"dupr","token":"..."}

@@ -467,6 +467,9 @@ func (s *Server) serveToken(p *partner, w http.ResponseWriter, r *http.Request) 
 	if f != nil && f.RetryAfter != "" {
 		rep.header.Set("Retry-After", f.RetryAfter)
 	}
+	if f != nil && f.OversizeHeader {
+		rep.header.Set("X-Partnersim-Padding", strings.Repeat("x", oversizeHeader))
+	}
 	interval := time.Duration(0)
 	if f != nil && f.Trickle {
 		interval = f.TrickleInterval
