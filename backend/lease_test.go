@@ -33,6 +33,71 @@ func TestTokenTooShortLivedToLeaseIsRefusedWithA502(t *testing.T) {
 	}
 }
 
+// TestTheTTLFloorIsTheShortestCapACachedReadIsServedUnder: a config
+// stored with ttl=1s (before writes refused it) fails every cached read;
+// at the 2s floor a write accepts, cached reads are served.
+func TestTheTTLFloorIsTheShortestCapACachedReadIsServedUnder(t *testing.T) {
+	for _, tt := range []struct {
+		ttl      time.Duration
+		serves   bool
+		storedAs string
+	}{
+		{time.Second, false, "stored before the floor"},
+		{minServedLease, true, "written"},
+	} {
+		t.Run(tt.ttl.String(), func(t *testing.T) {
+			env := newTestEnv(t)
+			env.writeConfig("p", map[string]any{"ttl": minServedLease.String()})
+			if tt.ttl < minServedLease {
+				cfg := env.storedConfig("p")
+				cfg.TTL = tt.ttl
+				if err := writeConfig(t.Context(), env.storage, "p", cfg); err != nil {
+					t.Fatal(err)
+				}
+				env.b.cache.drop("p")
+			}
+			if resp := env.readToken("p"); resp.Secret.MaxTTL != tt.ttl {
+				t.Fatalf("the minting read got a %s lease, want the %s cap", resp.Secret.MaxTTL, tt.ttl)
+			}
+			_, err := env.request(logical.ReadOperation, "token/p", nil)
+			if served := err == nil; served != tt.serves {
+				t.Fatalf("ttl %s (%s): a cached read returned %v, want served %v", tt.ttl, tt.storedAs, err, tt.serves)
+			}
+			if err != nil && !strings.Contains(err.Error(), "too short to lease") {
+				t.Fatalf("the cached read failed with %v, want too short to lease", err)
+			}
+		})
+	}
+}
+
+// TestAMarginOverHalfTheLifetimeIsCutAndSaidSo: expiry_margin cannot be
+// refused when written (the lifetime comes with the token), so the cut is
+// said where the token is known: a verify=true write and status/<name>.
+func TestAMarginOverHalfTheLifetimeIsCutAndSaidSo(t *testing.T) {
+	env := newTestEnv(t)
+	env.partner.setLifetime(20 * time.Second)
+	const cut = "expiry_margin (1m0s) is more than half the token's lifetime (20s): leases on it end 10s before it expires"
+	written := env.mustOK(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": env.partner.URL(), "client_id": testClientID, "client_secret": testClientSecret,
+		"expiry_margin": "1m", "verify": true,
+	})
+	if len(written.Warnings) != 1 || !strings.Contains(written.Warnings[0], cut) {
+		t.Errorf("the verified write warned %q, want %q", written.Warnings, cut)
+	}
+	if got := env.readToken("p").Secret.MaxTTL; got != 10*time.Second {
+		t.Errorf("lease %s, want 10s: the margin cut to half the lifetime", got)
+	}
+	status := env.mustOK(logical.ReadOperation, "status/p", nil)
+	if len(status.Warnings) != 1 || !strings.Contains(status.Warnings[0], cut) {
+		t.Errorf("status warned %q, want %q", status.Warnings, cut)
+	}
+
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"expiry_margin": "10s", "verify": true})
+	if status := env.mustOK(logical.ReadOperation, "status/p", nil); len(status.Warnings) != 0 {
+		t.Errorf("a margin of half the lifetime warned %q", status.Warnings)
+	}
+}
+
 func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
