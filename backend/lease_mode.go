@@ -14,7 +14,7 @@ const (
 	leaseModePerRead = "per_read"
 	// leaseModeNone returns the token with no lease, for readers that read
 	// on every request: a lease per read would pile up in Vault's expiration
-	// manager (about 5.6 KB of Vault memory each, see BENCHMARKS.md).
+	// manager, each costing Vault memory (BENCHMARKS.md, Lease growth).
 	leaseModeNone = "none"
 )
 
