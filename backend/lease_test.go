@@ -98,6 +98,43 @@ func TestAMarginOverHalfTheLifetimeIsCutAndSaidSo(t *testing.T) {
 	}
 }
 
+// TestOutageToleranceAfterTheRefreshPoint: a partner outage that begins at
+// the refresh point goes unnoticed by readers until the last instant a
+// cached token is served (its safe end less minServedLease); after it,
+// reads mint and fail. The figures docs/reading-tokens.md quotes, from the
+// rules alone: an hour-long token has a 5m margin (10% capped), refreshes at
+// 48m and is served until 55m; a 15-minute one has a 90s margin, refreshes
+// at 12m and is served until 13m30s; a lower refresh_fraction buys more.
+func TestOutageToleranceAfterTheRefreshPoint(t *testing.T) {
+	tests := []struct {
+		name     string
+		life     time.Duration
+		fraction float64
+		refresh  time.Duration // after the mint
+		served   time.Duration // after the refresh point
+	}{
+		{"an hour-long token with the defaults", time.Hour, defaultRefreshFraction, 48 * time.Minute, 7*time.Minute - minServedLease},
+		{"a 15-minute token with the defaults", 15 * time.Minute, defaultRefreshFraction, 12 * time.Minute, 90*time.Second - minServedLease},
+		{"an hour-long token with refresh_fraction 0.5", time.Hour, 0.5, 30 * time.Minute, 25*time.Minute - minServedLease},
+		{"a 15-minute token with refresh_fraction 0.5", 15 * time.Minute, 0.5, 7*time.Minute + 30*time.Second, 6*time.Minute - minServedLease},
+	}
+	issued := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &Config{RefreshFraction: tt.fraction}
+			tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(tt.life)}
+			refresh := cfg.refreshAt(tok, 0)
+			if got := refresh.Sub(issued); got != tt.refresh {
+				t.Fatalf("refresh %s after the mint, want %s", got, tt.refresh)
+			}
+			last := refresh.Add(tt.served)
+			if !cfg.servable(tok, last, 0) || cfg.servable(tok, last.Add(time.Millisecond), 0) {
+				t.Fatalf("served until %s after the refresh point, want until exactly %s", cfg.leaseEnd(tok).Add(-minServedLease).Sub(refresh), tt.served)
+			}
+		})
+	}
+}
+
 func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
