@@ -65,7 +65,7 @@ func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error)
 		}
 	}()
 	if tok, err = p.Mint(ctx, &r); err != nil {
-		return nil, err
+		return nil, r.pointToOtherDocumentedURL(spec, err)
 	}
 	return r.finish(tok)
 }
@@ -138,6 +138,10 @@ type Environment struct {
 	// Aliases are the partner's own names for it (DUPR calls its sandbox "uat").
 	Aliases  []string
 	TokenURL string
+	// OtherDocumentedURL is the token URL the partner's other sources give
+	// for this environment, where they disagree with TokenURL's. A 404 from
+	// TokenURL names it, for the operator to set as token_url.
+	OtherDocumentedURL string
 }
 
 // Environment returns the environment called name or one of its aliases.

@@ -20,6 +20,10 @@
 //	dinie   POST /dinie/api/v3/auth/token           Basic auth, form grant_type=client_credentials
 //	oauth2  POST /oauth2/token                      RFC 6749 §4.4, client_secret_basic or client_secret_post
 //
+// Dinie's documentation gives two bases for its API, /api/v3 (its SDKs)
+// and /v3 (its developer portal); the simulator serves only the one
+// [Options.DinieBase] names, the SDKs' by default, as a deployment would.
+//
 // DUPR's result.expiry comes in the documented shape unless
 // [Options.DUPRExpiryLayout] asks for a Java serialiser's (or none), for
 // tests of the engine's expiry fallbacks.
