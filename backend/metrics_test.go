@@ -4,16 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -261,41 +257,5 @@ func TestLeaseTTLSumIsTheLiveLeaseEstimate(t *testing.T) {
 	live := env.mustOK(logical.ReadOperation, "status/p", nil).Data["live_leases_estimate"]
 	if want := int64(got / 60); live != want {
 		t.Fatalf("status live_leases_estimate = %v, want the TTL sum's rate over a minute, %v", live, want)
-	}
-}
-
-// TestEveryMetricIsDocumented checks that docs/operations.md has a row
-// for every metric the engine serves, and no row for one it does not.
-func TestEveryMetricIsDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows := map[string]bool{}
-	for _, m := range regexp.MustCompile("(?m)^\\| `(partnertoken_[a-z_]+)` \\|").FindAllStringSubmatch(string(doc), -1) {
-		rows[m[1]] = true
-	}
-	served := map[string]bool{}
-	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
-	descs := make(chan *prometheus.Desc, 100)
-	for _, vec := range newMetrics().perConfig {
-		vec.Describe(descs)
-	}
-	close(descs)
-	for d := range descs {
-		served[fqName.FindStringSubmatch(d.String())[1]] = true
-	}
-	for name := range served {
-		if !rows[name] {
-			t.Errorf("docs/operations.md has no row for %s", name)
-		}
-	}
-	for name := range rows {
-		if !served[name] {
-			t.Errorf("docs/operations.md documents %s, which the engine does not serve", name)
-		}
-	}
-	if len(served) == 0 {
-		t.Fatal("no metrics found")
 	}
 }
