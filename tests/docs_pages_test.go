@@ -45,6 +45,8 @@ func TestDocs(t *testing.T) {
 	if err := d.v.registerPlugin(ctx, mount); err != nil {
 		t.Fatal(err)
 	}
+	// First, on the empty mount: the samples list every config of it.
+	t.Run("paths", d.paths)
 	d.reset(ctx, t)
 	t.Run("README", d.readme)
 	t.Run("configuration", d.configuration)

@@ -21,9 +21,10 @@ import (
 // Every fenced block of README.md and docs/*.md carries, on the line right
 // before its opening fence, a marker that says how it is kept true:
 //
-//	<!-- run: ID -->     a test of this suite runs the block as written (or
+//	<!-- run: ID -->     a test of this suite runs the block as written,
 //	                     writes it into the config file it starts a server,
-//	                     Agent or Proxy with); the test names ID
+//	                     Agent or Proxy with, or finds it in the files it
+//	                     applies (examples/terraform); the test names ID
 //	<!-- answer: ID -->  the JSON answer of the request block ID, compared
 //	                     with tests/testdata/paths/ID.json (paths_test.go)
 //	<!-- excerpt -->     not run as written: output, a part of a bigger file,
@@ -247,7 +248,7 @@ func TestDocBlocksAreRunOrExcerpts(t *testing.T) {
 			}
 		}
 	}
-	for _, kind := range []string{"run"} {
+	for _, kind := range []string{"run", "answer"} {
 		if kinds[kind] == 0 {
 			t.Errorf("no block of the docs is marked <!-- %s: ID -->: has the convention changed without this test?", kind)
 		}
