@@ -161,10 +161,11 @@ else
     log "no tofu on PATH, and $why"
     # shellcheck source=build-tool.sh
     . "$root/scripts/build-tool.sh"
-    # The flags of OpenTofu's release builds; version.dev=no drops the
-    # -dev suffix from `tofu version`.
-    CGO_ENABLED=0 build_tool "OpenTofu $tofu_version" "$tools" github.com/opentofu/opentofu/cmd/tofu "$tofu" \
-      "5-10 minutes on a 2-core machine" -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no"
+    # Built as Vault is (cgo as the machine has it, no -trimpath), so the
+    # two share what they can of Go's build cache. version.dev=no drops the
+    # -dev suffix from `tofu version`, as in OpenTofu's release builds.
+    build_tool "OpenTofu $tofu_version" "$tools" github.com/opentofu/opentofu/cmd/tofu "$tofu" \
+      "5-10 minutes on a 2-core machine" -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no"
   fi
 fi
 "$tofu" version >/dev/null 2>&1 || die "$tofu does not run \`version\`"
