@@ -10,8 +10,9 @@
 # would only take long to say less); the end-to-end passes all run.
 #
 # The passes report what make alone cannot see through files in
-# PARTNERTOKEN_SUMMARY_DIR: a skipped pass writes its own line ("skipped
-# WHY"), and TestTerraform writes terraform-<server> (tests/tofu_test.go).
+# PARTNERTOKEN_SUMMARY_DIR: a pass that skips itself, or fails for want of
+# something, writes why ("skipped WHY", "failed WHY") to a file named after
+# it, and TestTerraform writes terraform-<server> (tests/tofu_test.go).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,14 +37,16 @@ for pass in "${passes[@]}"; do
   "$make" --no-print-directory "$target"
   status=$?
   took=$((SECONDS - start))
-  # A pass that skipped itself has written why; keep that, with the time.
-  if ((status != 0)); then
-    result=failed why="make $target exited with $status"
-    failed=1
-  elif [[ -f "$summary/$pass" ]]; then
+  # A pass that skipped itself, or knows why it failed, has written so;
+  # keep that, with the time.
+  result=passed why=""
+  if [[ -f "$summary/$pass" ]]; then
     read -r result why <"$summary/$pass"
-  else
-    result=passed why=""
+  fi
+  if ((status != 0)); then
+    [[ "$result" == failed ]] || why="make $target exited with $status"
+    result=failed
+    failed=1
   fi
   printf '%s %d %s\n' "$result" "$took" "$why" >"$summary/$pass"
   if ((failed)) && [[ "$pass" != e2e-* ]]; then
