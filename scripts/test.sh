@@ -48,7 +48,7 @@ for pass in "${passes[@]}"; do
     result=failed
     failed=1
   fi
-  printf '%s %d %s\n' "$result" "$took" "$why" >"$summary/$pass"
+  printf '%s %d %s\n' "$result" "$took" "$why" >"$summary/$pass.result"
   if ((failed)) && [[ "$pass" != e2e-* ]]; then
     break
   fi
@@ -74,13 +74,14 @@ for pass in "${passes[@]}"; do
     check) name="check (gofmt, go vet)" ;;
     e2e-*) name="end-to-end, ${pass#e2e-}" ;;
   esac
-  if [[ ! -f "$summary/$pass" ]]; then
+  if [[ ! -f "$summary/$pass.result" ]]; then
     line "$name" "not run" "" "an earlier pass failed"
     continue
   fi
-  read -r result seconds why <"$summary/$pass"
+  read -r result seconds why <"$summary/$pass.result"
   line "$name" "$result" "$seconds" "$why"
-  if [[ "$pass" == e2e-* && "$result" != skipped ]]; then
+  # An end-to-end pass that gave its own account did not run the suite.
+  if [[ "$pass" == e2e-* && ! -f "$summary/$pass" ]]; then
     terraform="$summary/terraform-${pass#e2e-}"
     if [[ -f "$terraform" ]]; then
       read -r result seconds why <"$terraform"
