@@ -200,7 +200,7 @@ openbao: ## Obtain the OpenBao binary (BAO_BIN, bao on PATH, or unpack ../shared
 
 .PHONY: clean
 clean: ## Remove build output and test leftovers; keeps the Vault, OpenBao and OpenTofu binaries in .cache/.
-	rm -rf bin dist .cache/dev .cache/e2e tests/.work
+	rm -rf bin dist .cache/dev .cache/e2e .cache/test-summary tests/.work
 
 .PHONY: distclean
 distclean: clean ## Also remove .cache/ with the Vault, OpenBao and OpenTofu binaries (the next test or dev obtains them again).
