@@ -89,10 +89,10 @@ for dist in "${dists[@]}"; do
     break
   fi
 done
-[[ -n "$archive" ]] || unavailable "no OpenBao: no BAO_BIN, no bao on PATH, and no bao-$version-linux-amd64.xz in ${OPENBAO_DIST:-../shared/openbao (beside the repository)}"
+[[ -n "$archive" ]] || unavailable "no BAO_BIN, no bao on PATH, and no bao-$version-linux-amd64.xz in ${OPENBAO_DIST:-../shared/openbao (beside the repository)}"
 
 [[ "$(uname -s)/$(uname -m)" == Linux/x86_64 ]] || die "$archive is for linux/amd64, this is $(uname -s)/$(uname -m): set BAO_BIN to an OpenBao $version binary for this machine"
-command -v xz >/dev/null 2>&1 || unavailable "no OpenBao: xz, which unpacks $archive, is not installed (apt-get install xz-utils), and there is no BAO_BIN or bao on PATH"
+command -v xz >/dev/null 2>&1 || unavailable "xz, which unpacks $archive, is not installed (apt-get install xz-utils), and there is no BAO_BIN or bao on PATH"
 
 mkdir -p "$bindir"
 # Unpack into a temporary name and rename when checked, so an interrupted
