@@ -29,11 +29,14 @@ type prometheusServer struct {
 
 // prometheusBin is the Prometheus server `make test-e2e` names in
 // PARTNERTOKEN_E2E_PROMETHEUS_BIN, else the one scripts/get-prometheus.sh
-// builds into .cache/bin. Without one the test is skipped with a warning,
-// except in CI, where it fails: a suite that silently stops running
+// builds into .cache/bin, and reports how the test ends to the summary of
+// `make test`. Without one the test is skipped with a warning, except in
+// CI (CI set), where it fails: a suite that silently stops running
 // Prometheus would let the rules and the dashboard rot.
 func prometheusBin(t *testing.T) string {
 	t.Helper()
+	var why string
+	reportResult(t, "PARTNERTOKEN_E2E_PROMETHEUS_RESULT", &why)
 	bin := os.Getenv("PARTNERTOKEN_E2E_PROMETHEUS_BIN")
 	if bin == "" {
 		repo, err := filepath.Abs("..")
@@ -47,13 +50,12 @@ func prometheusBin(t *testing.T) string {
 		bin = filepath.Join(repo, ".cache", "bin", "prometheus-"+version)
 	}
 	if info, err := os.Stat(bin); err != nil || info.IsDir() || info.Mode()&0o111 == 0 {
-		msg := fmt.Sprintf("no Prometheus server at %s: run scripts/get-prometheus.sh, which builds it from the Go module proxy "+
-			"(`make test-e2e` does), or set PARTNERTOKEN_E2E_PROMETHEUS_BIN", bin)
+		why = fmt.Sprintf("no Prometheus server at %s (scripts/get-prometheus.sh builds it from the Go module proxy; "+
+			"make test-e2e runs it, see what it printed)", bin)
 		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
+			t.Fatalf("cannot run the alerts and the dashboard in Prometheus: %s (a failure in CI, where CI is set; elsewhere a skip)", why)
 		}
-		fmt.Fprintf(os.Stderr, "WARNING: %s: %s; the alerts and the dashboard are NOT tested against a real Prometheus\n", t.Name(), msg)
-		t.Skip(msg)
+		t.Skipf("WARNING: the alerts and the dashboard were NOT run in Prometheus: %s", why)
 	}
 	return bin
 }

@@ -20,8 +20,9 @@ import (
 )
 
 // operationsDoc documents the scrape job, the policy and scrape token, the
-// alerts and the dashboard that TestPrometheus runs as written.
-var operationsDoc = filepath.Join("..", "docs", "operations.md")
+// alerts and the dashboard that TestPrometheus runs as written (relative to
+// the repository root, as docBlock takes it).
+const operationsDoc = "docs/operations.md"
 
 // grafanaDashboard is the dashboard docs/operations.md ships.
 var grafanaDashboard = filepath.Join("..", "deploy", "grafana", "partnertoken.json")
@@ -94,7 +95,7 @@ func TestPrometheus(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One-second scrapes and evaluations keep the test short.
-	job := docBlock(t, operationsDoc, "### The scrape job", "yaml", map[string]string{
+	job := docBlock(t, operationsDoc, "run", "operations-scrape-job", map[string]string{
 		"scheme: https":               "scheme: http", // the test's server has no TLS listener
 		"vault.example.com:8200":      addr.Host,
 		"/etc/prometheus/vault-token": tokenFile,
@@ -236,7 +237,7 @@ func alertState(t *testing.T, ctx context.Context, prom *prometheusServer, name 
 func makeScrapeToken(t *testing.T, ctx context.Context, tokenFile string) *vaultClient {
 	t.Helper()
 	replace := map[string]string{"/etc/prometheus/vault-token": tokenFile}
-	runDocBlock(t, ctx, shared.vault, operationsDoc, "### The scrape token", filepath.Dir(tokenFile), replace)
+	runDocBlock(t, ctx, shared.vault, operationsDoc, "operations-scrape-token", filepath.Dir(tokenFile), replace)
 	info, err := os.Stat(tokenFile)
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +257,7 @@ func makeScrapeToken(t *testing.T, ctx context.Context, tokenFile string) *vault
 	if self.Data["period"] == nil || self.Data["orphan"] != true {
 		t.Errorf("the scrape token is not a periodic orphan token: %v", self.Data)
 	}
-	runDocBlock(t, ctx, shared.vault, operationsDoc, "renew it within its period", filepath.Dir(tokenFile), replace)
+	runDocBlock(t, ctx, shared.vault, operationsDoc, "operations-scrape-token-renew", filepath.Dir(tokenFile), replace)
 	return client
 }
 
