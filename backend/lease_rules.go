@@ -152,3 +152,18 @@ func (c *Config) renewalPeriod(tok *storedToken, guard time.Duration) time.Durat
 func (c *Config) renewable() bool {
 	return c.leaseMode() == leaseModePerRead && !c.LeaseNotRenewable
 }
+
+// rereadTTL is, for an unleased read at now, how long until it is worth
+// reading again: until the refresh-ahead point, when a new token is
+// minted, or once that has passed, until the token's safe end less guard.
+// It is in whole seconds and at least 1, and ttl + 1 s (consul-template's
+// cushion, below) still ends before the token expires: lease() only
+// serves a token that clears minLease after guard, which needs a lifetime
+// of at least 2 s, and then the margin is at least 1 s.
+func (c *Config) rereadTTL(tok *storedToken, now time.Time, guard time.Duration) time.Duration {
+	ttl := c.leaseEnd(tok).Sub(now) - guard
+	if refresh := c.refreshAt(tok, guard).Sub(now); refresh >= minLease && refresh < ttl {
+		ttl = refresh
+	}
+	return max(ttl.Truncate(time.Second), minLease)
+}

@@ -1,0 +1,279 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// grant is the lease one read gets: ttl from at, after guard.
+type grant struct {
+	entry      *cacheEntry
+	ttl, guard time.Duration
+	at         time.Time
+}
+
+// lease finds the token for a read that arrived at arrived and the lease
+// it gets, at least minLease long and ending before the token's safe end
+// even after the delays the answer may meet on its way to the reader.
+//
+// The lease is counted from the request's arrival: the time the read
+// already spent in the engine (waiting for a CPU, a lock, storage) is taken
+// off it, and so is the longest such delay seen recently (delayWatch), since
+// whatever slowed the engine down also slows the answer on its way back
+// through Vault, and the reader counts its lease only from when the answer
+// arrives. Under load the floor a token must clear to be served grows with
+// those delays, so a token near its end is replaced rather than leased
+// past it.
+func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*grant, error) {
+	guard := b.delays.recent(arrived)
+	for attempt := 0; ; attempt++ {
+		e, minted, err := b.cache.get(ctx, name, guard)
+		if err != nil {
+			return nil, err
+		}
+		now := b.clock.Now()
+		if !minted {
+			// A mint's wait is the partner's, not the machine's: only
+			// cached reads measure how slow the engine is.
+			b.delays.observe(now, now.Sub(arrived))
+			guard = max(guard, now.Sub(arrived))
+		}
+		guard = max(guard, b.delays.recent(now))
+		ttl := e.config.leaseTTL(e.token, now, guard, b.System().MaxLeaseTTL(), b.jitter())
+		// A fresh token is served if it can be leased at all; a cached one
+		// only with minServedLease left (see there).
+		if ttl >= minServedLease || (minted && ttl >= minLease) {
+			return &grant{entry: e, ttl: ttl, guard: guard, at: now}, nil
+		}
+		if minted || attempt > 0 {
+			return nil, tooShortToLease(name, e, now, guard)
+		}
+		// Time passed, or the guard grew, since the token was found
+		// servable: look again, which mints.
+	}
+}
+
+// tooShortToLease is the 502 for a token that cannot be leased for
+// minLease even right after its mint: leasing it anyway would let the lease
+// outlive the token, and every read would mint again.
+func tooShortToLease(name string, e *cacheEntry, now time.Time, guard time.Duration) error {
+	tok := e.token
+	life := tok.lifetime()
+	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+		"the partner's token for config %q lives %s, too short to lease: after the %s expiry margin, "+
+			"the %s the mint and the answer took and %s kept for delays, less than %s was left before it expires; "+
+			"ask the partner for longer-lived tokens or lower expiry_margin",
+		name, life.Round(10*time.Millisecond), e.config.margin(life), now.Sub(tok.IssuedAt).Round(10*time.Millisecond),
+		guard.Round(10*time.Millisecond), minLease))
+}
+
+// tokenData is what every read returns of tok: never the config's secrets.
+func tokenData(tok *storedToken) map[string]any {
+	data := make(map[string]any, len(tok.Extra)+5)
+	for k, v := range tok.Extra {
+		data[k] = v
+	}
+	data["access_token"] = tok.AccessToken
+	data["token_type"] = tok.TokenType
+	data["expires_at"] = tok.ExpiresAt.UTC().Format(time.RFC3339)
+	return data
+}
+
+// tokenResponse shapes a cached token as a lease that ends g.ttl from now.
+// A renewable lease (the default) starts with the config's renewal period
+// and renewals extend it by as much, never past that end (renewToken).
+func (b *backend) tokenResponse(g *grant) *logical.Response {
+	cfg, tok := g.entry.config, g.entry.token
+	internal := map[string]any{"config": g.entry.name}
+	ttl := g.ttl
+	if cfg.renewable() {
+		// A TTL of at most the lease less a second: the holder's first
+		// renewal, at once, then returns the whole TTL (left is truncated
+		// to whole seconds), so its LifetimeWatcher does not give up at
+		// once and re-read within the same second (see minServedLease).
+		period := cfg.renewalPeriod(tok, g.guard)
+		ttl = min(max(g.ttl-time.Second, minLease), period)
+	}
+	resp := b.Secret(secretTokenType).Response(tokenData(tok), internal)
+	resp.Secret.TTL = ttl
+	resp.Secret.MaxTTL = g.ttl
+	resp.Secret.Renewable = cfg.renewable()
+	return resp
+}
+
+// The ways token/<name> can be read (config field lease_mode).
+const (
+	// leaseModePerRead makes every read a Vault lease: right for Vault Agent
+	// templates and Vault Proxy's cache, which read once per lease.
+	leaseModePerRead = "per_read"
+	// leaseModeNone returns the token with no lease, for readers that read
+	// on every request: a lease per read would pile up in Vault's expiration
+	// manager (about 5.6 KB of Vault memory each, see BENCHMARKS.md).
+	leaseModeNone = "none"
+)
+
+func (c *Config) leaseMode() string {
+	if c.LeaseMode == "" {
+		return leaseModePerRead
+	}
+	return c.LeaseMode
+}
+
+func validateLeaseMode(mode string) error {
+	switch mode {
+	case "", leaseModePerRead, leaseModeNone:
+		return nil
+	}
+	return fmt.Errorf("lease_mode must be %s (a Vault lease per read) or %s (no lease; ttl and rotation_period tell when to read again), not %q",
+		leaseModePerRead, leaseModeNone, mode)
+}
+
+// unleasedResponse shapes a token for lease_mode=none: no Secret, so Vault
+// keeps no lease, with ttl and rotation_period as Vault's database static
+// roles return them. consul-template (Vault Agent's template engine) then
+// re-reads the secret after ttl + 1 s instead of its default lease of five
+// minutes: its leaseCheckWait uses `ttl` plus one second for any secret with
+// no lease ID that carries rotation_period, and retries a ttl of 0
+// (github.com/hashicorp/consul-template dependency/vault_common.go, v0.41).
+func (b *backend) unleasedResponse(e *cacheEntry, now time.Time, guard time.Duration) *logical.Response {
+	resp := &logical.Response{Data: tokenData(e.token)}
+	resp.Data["ttl"] = int64(e.config.rereadTTL(e.token, now, guard) / time.Second)
+	resp.Data["rotation_period"] = int64(e.token.lifetime().Round(time.Second) / time.Second)
+	return resp
+}
+
+// errLeaseEnding refuses the renewal of a lease with less than minLease
+// left: its holder must read token/<name> again for the next token.
+var errLeaseEnding = errors.New("the lease is about to end")
+
+const (
+	// internalEnd and internalPeriod are the keys, in the internal data
+	// of leases granted by v0.1.0, of the instant the lease was granted
+	// until and of its renewal period in seconds. Leases now carry
+	// neither (leaseEndOf, periodOf): Vault stores a lease's internal data
+	// with every lease, on integrated storage in the Raft log.
+	internalEnd    = "lease_end"
+	internalPeriod = "lease_period"
+)
+
+// renewalTTL is what a renewal of secret keeps it for: the time left to
+// the end it was granted until, less the delays seen recently, at most its
+// renewal period and the increment asked for; errLeaseEnding once less
+// than minLease is left. It never extends a lease.
+func (b *backend) renewalTTL(secret *logical.Secret) (time.Duration, error) {
+	end, err := leaseEndOf(secret)
+	if err != nil {
+		return 0, err
+	}
+	now := b.clock.Now()
+	left := (end.Sub(now) - b.delays.recent(now)).Truncate(time.Second)
+	if left < minLease {
+		return 0, errLeaseEnding
+	}
+	ttl := left
+	if period := periodOf(secret); period > 0 && period < ttl {
+		ttl = period
+	}
+	if inc := secret.Increment; inc > 0 && inc < ttl {
+		ttl = max(inc, minLease)
+	}
+	return ttl, nil
+}
+
+// periodOf is a lease's renewal period: its TTL, which the first answer
+// set to the period (or to less, for a lease shorter than one) and every
+// renewal since to at most that. Leases granted by v0.1.0 carry it in their
+// internal data, which comes back from Vault through JSON, so the number
+// may be a float or a json.Number.
+func periodOf(secret *logical.Secret) time.Duration {
+	switch v := secret.InternalData[internalPeriod].(type) {
+	case int64:
+		return time.Duration(v) * time.Second
+	case float64:
+		return time.Duration(v) * time.Second
+	case json.Number:
+		n, _ := v.Int64()
+		return time.Duration(n) * time.Second
+	}
+	return secret.TTL
+}
+
+// leaseEndOf is the end a lease was granted until: its issue time plus its
+// max TTL, which is also where Vault (and OpenBao) caps every renewal
+// (framework.CalculateTTL from the lease's IssueTime). Vault issues the
+// lease a moment after the engine computed it, less than the delays the
+// lease was already shortened by (delayWatch) and its truncation to whole
+// seconds. Leases granted by v0.1.0 carry their end in their internal data,
+// which then counts.
+func leaseEndOf(secret *logical.Secret) (time.Time, error) {
+	if s, ok := secret.InternalData[internalEnd].(string); ok {
+		end, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("the lease's %s %q is not a time: %w", internalEnd, s, err)
+		}
+		return end, nil
+	}
+	if secret.IssueTime.IsZero() || secret.MaxTTL <= 0 {
+		return time.Time{}, fmt.Errorf("the lease has no issue time and max TTL to renew within")
+	}
+	return secret.IssueTime.Add(secret.MaxTTL), nil
+}
+
+const (
+	// delayWindow is how long an observed delay keeps shortening leases: the
+	// longest delay of the current and the previous window counts.
+	delayWindow = time.Minute
+	// maxDelayGuard bounds what one pathological stall can take off every
+	// lease for the next minute or two.
+	maxDelayGuard = 30 * time.Second
+)
+
+// delayWatch remembers the longest delay the engine saw recently between a
+// request's arrival and its answer, or between a timer's due time and its
+// firing. Such delays come from a starved machine (CPU, memory, a paused
+// process), and whatever starves the plugin also delays the answer on its
+// way back through Vault to the reader, who counts its lease only from when
+// the answer arrives. Leases are shortened by the recent peak, so a lease
+// still ends before the token does when the machine is slow.
+type delayWatch struct {
+	mu sync.Mutex
+	// start is the beginning of the current window; cur and prev are the
+	// longest delays of the current and the previous window.
+	start     time.Time
+	cur, prev time.Duration
+}
+
+// observe records a delay seen at now.
+func (w *delayWatch) observe(now time.Time, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.roll(now)
+	w.cur = max(w.cur, min(d, maxDelayGuard))
+}
+
+// recent is the longest delay observed in the current or previous window.
+func (w *delayWatch) recent(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.roll(now)
+	return max(w.cur, w.prev)
+}
+
+func (w *delayWatch) roll(now time.Time) {
+	switch elapsed := now.Sub(w.start); {
+	case w.start.IsZero() || elapsed >= 2*delayWindow || elapsed < 0:
+		w.start, w.cur, w.prev = now, 0, 0
+	case elapsed >= delayWindow:
+		w.start, w.prev, w.cur = w.start.Add(delayWindow), w.cur, 0
+	}
+}
