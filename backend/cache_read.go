@@ -1,0 +1,81 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// What token reads and forced refreshes ask of the token cache: a token
+// that can be leased now, or a new one. Every mint among them goes through
+// shareMint, so concurrent requests share one.
+
+// get returns the entry for name holding a token that can be leased now
+// for at least minLease after guard, minting one only if no such token
+// exists; minted tells whether the token comes from a mint this read waited
+// for.
+func (c *tokenCache) get(ctx context.Context, name string, guard time.Duration) (e *cacheEntry, minted bool, err error) {
+	servable := func(e *cacheEntry, now time.Time) bool { return e.config.servable(e.token, now, guard) }
+	for attempt := 0; ; attempt++ {
+		e, err := c.current(ctx, name)
+		if err != nil {
+			return nil, false, err
+		}
+		if servable(e, c.clock.Now()) {
+			c.metrics.cacheHits.WithLabelValues(name, e.config.Provider).Inc()
+			c.noteRead(e)
+			return e, false, nil
+		}
+		c.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
+		if !c.writable() {
+			// Vault forwards the request to the active node (of the
+			// primary cluster, from a performance secondary), which mints.
+			// Minting here first would mint twice.
+			return nil, false, logical.ErrReadOnly
+		}
+		e, err = c.shareMint(ctx, e, func(cur *cacheEntry, now time.Time) bool { return !servable(cur, now) })
+		if errors.Is(err, errConfigChanged) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		c.noteRead(e)
+		return e, true, nil
+	}
+}
+
+// forceRefresh mints a new token for name on demand (refresh/<name>). It
+// joins a mint already in flight, and mints nothing when the current token
+// is younger than minInterval, so a fleet asking at once causes one request
+// to the partner.
+func (c *tokenCache) forceRefresh(ctx context.Context, name string, minInterval time.Duration) (e *cacheEntry, minted bool, err error) {
+	fresh := func(cur *cacheEntry, now time.Time) bool {
+		return cur.token != nil && now.Sub(cur.token.IssuedAt) < minInterval
+	}
+	for attempt := 0; ; attempt++ {
+		seen, err := c.current(ctx, name)
+		if err != nil {
+			return nil, false, err
+		}
+		if !c.writable() {
+			return nil, false, logical.ErrReadOnly
+		}
+		if attempt == 0 {
+			c.metrics.forcedRefresh.WithLabelValues(name, seen.config.Provider).Inc()
+		}
+		if fresh(seen, c.clock.Now()) {
+			return seen, false, nil
+		}
+		e, err = c.shareMint(ctx, seen, func(cur *cacheEntry, now time.Time) bool { return !fresh(cur, now) })
+		if errors.Is(err, errConfigChanged) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return e, !e.token.same(seen.token), nil
+	}
+}
