@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -11,16 +10,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
 	"golang.org/x/sync/singleflight"
-)
-
-var (
-	// errNoConfig is returned for a name nobody configured.
-	errNoConfig = errors.New("no such config")
-	// errConfigChanged is returned by a mint whose config was rewritten
-	// while the partner was answering; its token is thrown away.
-	errConfigChanged = errors.New("config changed during the mint")
-	// errStopping is returned by a mint asked for while the mount shuts down.
-	errStopping = errors.New("the mount is shutting down")
 )
 
 // cacheDeps is everything the token cache uses from its mount, given

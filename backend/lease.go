@@ -3,7 +3,6 @@ package backend
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -148,10 +147,6 @@ func (b *backend) unleasedResponse(e *cacheEntry, now time.Time, guard time.Dura
 	resp.Data["rotation_period"] = int64(e.token.lifetime().Round(time.Second) / time.Second)
 	return resp
 }
-
-// errLeaseEnding refuses the renewal of a lease with less than minLease
-// left: its holder must read token/<name> again for the next token.
-var errLeaseEnding = errors.New("the lease is about to end")
 
 const (
 	// internalEnd and internalPeriod are the keys, in the internal data

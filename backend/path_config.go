@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -218,20 +217,4 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		}}
 	}
 	return deprecationNotice(b.providers[e.config.Provider].Spec(), resp), nil
-}
-
-// invalidWrite is a config write the merge refused: the operator's mistake,
-// answered with a 400 that says what to fix.
-type invalidWrite struct{ err error }
-
-func (w invalidWrite) Error() string { return w.err.Error() }
-
-// writeRefusal answers a failed config write: 400 for the operator's
-// mistake, the error itself otherwise.
-func writeRefusal(err error) (*logical.Response, error) {
-	var invalid invalidWrite
-	if errors.As(err, &invalid) {
-		return logical.ErrorResponse("%s", invalid.Error()), nil
-	}
-	return nil, err
 }

@@ -1,8 +1,6 @@
 package backend
 
 import (
-	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
 
@@ -57,9 +55,4 @@ func unknownFields(data map[string]any, schema map[string]*framework.FieldSchema
 	}
 	slices.Sort(unknown)
 	return unknown
-}
-
-// noSuchConfig is the answer for a name nobody configured.
-func noSuchConfig(mount, name string) error {
-	return logical.CodedError(http.StatusNotFound, fmt.Sprintf("no config named %q: write %sconfig/%s first", name, mount, name))
 }
