@@ -13,11 +13,11 @@ import (
 // shareMint, so concurrent requests share one.
 
 // get returns the entry for name holding a token that can be leased now
-// for at least minLease after guard, minting one only if no such token
+// for at least minLease after allowance, minting one only if no such token
 // exists; minted tells whether the token comes from a mint this read waited
 // for.
-func (c *tokenCache) get(ctx context.Context, name string, guard time.Duration) (e *cacheEntry, minted bool, err error) {
-	servable := func(e *cacheEntry, now time.Time) bool { return e.config.servable(e.token, now, guard) }
+func (c *tokenCache) get(ctx context.Context, name string, allowance time.Duration) (e *cacheEntry, minted bool, err error) {
+	servable := func(e *cacheEntry, now time.Time) bool { return e.config.servable(e.token, now, allowance) }
 	for attempt := 0; ; attempt++ {
 		e, err := c.current(ctx, name)
 		if err != nil {

@@ -11,10 +11,10 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// grant is the lease one read gets: ttl from at, after guard.
+// grant is the lease one read gets: ttl from at, after allowance.
 type grant struct {
 	entry      *cacheEntry
-	ttl, guard time.Duration
+	ttl, allowance time.Duration
 	at         time.Time
 }
 
@@ -31,9 +31,9 @@ type grant struct {
 // those delays, so a token near its end is replaced rather than leased
 // past it.
 func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*grant, error) {
-	guard := b.delays.recent(arrived)
+	allowance := b.delays.allowance(arrived)
 	for attempt := 0; ; attempt++ {
-		e, minted, err := b.cache.get(ctx, name, guard)
+		e, minted, err := b.cache.get(ctx, name, allowance)
 		if err != nil {
 			return nil, err
 		}
@@ -42,19 +42,19 @@ func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*g
 			// A mint's wait is the partner's, not the machine's: only
 			// cached reads measure how slow the engine is.
 			b.delays.observe(now, now.Sub(arrived))
-			guard = max(guard, now.Sub(arrived))
+			allowance = max(allowance, now.Sub(arrived))
 		}
-		guard = max(guard, b.delays.recent(now))
-		ttl := e.config.leaseTTL(e.token, now, guard, b.System().MaxLeaseTTL(), b.jitter())
+		allowance = max(allowance, b.delays.allowance(now))
+		ttl := e.config.leaseTTL(e.token, now, allowance, b.System().MaxLeaseTTL(), b.jitter())
 		// A fresh token is served if it can be leased at all; a cached one
 		// only with minServedLease left (see there).
 		if ttl >= minServedLease || (minted && ttl >= minLease) {
-			return &grant{entry: e, ttl: ttl, guard: guard, at: now}, nil
+			return &grant{entry: e, ttl: ttl, allowance: allowance, at: now}, nil
 		}
 		if minted || attempt > 0 {
-			return nil, tooShortToLease(name, e, now, guard)
+			return nil, tooShortToLease(name, e, now, allowance)
 		}
-		// Time passed, or the guard grew, since the token was found
+		// Time passed, or the allowance grew, since the token was found
 		// servable: look again, which mints.
 	}
 }
@@ -62,7 +62,7 @@ func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*g
 // tooShortToLease is the 502 for a token that cannot be leased for
 // minLease even right after its mint: leasing it anyway would let the lease
 // outlive the token, and every read would mint again.
-func tooShortToLease(name string, e *cacheEntry, now time.Time, guard time.Duration) error {
+func tooShortToLease(name string, e *cacheEntry, now time.Time, allowance time.Duration) error {
 	tok := e.token
 	life := tok.lifetime()
 	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
@@ -70,7 +70,7 @@ func tooShortToLease(name string, e *cacheEntry, now time.Time, guard time.Durat
 			"the %s the mint and the answer took and %s kept for delays, less than %s was left before it expires; "+
 			"ask the partner for longer-lived tokens or lower expiry_margin",
 		name, life.Round(10*time.Millisecond), e.config.margin(life), now.Sub(tok.IssuedAt).Round(10*time.Millisecond),
-		guard.Round(10*time.Millisecond), minLease))
+		allowance.Round(10*time.Millisecond), minLease))
 }
 
 // tokenData is what every read returns of tok: never the config's secrets.
@@ -97,7 +97,7 @@ func (b *backend) tokenResponse(g *grant) *logical.Response {
 		// renewal, at once, then returns the whole TTL (left is truncated
 		// to whole seconds), so its LifetimeWatcher does not give up at
 		// once and re-read within the same second (see minServedLease).
-		period := cfg.renewalPeriod(tok, g.guard)
+		period := cfg.renewalPeriod(tok, g.allowance)
 		ttl = min(max(g.ttl-time.Second, minLease), period)
 	}
 	resp := b.Secret(secretTokenType).Response(tokenData(tok), internal)
@@ -141,9 +141,9 @@ func validateLeaseMode(mode string) error {
 // minutes: its leaseCheckWait uses `ttl` plus one second for any secret with
 // no lease ID that carries rotation_period, and retries a ttl of 0
 // (github.com/hashicorp/consul-template dependency/vault_common.go, v0.41).
-func (b *backend) unleasedResponse(e *cacheEntry, now time.Time, guard time.Duration) *logical.Response {
+func (b *backend) unleasedResponse(e *cacheEntry, now time.Time, allowance time.Duration) *logical.Response {
 	resp := &logical.Response{Data: tokenData(e.token)}
-	resp.Data["ttl"] = int64(e.config.rereadTTL(e.token, now, guard) / time.Second)
+	resp.Data["ttl"] = int64(e.config.rereadTTL(e.token, now, allowance) / time.Second)
 	resp.Data["rotation_period"] = int64(e.token.lifetime().Round(time.Second) / time.Second)
 	return resp
 }
@@ -168,7 +168,7 @@ func (b *backend) renewalTTL(secret *logical.Secret) (time.Duration, error) {
 		return 0, err
 	}
 	now := b.clock.Now()
-	left := (end.Sub(now) - b.delays.recent(now)).Truncate(time.Second)
+	left := (end.Sub(now) - b.delays.allowance(now)).Truncate(time.Second)
 	if left < minLease {
 		return 0, errLeaseEnding
 	}
@@ -225,9 +225,9 @@ const (
 	// delayWindow is how long an observed delay keeps shortening leases: the
 	// longest delay of the current and the previous window counts.
 	delayWindow = time.Minute
-	// maxDelayGuard bounds what one pathological stall can take off every
+	// maxDelayAllowance bounds what one pathological stall can take off every
 	// lease for the next minute or two.
-	maxDelayGuard = 30 * time.Second
+	maxDelayAllowance = 30 * time.Second
 )
 
 // delayWatch remembers the longest delay the engine saw recently between a
@@ -253,11 +253,11 @@ func (w *delayWatch) observe(now time.Time, d time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.roll(now)
-	w.cur = max(w.cur, min(d, maxDelayGuard))
+	w.cur = max(w.cur, min(d, maxDelayAllowance))
 }
 
 // recent is the longest delay observed in the current or previous window.
-func (w *delayWatch) recent(now time.Time) time.Duration {
+func (w *delayWatch) allowance(now time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.roll(now)

@@ -46,18 +46,18 @@ func TestRereadTTLEndsBeforeTheToken(t *testing.T) {
 		name  string
 		tok   *storedToken
 		at    time.Duration
-		guard time.Duration
+		allowance time.Duration
 		want  time.Duration
 	}{
 		{"before the refresh ahead: until it", hour, 0, 0, 48 * time.Minute},
 		{"past the refresh ahead: until the safe end", hour, 50 * time.Minute, 0, 5 * time.Minute},
-		{"past the refresh ahead under load: until the safe end less the guard", hour, 50 * time.Minute, 10 * time.Second, 4*time.Minute + 50*time.Second},
+		{"past the refresh ahead under load: until the safe end less the allowance", hour, 50 * time.Minute, 10 * time.Second, 4*time.Minute + 50*time.Second},
 		{"never below a second", hour, 55*time.Minute - 1500*time.Millisecond, 0, time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := issued.Add(tt.at)
-			got := cfg.rereadTTL(tt.tok, now, tt.guard)
+			got := cfg.rereadTTL(tt.tok, now, tt.allowance)
 			if got != tt.want {
 				t.Fatalf("ttl %s, want %s", got, tt.want)
 			}

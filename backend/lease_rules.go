@@ -55,7 +55,7 @@ func (c *Config) leaseEnd(tok *storedToken) time.Time {
 }
 
 // leaseTTL is the lease a reader gets at now: the time left until the
-// lease end less guard (the delays the answer may still meet on its way
+// lease end less allowance (the delays the answer may still meet on its way
 // to the reader, see delayWatch), capped by the config's ttl and max_ttl and
 // by the mount's maximum, shortened by up to the lease slack less a second
 // (jitter in [0, 1)) so that the leases on one token do not all end, and
@@ -63,8 +63,8 @@ func (c *Config) leaseEnd(tok *storedToken) time.Time {
 // as Vault would truncate it anyway. Every step only shortens the lease, so
 // it never ends after the token's safe end; it is below minLease when the
 // token cannot be leased at all.
-func (c *Config) leaseTTL(tok *storedToken, now time.Time, guard, mountMax time.Duration, jitter float64) time.Duration {
-	ttl := c.leaseEnd(tok).Sub(now) - guard
+func (c *Config) leaseTTL(tok *storedToken, now time.Time, allowance, mountMax time.Duration, jitter float64) time.Duration {
+	ttl := c.leaseEnd(tok).Sub(now) - allowance
 	for _, limit := range []time.Duration{c.TTL, c.MaxTTL, mountMax} {
 		if limit > 0 && ttl > limit {
 			ttl = limit
@@ -77,7 +77,7 @@ func (c *Config) leaseTTL(tok *storedToken, now time.Time, guard, mountMax time.
 	return ttl.Truncate(time.Second)
 }
 
-// leaseSlack is the most leaseTTL takes off a lease besides guard: its
+// leaseSlack is the most leaseTTL takes off a lease besides allowance: its
 // jitter (up to jitterShare of the margin) and the truncation to whole
 // seconds together, and never less than that one second of truncation.
 // shortestLease counts it, so the refresh ahead comes before any lease on
@@ -90,14 +90,14 @@ func (c *Config) leaseSlack(lifetime time.Duration) time.Duration {
 }
 
 // servable reports whether tok can still be served from the cache at now:
-// leased for at least minServedLease after guard.
-func (c *Config) servable(tok *storedToken, now time.Time, guard time.Duration) bool {
-	return tok != nil && c.leaseEnd(tok).Sub(now)-guard >= minServedLease
+// leased for at least minServedLease after allowance.
+func (c *Config) servable(tok *storedToken, now time.Time, allowance time.Duration) bool {
+	return tok != nil && c.leaseEnd(tok).Sub(now)-allowance >= minServedLease
 }
 
 // refreshAt is when a replacement for tok is minted in the background:
 // once refresh_fraction of its lifetime has passed, and in any case a little
-// before every lease on it has ended (sooner by guard, the recent delays
+// before every lease on it has ended (sooner by allowance, the recent delays
 // that shorten leases), so readers never have to wait.
 //
 // Vault Agent re-reads a non-renewable lease after 85% to 95% of it
@@ -110,21 +110,21 @@ func (c *Config) servable(tok *storedToken, now time.Time, guard time.Duration) 
 //
 // Leases are jittered (leaseTTL): the refresh also comes before the
 // shortest lease a fresh token can get ends.
-func (c *Config) refreshAt(tok *storedToken, guard time.Duration) time.Time {
+func (c *Config) refreshAt(tok *storedToken, allowance time.Duration) time.Time {
 	life := tok.lifetime()
 	fraction := c.RefreshFraction
 	if fraction <= 0 {
 		fraction = defaultRefreshFraction
 	}
-	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.shortestLease(tok, guard))*lastRefreshShare)))
+	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.shortestLease(tok, allowance))*lastRefreshShare)))
 }
 
 // shortestLease is the earliest end, counted from tok's mint, of any lease
-// on it: its safe end, less guard and the lease slack (jitter and
+// on it: its safe end, less allowance and the lease slack (jitter and
 // truncation).
-func (c *Config) shortestLease(tok *storedToken, guard time.Duration) time.Duration {
+func (c *Config) shortestLease(tok *storedToken, allowance time.Duration) time.Duration {
 	life := tok.lifetime()
-	return max(life-c.margin(life)-guard-c.leaseSlack(life), 0)
+	return max(life-c.margin(life)-allowance-c.leaseSlack(life), 0)
 }
 
 // renewalPeriod is the TTL of a renewable lease on tok, and the most a
@@ -143,9 +143,9 @@ func (c *Config) shortestLease(tok *storedToken, guard time.Duration) time.Durat
 // ahead and the shortest lease's end makes the holder read again only
 // after the refresh: one read per token lifetime. It is at least a
 // twentieth of the lifetime, for configs whose refresh comes late.
-func (c *Config) renewalPeriod(tok *storedToken, guard time.Duration) time.Duration {
-	refresh := c.refreshAt(tok, guard).Sub(tok.IssuedAt)
-	return max((c.shortestLease(tok, guard) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
+func (c *Config) renewalPeriod(tok *storedToken, allowance time.Duration) time.Duration {
+	refresh := c.refreshAt(tok, allowance).Sub(tok.IssuedAt)
+	return max((c.shortestLease(tok, allowance) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
 }
 
 // renewable reports whether reads get renewable leases.
@@ -155,14 +155,14 @@ func (c *Config) renewable() bool {
 
 // rereadTTL is, for an unleased read at now, how long until it is worth
 // reading again: until the refresh-ahead point, when a new token is
-// minted, or once that has passed, until the token's safe end less guard.
+// minted, or once that has passed, until the token's safe end less allowance.
 // It is in whole seconds and at least 1, and ttl + 1 s (consul-template's
 // cushion, below) still ends before the token expires: lease() only
-// serves a token that clears minLease after guard, which needs a lifetime
+// serves a token that clears minLease after allowance, which needs a lifetime
 // of at least 2 s, and then the margin is at least 1 s.
-func (c *Config) rereadTTL(tok *storedToken, now time.Time, guard time.Duration) time.Duration {
-	ttl := c.leaseEnd(tok).Sub(now) - guard
-	if refresh := c.refreshAt(tok, guard).Sub(now); refresh >= minLease && refresh < ttl {
+func (c *Config) rereadTTL(tok *storedToken, now time.Time, allowance time.Duration) time.Duration {
+	ttl := c.leaseEnd(tok).Sub(now) - allowance
+	if refresh := c.refreshAt(tok, allowance).Sub(now); refresh >= minLease && refresh < ttl {
 		ttl = refresh
 	}
 	return max(ttl.Truncate(time.Second), minLease)

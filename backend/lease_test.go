@@ -41,16 +41,16 @@ func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
 	for _, life := range []time.Duration{2 * time.Second, 3 * time.Second, 30 * time.Second, time.Hour} {
 		tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(life)}
 		for _, jitter := range []float64{0, 0.3, 0.999} {
-			for _, guard := range []time.Duration{0, 700 * time.Millisecond, 4 * time.Second} {
+			for _, allowance := range []time.Duration{0, 700 * time.Millisecond, 4 * time.Second} {
 				for at := issued; at.Before(tok.ExpiresAt); at = at.Add(life / 37) {
-					ttl := cfg.leaseTTL(tok, at, guard, 0, jitter)
-					if ttl >= minLease && at.Add(ttl).Add(guard).After(cfg.leaseEnd(tok)) {
-						t.Fatalf("life %s, jitter %.3f, guard %s, at +%s: a %s lease ends after the safe end less the guard",
-							life, jitter, guard, at.Sub(issued), ttl)
+					ttl := cfg.leaseTTL(tok, at, allowance, 0, jitter)
+					if ttl >= minLease && at.Add(ttl).Add(allowance).After(cfg.leaseEnd(tok)) {
+						t.Fatalf("life %s, jitter %.3f, allowance %s, at +%s: a %s lease ends after the safe end less the allowance",
+							life, jitter, allowance, at.Sub(issued), ttl)
 					}
-					if servable := cfg.servable(tok, at, guard); servable != (ttl >= minServedLease) {
-						t.Fatalf("life %s, jitter %.3f, guard %s, at +%s: servable %v but the lease is %s",
-							life, jitter, guard, at.Sub(issued), servable, ttl)
+					if servable := cfg.servable(tok, at, allowance); servable != (ttl >= minServedLease) {
+						t.Fatalf("life %s, jitter %.3f, allowance %s, at +%s: servable %v but the lease is %s",
+							life, jitter, allowance, at.Sub(issued), servable, ttl)
 					}
 				}
 			}
@@ -131,18 +131,18 @@ func TestDelayWatchForgetsOldDelays(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	w.observe(start, 3*time.Second)
 	w.observe(start.Add(10*time.Second), time.Second)
-	if got := w.recent(start.Add(30 * time.Second)); got != 3*time.Second {
+	if got := w.allowance(start.Add(30 * time.Second)); got != 3*time.Second {
 		t.Fatalf("recent = %s, want the 3s peak", got)
 	}
-	if got := w.recent(start.Add(delayWindow + time.Second)); got != 3*time.Second {
+	if got := w.allowance(start.Add(delayWindow + time.Second)); got != 3*time.Second {
 		t.Fatalf("a window later: recent = %s, want the 3s peak of the previous window", got)
 	}
-	if got := w.recent(start.Add(2*delayWindow + time.Second)); got != 0 {
+	if got := w.allowance(start.Add(2*delayWindow + time.Second)); got != 0 {
 		t.Fatalf("two windows later: recent = %s, want 0", got)
 	}
 	w.observe(start.Add(3*delayWindow), time.Hour)
-	if got := w.recent(start.Add(3 * delayWindow)); got != maxDelayGuard {
-		t.Fatalf("an hour-long stall: recent = %s, want the %s cap", got, maxDelayGuard)
+	if got := w.allowance(start.Add(3 * delayWindow)); got != maxDelayAllowance {
+		t.Fatalf("an hour-long stall: recent = %s, want the %s cap", got, maxDelayAllowance)
 	}
 }
 
@@ -160,9 +160,9 @@ func TestRenewableHoldersReadAgainOnlyAfterTheRefresh(t *testing.T) {
 	mostJitter := math.Nextafter(1, 0)
 	for _, life := range []time.Duration{29 * time.Second, 100 * time.Second, 30 * time.Minute, time.Hour, 24 * time.Hour} {
 		tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(life)}
-		for _, guard := range []time.Duration{0, 3 * time.Second} {
-			period := cfg.renewalPeriod(tok, guard)
-			refresh := cfg.refreshAt(tok, guard).Sub(issued)
+		for _, allowance := range []time.Duration{0, 3 * time.Second} {
+			period := cfg.renewalPeriod(tok, allowance)
+			refresh := cfg.refreshAt(tok, allowance).Sub(issued)
 			if period < minLease {
 				t.Errorf("life %s: period %s", life, period)
 			}
@@ -170,10 +170,10 @@ func TestRenewableHoldersReadAgainOnlyAfterTheRefresh(t *testing.T) {
 			// lease it gets, truncated as leaseTTL truncates it, is let go
 			// only after the refresh.
 			for read := time.Duration(0); read < refresh; read += max(life/1000, time.Millisecond) {
-				ttl := cfg.leaseTTL(tok, issued.Add(read), guard, 0, mostJitter)
+				ttl := cfg.leaseTTL(tok, issued.Add(read), allowance, 0, mostJitter)
 				if letGo := read + ttl - time.Duration(0.8*float64(period)); letGo < refresh {
-					t.Errorf("life %s, guard %s: a read at %s gets %s with period %s and is let go at %s, before the refresh at %s",
-						life, guard, read, ttl, period, letGo, refresh)
+					t.Errorf("life %s, allowance %s: a read at %s gets %s with period %s and is let go at %s, before the refresh at %s",
+						life, allowance, read, ttl, period, letGo, refresh)
 					break
 				}
 			}

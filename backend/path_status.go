@@ -118,9 +118,9 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 	if tok := e.token; tok != nil {
 		data["minted_at"] = rfc3339(tok.IssuedAt)
 		data["expires_at"] = rfc3339(tok.ExpiresAt)
-		guard := b.delays.recent(now)
-		data["token_valid"] = cfg.servable(tok, now, guard)
-		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, guard))
+		allowance := b.delays.allowance(now)
+		data["token_valid"] = cfg.servable(tok, now, allowance)
+		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, allowance))
 		// Only tokens read during their lifetime are refreshed ahead.
 		data["refresh_scheduled"] = e.read.Load()
 	}

@@ -76,12 +76,12 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 	// Trace, and only built when written: a line per read costs the plugin
 	// and Vault CPU on every read (see PluginLogger).
 	if logger := b.Logger(); logger.IsTrace() {
-		logger.Trace("leasing token", "config", name, "request_id", req.ID, "ttl", g.ttl.String(), "guard", g.guard.String(),
+		logger.Trace("leasing token", "config", name, "request_id", req.ID, "ttl", g.ttl.String(), "delay_allowance", g.allowance.String(),
 			"arrived_at", rfc3339Nano(arrived), "leased_at", rfc3339Nano(g.at),
 			"minted_at", rfc3339Nano(g.entry.token.IssuedAt), "expires_at", rfc3339Nano(g.entry.token.ExpiresAt))
 	}
 	if g.entry.config.leaseMode() == leaseModeNone {
-		return b.unleasedResponse(g.entry, g.at, g.guard), nil
+		return b.unleasedResponse(g.entry, g.at, g.allowance), nil
 	}
 	resp := b.tokenResponse(g)
 	b.metrics.leasesIssued.WithLabelValues(name, g.entry.config.Provider).Inc()

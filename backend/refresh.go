@@ -23,7 +23,7 @@ func (c *tokenCache) noteRead(e *cacheEntry) {
 	if e.read.Load() || !e.read.CompareAndSwap(false, true) {
 		return
 	}
-	c.schedule(e, e.config.refreshAt(e.token, c.delays.recent(c.clock.Now())))
+	c.schedule(e, e.config.refreshAt(e.token, c.delays.allowance(c.clock.Now())))
 }
 
 // schedule arms e's refresh for at.
@@ -76,7 +76,7 @@ func (c *tokenCache) refreshInBackground(e *cacheEntry) {
 		retryAt := e.retryAt
 		e.mu.Unlock()
 		c.events(eventRefreshFailed, e.name, e.config.Provider)
-		if e.config.servable(e.token, retryAt, c.delays.recent(now)) {
+		if e.config.servable(e.token, retryAt, c.delays.allowance(now)) {
 			c.logger.Warn("refresh ahead failed; still serving the current token", "config", e.name,
 				"provider", e.config.Provider, "retry_in", wait.String(), "error", err.Error())
 			c.schedule(e, retryAt)
@@ -116,11 +116,11 @@ func (c *tokenCache) refreshIfCurrent(e *cacheEntry) error {
 // and that is not waiting to retry a failure, and waits for them.
 func (c *tokenCache) refreshDue() {
 	now := c.clock.Now()
-	guard := c.delays.recent(now)
+	allowance := c.delays.allowance(now)
 	c.mu.RLock()
 	var due []*cacheEntry
 	for _, e := range c.entries {
-		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token, guard)) {
+		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token, allowance)) {
 			continue
 		}
 		e.mu.Lock()

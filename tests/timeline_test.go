@@ -165,8 +165,8 @@ func (tl *timeline) addEngine(logPath, name string, tokenOf map[string]string, s
 		ttl, _ := time.ParseDuration(kv["ttl"])
 		tok := tokenOf[kv["request_id"]]
 		tl.add(arrived, "engine", tok, "read %s arrived in the engine", shortID(kv["request_id"]))
-		tl.add(leasedAt, "engine", tok, "read %s leased: ttl %s (ends about %s), guard %s, token minted %s, expires %s (engine's count)",
-			shortID(kv["request_id"]), kv["ttl"], leasedAt.Add(ttl).UTC().Format("15:04:05.000"), kv["guard"],
+		tl.add(leasedAt, "engine", tok, "read %s leased: ttl %s (ends about %s), delay allowance %s, token minted %s, expires %s (engine's count)",
+			shortID(kv["request_id"]), kv["ttl"], leasedAt.Add(ttl).UTC().Format("15:04:05.000"), kv["delay_allowance"],
 			clock(kv["minted_at"]), clock(kv["expires_at"]))
 	})
 }
