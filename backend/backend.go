@@ -97,17 +97,17 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 	}
 	b.guard.storage = conf.StorageView
 	b.cache = newTokenCache(cacheDeps{
-		ctx:      b.ctx,
-		storage:  conf.StorageView,
-		clock:    b.clock,
-		logger:   b.Logger(),
-		mint:     b.minter.mintRotating,
-		writable: b.WriteSafeReplicationState,
-		metrics:  b.metrics,
-		statuses: b.statuses,
-		events:   b.sendEvent,
-		limits:   &refreshLimits{storage: conf.StorageView, tokenURL: b.tokenURL},
-		delays:   &b.delays,
+		ctx:          b.ctx,
+		storage:      conf.StorageView,
+		clock:        b.clock,
+		logger:       b.Logger(),
+		requestToken: b.minter.trySecrets,
+		writable:     b.WriteSafeReplicationState,
+		metrics:      b.metrics,
+		statuses:     b.statuses,
+		events:       b.sendEvent,
+		limits:       &refreshLimits{storage: conf.StorageView, tokenURL: b.tokenURL},
+		delays:       &b.delays,
 	})
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // cacheDeps is everything the token cache uses from its mount, given
-// explicitly: the cache knows when to mint, the mint function how.
+// explicitly: the cache knows when to mint, requestToken how.
 type cacheDeps struct {
 	// ctx lives as long as the mount: mints and background refreshes run
 	// in it, so a reader that disconnects does not cancel a mint other
@@ -22,8 +22,8 @@ type cacheDeps struct {
 	storage logical.Storage
 	clock   clockwork.Clock
 	logger  hclog.Logger
-	// mint asks the partner for one token with cfg's credentials.
-	mint func(ctx context.Context, name string, cfg *Config) (*mintResult, error)
+	// requestToken asks the partner for one token with cfg's credentials.
+	requestToken func(ctx context.Context, name string, cfg *Config) (*mintResult, error)
 	// writable reports whether this node may write storage; only such a
 	// node mints (WriteSafeReplicationState).
 	writable func() bool
@@ -210,7 +210,7 @@ func (c *tokenCache) mintAndCommit(seen *cacheEntry) (*cacheEntry, error) {
 		c.metrics.retryAfterHeld.WithLabelValues(name, cfg.Provider).Inc()
 		return nil, err
 	}
-	res, err := c.callPartner(c.ctx, name, cfg)
+	res, err := c.mintAndReport(c.ctx, name, cfg)
 	if err != nil {
 		if seen.rememberFailure(err, c.clock.Now()) {
 			c.events(eventCredentialsRefused, name, cfg.Provider)
@@ -230,15 +230,15 @@ func (c *tokenCache) mintAndCommit(seen *cacheEntry) (*cacheEntry, error) {
 	return e, nil
 }
 
-// callPartner asks the partner for a token with cfg's credentials, within
-// cfg's timeout and the mount's lifetime, and reports it as every mint is
-// reported: metrics, status/<name>, the log and, for a refusal, an event.
-func (c *tokenCache) callPartner(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
+// mintAndReport has the partner mint a token with cfg's credentials
+// (requestToken), within cfg's timeout and the mount's lifetime, and
+// reports it as every mint is reported: metrics, status/<name> and the log.
+func (c *tokenCache) mintAndReport(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	defer context.AfterFunc(c.ctx, cancel)()
 	start := c.clock.Now()
-	res, err := c.mint(ctx, name, cfg)
+	res, err := c.requestToken(ctx, name, cfg)
 	took := c.clock.Since(start)
 	c.metrics.mintDone(cfg, name, took, err)
 	c.statuses.of(name).record(c.clock.Now(), err)

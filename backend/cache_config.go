@@ -19,7 +19,7 @@ func (c *tokenCache) verify(ctx context.Context, name string, cfg *Config) (*min
 		return nil, errStopping
 	}
 	defer done()
-	return c.callPartner(ctx, name, cfg)
+	return c.mintAndReport(ctx, name, cfg)
 }
 
 // replaceConfig applies a config write under name's lock: merge turns the

@@ -55,18 +55,18 @@ type minter struct {
 	logger    func() hclog.Logger
 }
 
-// mintRotating asks the partner for one token within ctx, which carries the
-// config's timeout. A refused current secret is retried once with the next
-// one during a rotation.
-func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
+// trySecrets asks the partner for one token with the config's current
+// secret and, during a rotation, when the partner refuses that one, with the
+// next. ctx carries the config's timeout.
+func (m *minter) trySecrets(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
 	p, ok := m.providers[cfg.Provider]
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
 	}
-	tok, err := m.mintRetrying(ctx, name, p, cfg, cfg.ClientSecret)
+	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
 		m.logger().Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
-		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.NextClientSecret)
+		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret)
 		if err == nil {
 			return &mintResult{token: tok, usedNext: true}, nil
 		}
@@ -77,11 +77,11 @@ func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*m
 	return &mintResult{token: tok}, nil
 }
 
-// mintRetrying makes attempts with one secret until one succeeds, one fails
+// retryAttempts makes attempts with one secret until one succeeds, one fails
 // for good or the budget is spent. Network errors, timeouts, 408, 429 and
 // 5xx are retried with exponential backoff and jitter (a 429 waits as long
 // as the partner asks); refusals are not.
-func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
+func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
 	req := &provider.Request{
 		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
 		ClientID:     cfg.ClientID,
