@@ -53,7 +53,7 @@ type backend struct {
 	minter    *minter
 	cache     *tokenCache
 	metrics   *metrics
-	statuses  *mintStatuses
+	lastMints *lastMints
 	guard     *dialGuard
 	// delays remembers recent delays that leases must leave room for.
 	delays delayWatch
@@ -104,7 +104,7 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 		requestToken: b.minter.trySecrets,
 		writable:     b.WriteSafeReplicationState,
 		metrics:      b.metrics,
-		statuses:     b.statuses,
+		lastMints:    b.lastMints,
 		events:       b.sendEvent,
 		limits:       &refreshLimits{storage: conf.StorageView, tokenURL: b.tokenURL},
 		delays:       &b.delays,
@@ -117,7 +117,7 @@ func newBackend(opts Options) *backend {
 		providers: opts.Providers,
 		clock:     opts.Clock,
 		metrics:   newMetrics(),
-		statuses:  &mintStatuses{},
+		lastMints: &lastMints{},
 		guard:     &dialGuard{},
 	}
 	if b.providers == nil {

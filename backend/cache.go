@@ -28,9 +28,9 @@ type cacheDeps struct {
 	// node mints (WriteSafeReplicationState).
 	writable func() bool
 	// What every mint is reported to.
-	metrics  *metrics
-	statuses *mintStatuses
-	events   func(eventType, name, providerName string)
+	metrics   *metrics
+	lastMints *lastMints
+	events    func(eventType, name, providerName string)
 	// limits paces background refreshes per partner endpoint.
 	limits *refreshLimits
 	// delays is the recent delays leases leave room for; a refresh timer
@@ -241,7 +241,7 @@ func (c *tokenCache) mintAndReport(ctx context.Context, name string, cfg *Config
 	res, err := c.requestToken(ctx, name, cfg)
 	took := c.clock.Since(start)
 	c.metrics.mintDone(cfg, name, took, err)
-	c.statuses.of(name).record(c.clock.Now(), err)
+	c.lastMints.of(name).record(c.clock.Now(), err)
 	if err != nil {
 		c.logger.Warn("mint failed", "config", name, "provider", cfg.Provider, "status", partnerStatus(err), "duration", took.String(), "error", err.Error())
 		return nil, err

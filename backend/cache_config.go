@@ -49,7 +49,7 @@ func (c *tokenCache) replaceConfig(ctx context.Context, name string, merge func(
 		if err := writeConfig(ctx, c.storage, name, cfg); err != nil {
 			return nil, err
 		}
-		if err := c.forget(ctx, name); err != nil {
+		if err := c.discardToken(ctx, name); err != nil {
 			return nil, err
 		}
 		if verified == nil {
@@ -74,14 +74,14 @@ func (c *tokenCache) removeConfig(ctx context.Context, name string) error {
 	if err := deleteConfig(ctx, c.storage, name); err != nil {
 		return err
 	}
-	c.metrics.forget(name)
-	c.statuses.forget(name)
-	return c.forget(ctx, name)
+	c.metrics.deleteSeries(name)
+	c.lastMints.remove(name)
+	return c.discardToken(ctx, name)
 }
 
-// forget removes name's token from memory and storage. Callers hold the
+// discardToken removes name's token from memory and storage. Callers hold the
 // name's lock.
-func (c *tokenCache) forget(ctx context.Context, name string) error {
+func (c *tokenCache) discardToken(ctx context.Context, name string) error {
 	c.drop(name)
 	return deleteToken(ctx, c.storage, name)
 }

@@ -7,12 +7,13 @@ import (
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
-// mintStatus is what status/<name> reports about a config's mints since
-// the plugin started on this node.
-type mintStatus struct {
-	mu         sync.Mutex
-	lastMintAt time.Time
-	lastError  *mintFailure
+// lastMint is what status/<name> reports about a config's mints since the
+// plugin started on this node: when the last one succeeded and how the
+// last failure went.
+type lastMint struct {
+	mu        sync.Mutex
+	succeeded time.Time
+	failure   *mintFailure
 }
 
 type mintFailure struct {
@@ -21,33 +22,33 @@ type mintFailure struct {
 	message string
 }
 
-func (s *mintStatus) record(now time.Time, err error) {
+func (s *lastMint) record(now time.Time, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		s.lastMintAt = now
+		s.succeeded = now
 		return
 	}
 	f := &mintFailure{at: now, message: err.Error()}
 	if perr, ok := provider.AsError(err); ok {
 		f.status = perr.Status
 	}
-	s.lastError = f
+	s.failure = f
 }
 
-func (s *mintStatus) snapshot() (lastMintAt time.Time, lastError *mintFailure) {
+func (s *lastMint) snapshot() (succeeded time.Time, failure *mintFailure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastMintAt, s.lastError
+	return s.succeeded, s.failure
 }
 
-// mintStatuses holds a *mintStatus per config name.
-type mintStatuses struct{ m sync.Map }
+// lastMints holds a *lastMint per config name.
+type lastMints struct{ m sync.Map }
 
-// of returns the mint status of name, creating it on first use.
-func (s *mintStatuses) of(name string) *mintStatus {
-	st, _ := s.m.LoadOrStore(name, &mintStatus{})
-	return st.(*mintStatus)
+// of returns the last mint of name, creating it on first use.
+func (s *lastMints) of(name string) *lastMint {
+	st, _ := s.m.LoadOrStore(name, &lastMint{})
+	return st.(*lastMint)
 }
 
-func (s *mintStatuses) forget(name string) { s.m.Delete(name) }
+func (s *lastMints) remove(name string) { s.m.Delete(name) }

@@ -13,9 +13,9 @@ import (
 
 // grant is the lease one read gets: ttl from at, after allowance.
 type grant struct {
-	entry      *cacheEntry
+	entry          *cacheEntry
 	ttl, allowance time.Duration
-	at         time.Time
+	at             time.Time
 }
 
 // lease finds the token for a read that arrived at arrived and the lease

@@ -43,11 +43,11 @@ func TestRereadTTLEndsBeforeTheToken(t *testing.T) {
 	issued := env.clock.Now()
 	hour := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(time.Hour)}
 	tests := []struct {
-		name  string
-		tok   *storedToken
-		at    time.Duration
+		name      string
+		tok       *storedToken
+		at        time.Duration
 		allowance time.Duration
-		want  time.Duration
+		want      time.Duration
 	}{
 		{"before the refresh ahead: until it", hour, 0, 0, 48 * time.Minute},
 		{"past the refresh ahead: until the safe end", hour, 50 * time.Minute, 0, 5 * time.Minute},

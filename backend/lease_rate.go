@@ -54,7 +54,7 @@ func (r *leaseRates) of(name string) *leaseRate {
 	return v.(*leaseRate)
 }
 
-func (r *leaseRates) forget(name string) { r.byName.Delete(name) }
+func (r *leaseRates) remove(name string) { r.byName.Delete(name) }
 
 // note counts a lease granted at now that Vault keeps for ttl unless it is
 // renewed, and logs a warning (at most

@@ -108,8 +108,8 @@ func (m *metrics) mintCount(name, providerName string) int64 {
 	return int64(out.GetCounter().GetValue())
 }
 
-// forget drops a deleted config's series.
-func (m *metrics) forget(name string) {
+// deleteSeries drops a deleted config's series.
+func (m *metrics) deleteSeries(name string) {
 	for _, vec := range m.perConfig {
 		vec.DeletePartialMatch(prometheus.Labels{"config": name})
 	}

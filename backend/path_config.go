@@ -153,7 +153,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, _ *logical.Request, d *f
 	if err := b.cache.removeConfig(ctx, name); err != nil {
 		return nil, err
 	}
-	b.leaseRates.forget(name)
+	b.leaseRates.remove(name)
 	return nil, nil
 }
 

@@ -133,9 +133,9 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 			data["lease_warning"] = w
 		}
 	}
-	lastMint, lastErr := b.statuses.of(e.name).snapshot()
-	if !lastMint.IsZero() {
-		data["last_mint_at"] = rfc3339(lastMint)
+	lastMintAt, lastErr := b.lastMints.of(e.name).snapshot()
+	if !lastMintAt.IsZero() {
+		data["last_mint_at"] = rfc3339(lastMintAt)
 	}
 	if lastErr != nil {
 		data["last_error"] = lastErr.message
