@@ -80,7 +80,7 @@ func (c *Config) leaseTTL(tok *storedToken, now time.Time, allowance, mountMax t
 // leaseSlack is the most leaseTTL takes off a lease besides allowance: its
 // jitter (up to jitterShare of the margin) and the truncation to whole
 // seconds together, and never less than that one second of truncation.
-// shortestLease counts it, so the refresh ahead comes before any lease on
+// earliestEndAfterMint counts it, so the refresh ahead comes before any lease on
 // the token can end: a lease read a moment after the mint and truncated by
 // almost a second once ended, and Vault Proxy let it go, just before the
 // refresh, and Proxy read the old token once more
@@ -116,13 +116,13 @@ func (c *Config) refreshAt(tok *storedToken, allowance time.Duration) time.Time 
 	if fraction <= 0 {
 		fraction = defaultRefreshFraction
 	}
-	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.shortestLease(tok, allowance))*lastRefreshShare)))
+	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.earliestEndAfterMint(tok, allowance))*lastRefreshShare)))
 }
 
-// shortestLease is the earliest end, counted from tok's mint, of any lease
+// earliestEndAfterMint is the earliest end, counted from tok's mint, of any lease
 // on it: its safe end, less allowance and the lease slack (jitter and
 // truncation).
-func (c *Config) shortestLease(tok *storedToken, allowance time.Duration) time.Duration {
+func (c *Config) earliestEndAfterMint(tok *storedToken, allowance time.Duration) time.Duration {
 	life := tok.lifetime()
 	return max(life-c.margin(life)-allowance-c.leaseSlack(life), 0)
 }
@@ -145,7 +145,7 @@ func (c *Config) shortestLease(tok *storedToken, allowance time.Duration) time.D
 // twentieth of the lifetime, for configs whose refresh comes late.
 func (c *Config) renewalPeriod(tok *storedToken, allowance time.Duration) time.Duration {
 	refresh := c.refreshAt(tok, allowance).Sub(tok.IssuedAt)
-	return max((c.shortestLease(tok, allowance) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
+	return max((c.earliestEndAfterMint(tok, allowance) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
 }
 
 // renewable reports whether reads get renewable leases.

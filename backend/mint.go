@@ -148,7 +148,7 @@ func retryable(err error) error {
 		// The mount does not allow the address: it will not allow it on
 		// the next attempt either.
 		return backoff.Permanent(err)
-	case !ok, !perr.Temporary():
+	case !ok, !perr.Transient():
 		// Refusals and unusable answers: the same request fails again.
 		return backoff.Permanent(err)
 	case perr.RetryAfter > 0:

@@ -122,7 +122,7 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 		data["token_valid"] = cfg.servable(tok, now, allowance)
 		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, allowance))
 		// Only tokens read during their lifetime are refreshed ahead.
-		data["refresh_scheduled"] = e.read.Load()
+		data["refresh_scheduled"] = e.inUse.Load()
 	}
 	data["lease_mode"] = cfg.leaseMode()
 	if cfg.leaseMode() == leaseModePerRead {

@@ -20,7 +20,7 @@ import (
 // noteRead records that a reader got e's token. The first read arms the
 // refresh-ahead timer.
 func (c *tokenCache) noteRead(e *cacheEntry) {
-	if e.read.Load() || !e.read.CompareAndSwap(false, true) {
+	if e.inUse.Load() || !e.inUse.CompareAndSwap(false, true) {
 		return
 	}
 	c.schedule(e, e.config.refreshAt(e.token, c.delays.allowance(c.clock.Now())))
@@ -120,7 +120,7 @@ func (c *tokenCache) refreshDue() {
 	c.mu.RLock()
 	var due []*cacheEntry
 	for _, e := range c.entries {
-		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token, allowance)) {
+		if e.token == nil || !e.inUse.Load() || now.Before(e.config.refreshAt(e.token, allowance)) {
 			continue
 		}
 		e.mu.Lock()

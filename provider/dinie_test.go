@@ -219,8 +219,8 @@ func TestDinieMintRateLimitWait(t *testing.T) {
 			if perr.RetryAfter != tc.want {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.want)
 			}
-			if tc.status == http.StatusTooManyRequests && !perr.Temporary() {
-				t.Errorf("a 429 is not Temporary()")
+			if tc.status == http.StatusTooManyRequests && !perr.Transient() {
+				t.Errorf("a 429 is not Transient()")
 			}
 		})
 	}

@@ -39,9 +39,9 @@ func (e *Error) Refused() bool {
 	return e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 }
 
-// Temporary reports whether the same request may succeed later: no answer at
+// Transient reports whether the same request may succeed later: no answer at
 // all, a timeout, rate limiting or a server error.
-func (e *Error) Temporary() bool {
+func (e *Error) Transient() bool {
 	switch {
 	case e.Status == 0:
 		return e.err != nil

@@ -107,7 +107,7 @@ func TestSetuMintFailures(t *testing.T) {
 		wantStatus int
 		want       []string
 		refused    bool
-		temporary  bool
+		transient  bool
 	}{
 		{
 			name:       "wrong credentials are refused with Keycloak's OAuth2 error",
@@ -135,7 +135,7 @@ func TestSetuMintFailures(t *testing.T) {
 			answer:     partnerAnswer{Status: 502, Header: map[string]string{"Content-Type": "text/html"}, Body: "<h1>Bad Gateway</h1>"},
 			wantStatus: 502,
 			want:       []string{"Bad Gateway"},
-			temporary:  true,
+			transient:  true,
 		},
 		{
 			name:       "a 200 with only a refresh token is an error that does not quote it",
@@ -185,8 +185,8 @@ func TestSetuMintFailures(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, setuRequest()) }, tc.answer)
 			tok, err := Mint(t.Context(), Setu{}, newRequest(p, setuPath, nil))
 			perr := checkMintFailure(t, tok, err, "Setu", tc.wantStatus, tc.want, tc.refused)
-			if perr.Temporary() != tc.temporary {
-				t.Errorf("Temporary() = %v, want %v", perr.Temporary(), tc.temporary)
+			if perr.Transient() != tc.transient {
+				t.Errorf("Transient() = %v, want %v", perr.Transient(), tc.transient)
 			}
 			if strings.Contains(err.Error(), setuSampleRefreshToken) {
 				t.Errorf("error %q quotes the refresh token", err)
