@@ -10,6 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
@@ -202,3 +204,31 @@ func (env *testEnv) waitRefresh(n int) {
 
 // noJitter draws no jitter, so tests can expect exact lease TTLs.
 func noJitter() float64 { return 0 }
+
+// within fails the test unless done is closed within a generous real-time
+// bound (a deadlock guard, not a timing assertion).
+func within(t *testing.T, what string, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not finish", what)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := c.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue()
+}
+
+func testCounter(c interface{ Write(*dto.Metric) error }) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -30,59 +29,6 @@ func TestTokenTooShortLivedToLeaseIsRefusedWithA502(t *testing.T) {
 	var coded logical.HTTPCodedError
 	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway || !strings.Contains(err.Error(), "too short to lease") {
 		t.Fatalf("read of a token with 0.5 s left returned %v, want a 502 saying the lifetime is too short to lease", err)
-	}
-}
-
-func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	cfg := env.storedConfig("p")
-	issued := env.clock.Now()
-	for _, life := range []time.Duration{2 * time.Second, 3 * time.Second, 30 * time.Second, time.Hour} {
-		tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(life)}
-		for _, jitter := range []float64{0, 0.3, 0.999} {
-			for _, allowance := range []time.Duration{0, 700 * time.Millisecond, 4 * time.Second} {
-				for at := issued; at.Before(tok.ExpiresAt); at = at.Add(life / 37) {
-					ttl := cfg.leaseTTL(tok, at, allowance, 0, jitter)
-					if ttl >= minLease && at.Add(ttl).Add(allowance).After(cfg.leaseEnd(tok)) {
-						t.Fatalf("life %s, jitter %.3f, allowance %s, at +%s: a %s lease ends after the safe end less the allowance",
-							life, jitter, allowance, at.Sub(issued), ttl)
-					}
-					if servable := cfg.servable(tok, at, allowance); servable != (ttl >= minServedLease) {
-						t.Fatalf("life %s, jitter %.3f, allowance %s, at +%s: servable %v but the lease is %s",
-							life, jitter, allowance, at.Sub(issued), servable, ttl)
-					}
-				}
-			}
-		}
-	}
-}
-
-func TestJitterSpreadsLeaseEndsOverHalfTheMargin(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	cfg := env.storedConfig("p")
-	now := env.clock.Now()
-	tok := &storedToken{IssuedAt: now, ExpiresAt: now.Add(time.Hour)} // margin 5m, safe end 55m
-	tests := []struct {
-		jitter float64
-		want   time.Duration
-	}{
-		{0, 55 * time.Minute},
-		{0.5, 55*time.Minute - 75*time.Second},
-		// The jitter leaves the last second of the 2m30s slack to the
-		// truncation to whole seconds.
-		{0.999, 52*time.Minute + 31*time.Second},
-	}
-	for _, tt := range tests {
-		if got := cfg.leaseTTL(tok, now, 0, 0, tt.jitter); got != tt.want {
-			t.Errorf("jitter %.3f: lease %s, want %s", tt.jitter, got, tt.want)
-		}
-	}
-	// A lease that is already short keeps its second.
-	late := now.Add(55*time.Minute - 1500*time.Millisecond)
-	if got := cfg.leaseTTL(tok, late, 0, 0, 0.999); got != time.Second {
-		t.Errorf("1.5 s before the safe end, jitter 0.999: lease %s, want 1s", got)
 	}
 }
 
@@ -146,41 +92,6 @@ func TestDelayWatchForgetsOldDelays(t *testing.T) {
 	}
 }
 
-// TestRenewableHoldersReadAgainOnlyAfterTheRefresh: Vault Proxy and Agent
-// let a renewable lease go once a renewal returns less than 0.8 of its
-// period (api.LifetimeWatcher); that must come after the refresh ahead
-// replaced the token, for one read per token lifetime, and before the
-// lease's end.
-func TestRenewableHoldersReadAgainOnlyAfterTheRefresh(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	cfg := env.storedConfig("p")
-	issued := env.clock.Now()
-	// The largest jitter leaseTTL can draw.
-	mostJitter := math.Nextafter(1, 0)
-	for _, life := range []time.Duration{29 * time.Second, 100 * time.Second, 30 * time.Minute, time.Hour, 24 * time.Hour} {
-		tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(life)}
-		for _, allowance := range []time.Duration{0, 3 * time.Second} {
-			period := cfg.renewalPeriod(tok, allowance)
-			refresh := cfg.refreshAt(tok, allowance).Sub(issued)
-			if period < minLease {
-				t.Errorf("life %s: period %s", life, period)
-			}
-			// Every read until the refresh, with the most jitter: the
-			// lease it gets, truncated as leaseTTL truncates it, is let go
-			// only after the refresh.
-			for read := time.Duration(0); read < refresh; read += max(life/1000, time.Millisecond) {
-				ttl := cfg.leaseTTL(tok, issued.Add(read), allowance, 0, mostJitter)
-				if letGo := read + ttl - time.Duration(0.8*float64(period)); letGo < refresh {
-					t.Errorf("life %s, allowance %s: a read at %s gets %s with period %s and is let go at %s, before the refresh at %s",
-						life, allowance, read, ttl, period, letGo, refresh)
-					break
-				}
-			}
-		}
-	}
-}
-
 // TestACachedTokenWithUnderTwoSecondsLeftIsReplacedFirst: Vault Agent
 // drops a read that completes within the same second as the one before,
 // so a 1 s lease on the old token made it miss the new one (issue 16).
@@ -205,5 +116,52 @@ func TestARenewableLeaseTTLLeavesTheFirstRenewalItsWholeTTL(t *testing.T) {
 	resp := env.readToken("p")
 	if resp.Data["access_token"] != env.partner.token(1) || resp.Secret.MaxTTL != 5*time.Second || resp.Secret.TTL != 4*time.Second {
 		t.Fatalf("%v: lease TTL %s, max TTL %s; want token-1, 4s, 5s", resp.Data["access_token"], resp.Secret.TTL, resp.Secret.MaxTTL)
+	}
+}
+
+func TestLeaseModeNoneReturnsTheTokenWithoutALease(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"lease_mode": "none"})
+	resp := env.readToken("p")
+	if resp.Secret != nil {
+		t.Fatalf("lease_mode=none returned a lease: %+v", resp.Secret)
+	}
+	want := map[string]any{
+		"access_token":    env.partner.token(1),
+		"token_type":      "Bearer",
+		"expires_at":      env.clock.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"ttl":             int64(48 * 60), // until the refresh ahead at 80% of the hour
+		"rotation_period": int64(3600),
+	}
+	for k, v := range want {
+		if resp.Data[k] != v {
+			t.Errorf("%s = %v (%T), want %v", k, resp.Data[k], resp.Data[k], v)
+		}
+	}
+	if got := env.mustOK(logical.ReadOperation, "status/p", nil).Data["lease_mode"]; got != "none" {
+		t.Errorf("status lease_mode = %v, want none", got)
+	}
+	if got := env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2"); testCounter(got) != 0 {
+		t.Errorf("lease_mode=none counted %v leases issued", testCounter(got))
+	}
+}
+
+func TestLeaseModeIsValidated(t *testing.T) {
+	env := newTestEnv(t)
+	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": env.partner.URL(), "client_id": testClientID, "client_secret": testClientSecret,
+		"lease_mode": "sometimes",
+	})
+	if err == nil && (resp == nil || !resp.IsError()) {
+		t.Fatal("lease_mode=sometimes was accepted")
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	} else {
+		msg = resp.Error().Error()
+	}
+	if !strings.Contains(msg, "lease_mode") {
+		t.Fatalf("error %q does not name lease_mode", msg)
 	}
 }

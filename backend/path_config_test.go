@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -176,4 +177,14 @@ func TestConfigDeleteIsIdempotent(t *testing.T) {
 	if resp, _ := env.request(logical.ReadOperation, "config/p", nil); resp != nil {
 		t.Fatalf("deleted config still readable: %v", resp)
 	}
+}
+
+// otherProvider is a second provider kind for tests about fields that
+// belong to one provider and not another.
+type otherProvider struct{}
+
+func (otherProvider) Spec() provider.Spec { return provider.Spec{Name: "other", DisplayName: "Other"} }
+
+func (otherProvider) Mint(context.Context, *provider.Request) (*provider.Token, error) {
+	return nil, &provider.Error{Partner: "Other", Message: "not a real partner"}
 }

@@ -1,9 +1,14 @@
 package backend
 
 import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -59,5 +64,64 @@ func TestCanonicalName(t *testing.T) {
 		if got := canonicalName.MatchString(name); got != want {
 			t.Errorf("canonical(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/")
+
+func TestEveryPathAndFieldIsDocumented(t *testing.T) {
+	env := newTestEnv(t)
+	for _, p := range env.b.Paths {
+		if p.HelpSynopsis == "" || p.HelpDescription == "" {
+			t.Errorf("path %s has no help", p.Pattern)
+		}
+		if p.DisplayAttrs == nil || p.DisplayAttrs.OperationPrefix == "" {
+			t.Errorf("path %s has no display attributes", p.Pattern)
+		}
+		for name, f := range p.Fields {
+			if f.Description == "" {
+				t.Errorf("field %s of %s has no description", name, p.Pattern)
+			}
+		}
+	}
+	help := env.mustOK(logical.HelpOperation, "config/x", nil)
+	if text := help.Data["help"].(string); !strings.Contains(text, "client_secret") || !strings.Contains(text, "write-only") {
+		t.Fatalf("path-help of config/x:\n%s", text)
+	}
+}
+
+// TestOpenAPIDocument checks the OpenAPI document Vault serves for the
+// mount (sys/internal/specs/openapi) against testdata/openapi.json.
+// Regenerate with: go test ./backend -run OpenAPI -update
+func TestOpenAPIDocument(t *testing.T) {
+	env := newTestEnv(t)
+	resp := env.mustOK(logical.HelpOperation, "", nil)
+	doc, ok := resp.Data["openapi"].(*framework.OASDocument)
+	if !ok {
+		t.Fatalf("no OpenAPI document in %v", resp.Data)
+	}
+	for path, item := range doc.Paths {
+		for method, op := range map[string]*framework.OASOperation{"get": item.Get, "post": item.Post, "delete": item.Delete} {
+			if op != nil && op.OperationID == "" {
+				t.Errorf("%s %s has no operationId", method, path)
+			}
+		}
+	}
+	got, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "openapi.json")
+	if *update {
+		if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./backend -run OpenAPI -update)", err)
+	}
+	if strings.TrimSpace(string(want)) != strings.TrimSpace(string(got)) {
+		t.Fatalf("the OpenAPI document changed; review it and run go test ./backend -run OpenAPI -update")
 	}
 }

@@ -1,9 +1,9 @@
 package backend
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -133,53 +133,6 @@ func TestFailedRefreshKeepsServingTheValidToken(t *testing.T) {
 	}
 }
 
-func TestForcedRefreshIsCoalescedAndRateLimited(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	env.readToken("p")
-	env.clock.Advance(time.Minute)
-
-	arrived, release := env.partner.hold()
-	const callers = 50
-	var wg sync.WaitGroup
-	refreshed := make(chan bool, callers)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := env.request(logical.UpdateOperation, "refresh/p", nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			refreshed <- resp.Data["refreshed"].(bool)
-		}()
-	}
-	<-arrived
-	release()
-	wg.Wait()
-	close(refreshed)
-	if n := env.partner.mints(); n != 2 {
-		t.Fatalf("%d concurrent forced refreshes caused %d mints in all, want 2", callers, n)
-	}
-	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
-		t.Fatalf("after the refresh got %v", got)
-	}
-
-	// Right after, a refresh keeps the fresh token.
-	resp := env.mustOK(logical.UpdateOperation, "refresh/p", nil)
-	if resp.Data["refreshed"] != false || len(resp.Warnings) == 0 {
-		t.Fatalf("refresh within the rate limit: %#v", resp)
-	}
-	env.clock.Advance(refreshMinInterval)
-	if resp := env.mustOK(logical.UpdateOperation, "refresh/p", nil); resp.Data["refreshed"] != true {
-		t.Fatalf("refresh after the rate limit: %#v", resp)
-	}
-	if n := env.partner.mints(); n != 3 {
-		t.Fatalf("mints = %d, want 3", n)
-	}
-}
-
 // TestADayOfReadsMintsAtMostThirtyHourLongTokens reads every 10 seconds for
 // 24 simulated hours: refresh ahead at 80% of an hour is one mint per 48
 // minutes.
@@ -197,5 +150,29 @@ func TestADayOfReadsMintsAtMostThirtyHourLongTokens(t *testing.T) {
 	}
 	if n := env.partner.mints(); n > 30 {
 		t.Fatalf("24 hours of reads minted %d hour-long tokens, want at most 30", n)
+	}
+}
+
+// TestBackgroundRefreshesAreSpreadOverTime lets six tokens of one partner
+// fall due at once with refresh_rate 2: the partner must not see them in a
+// burst. The bound is one-sided (a slow machine only spreads them more).
+func TestBackgroundRefreshesAreSpreadOverTime(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"refresh_rate": 2})
+	const configs = 6
+	for i := range configs {
+		name := fmt.Sprintf("p%d", i)
+		env.writeConfig(name, nil)
+		env.readToken(name)
+	}
+	env.clock.Advance(48 * time.Minute)
+	if err := env.b.periodicFunc(t.Context(), &logical.Request{Storage: env.storage}); err != nil {
+		t.Fatal(err)
+	}
+	env.partner.waitMint(2 * configs)
+	refreshes := env.partner.arrivals()[configs:]
+	// A burst of 2, then one every half second: at least 2s for 6.
+	if spread := refreshes[len(refreshes)-1].Sub(refreshes[0]); spread < 1900*time.Millisecond {
+		t.Fatalf("%d refreshes within %s, want them spread at 2 a second", configs, spread)
 	}
 }

@@ -2,7 +2,9 @@ package backend
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,60 +14,36 @@ import (
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
-// TestPoderoSecretWithFormCharactersMintsThroughTheEngine configures a
-// Podero secret holding + / % : and reads its token against the simulator,
-// which decodes the Basic pair as django-oauth-toolkit does.
-func TestPoderoSecretWithFormCharactersMintsThroughTheEngine(t *testing.T) {
-	env := newTestEnv(t)
-	sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
-	client := partnersim.Client{ID: "podero-client", Secret: "s3+cr/et%20:with-colon"}
-	if err := sim.SetClient(partnersim.Podero, client); err != nil {
-		t.Fatal(err)
-	}
-	env.mustOK(logical.CreateOperation, "config/podero", map[string]any{
-		"provider": "podero", "token_url": sim.TokenURL(partnersim.Podero), "client_id": client.ID, "client_secret": client.Secret,
-	})
-	tok := env.readToken("podero")
-	if active, _ := sim.Introspect(partnersim.Podero, tok.Data["access_token"].(string)); !active {
-		t.Fatal("the partner does not know the token")
-	}
-}
-
-// TestDUPRExpirySourcesThroughTheEngine has the simulated DUPR answer with
-// a Java serialiser's expiry and with none, and checks the expiry the
-// engine derives and the source its mint log names.
-func TestDUPRExpirySourcesThroughTheEngine(t *testing.T) {
-	for _, tc := range []struct {
-		layout, source string
-	}{
-		{partnersim.DUPRExpiryDocumented, "expiry"},
-		{partnersim.DUPRExpiryJackson, "expiry"},
-		{partnersim.DUPRNoExpiry, "jwt_exp"},
-	} {
-		t.Run(tc.layout, func(t *testing.T) {
+// TestPartnerRefusalsNameThePartner checks that each partner's own refusal
+// reaches the reader with its status and message, without the secret.
+func TestPartnerRefusalsNameThePartner(t *testing.T) {
+	for _, partner := range partnersim.Partners() {
+		t.Run(partner, func(t *testing.T) {
 			env := newTestEnv(t)
-			sim := startSimulator(t, partnersim.Options{Now: env.clock.Now, DUPRExpiryLayout: tc.layout})
-			const lifetime = 40 * time.Minute
-			if err := sim.SetLifetime(partnersim.DUPR, lifetime); err != nil {
-				t.Fatal(err)
+			sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
+			const wrongSecret = "definitely-the-wrong-secret"
+			env.mustOK(logical.CreateOperation, "config/"+partner, simConfig(sim, partner, wrongSecret))
+			_, err := env.request(logical.ReadOperation, "token/"+partner, nil)
+			if err == nil {
+				t.Fatal("a wrong secret minted a token")
 			}
-			env.mustOK(logical.CreateOperation, "config/dupr", simConfig(sim, partnersim.DUPR, ""))
-			tok := env.readToken("dupr")
-			// An expiry counted against Date loses the second Date may
-			// have truncated (provider.serverExpiry).
-			var dateLoss time.Duration
-			if tc.source == "expiry" {
-				dateLoss = time.Second
+			spec := env.b.providers[partner].Spec()
+			for _, want := range []string{spec.DisplayName, "answered HTTP 4"} {
+				if !contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
 			}
-			if want := env.clock.Now().Add(lifetime - dateLoss).UTC().Format(time.RFC3339); tok.Data["expires_at"] != want {
-				t.Errorf("expires_at = %v, want %s", tok.Data["expires_at"], want)
+			if contains(err.Error(), wrongSecret) {
+				t.Fatalf("error echoes the secret: %v", err)
 			}
-			if want := "expiry_source=" + tc.source; !strings.Contains(env.logs.String(), want) {
-				t.Errorf("the mint log does not say %s:\n%s", want, env.logs.String())
+			if sim.Mints(partner) != 0 {
+				t.Fatal("simulator minted for a wrong secret")
 			}
 		})
 	}
 }
+
+var contains = strings.Contains
 
 // TestPartnersOwnWordsReachTheReader checks that what a partner says in
 // its answer reaches the reader, whatever the HTTP status.
@@ -165,4 +143,23 @@ func holdsPartOfSecret(text, secret string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+func TestPartnerRefusalIsAClearErrorWithoutTheSecret(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.partner.failNext(http.StatusUnauthorized)
+	_, err := env.request(logical.ReadOperation, "token/p", nil)
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway {
+		t.Fatalf("got %v, want a 502", err)
+	}
+	for _, want := range []string{`config "p"`, "OAuth2", "HTTP 401", "client is disabled"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), testClientSecret) {
+		t.Fatalf("error echoes the secret: %v", err)
+	}
 }

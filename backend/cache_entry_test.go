@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
@@ -102,11 +100,33 @@ func TestDinieRateLimitResetIsRemembered(t *testing.T) {
 	}
 }
 
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var out dto.Metric
-	if err := c.Write(&out); err != nil {
-		t.Fatal(err)
+func TestRefusalIsRememberedUntilTheConfigChanges(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	env.partner.failNext(http.StatusUnauthorized)
+	if _, err := env.request(logical.ReadOperation, "token/p", nil); err == nil {
+		t.Fatal("refused read succeeded")
 	}
-	return out.GetCounter().GetValue()
+	_, err := env.request(logical.ReadOperation, "token/p", nil)
+	var coded logical.HTTPCodedError
+	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway ||
+		!strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "remembered: no new attempt for another 30s") {
+		t.Fatalf("second read: %v, want a 502 saying the refusal is remembered", err)
+	}
+	if n := env.partner.requests(); n != 1 {
+		t.Fatalf("a remembered refusal still reached the partner: %d requests", n)
+	}
+
+	env.clock.Advance(30 * time.Second)
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
+		t.Fatalf("after the back-off got %v", got)
+	}
+
+	env.partner.failNext(http.StatusUnauthorized)
+	env.mustOK(logical.UpdateOperation, "config/p", nil)
+	env.request(logical.ReadOperation, "token/p", nil)
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_secret": testClientSecret})
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
+		t.Fatalf("a config write did not clear the refusal: %v", got)
+	}
 }
