@@ -224,11 +224,3 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return out.GetCounter().GetValue()
 }
-
-func testCounter(c interface{ Write(*dto.Metric) error }) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		return -1
-	}
-	return m.GetCounter().GetValue()
-}

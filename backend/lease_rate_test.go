@@ -33,7 +33,7 @@ func TestStatusWarnsWhenLeasedReadsKeepTooManyLeasesAlive(t *testing.T) {
 	if logs := env.logs.String(); strings.Count(logs, "keep too many leases alive") != 1 {
 		t.Errorf("want one warning in the log, got:\n%s", logs)
 	}
-	if got := testCounter(env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2")); got != 3000 {
+	if got := counterValue(t, env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2")); got != 3000 {
 		t.Errorf("leases issued = %v, want 3000", got)
 	}
 	// A minute later with no reads, the warning is gone.

@@ -141,8 +141,8 @@ func TestLeaseModeNoneReturnsTheTokenWithoutALease(t *testing.T) {
 	if got := env.mustOK(logical.ReadOperation, "status/p", nil).Data["lease_mode"]; got != "none" {
 		t.Errorf("status lease_mode = %v, want none", got)
 	}
-	if got := env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2"); testCounter(got) != 0 {
-		t.Errorf("lease_mode=none counted %v leases issued", testCounter(got))
+	if got := counterValue(t, env.b.metrics.leasesIssued.WithLabelValues("p", "oauth2")); got != 0 {
+		t.Errorf("lease_mode=none counted %v leases issued", got)
 	}
 }
 
