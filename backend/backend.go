@@ -32,15 +32,15 @@ expires and kept in storage so restarts do not mint again.
 Write credentials to config/<name>, read the token from token/<name>.
 `
 
-// Options replace the backend's collaborators in tests.
-type Options struct {
-	// Providers replaces the built-in providers.
-	Providers provider.Registry
-	Clock     clockwork.Clock
-	// Retry replaces the waits between attempts of one mint.
-	Retry *retryPolicy
-	// Jitter replaces the random draw that spreads lease ends.
-	Jitter func() float64
+// options replace the backend's collaborators in tests.
+type options struct {
+	// providers replaces the built-in providers.
+	providers provider.Registry
+	clock     clockwork.Clock
+	// retry replaces the waits between attempts of one mint.
+	retry *retryPolicy
+	// jitter replaces the random draw that spreads lease ends.
+	jitter func() float64
 }
 
 // backend is one mount: the paths, and the parts they call.
@@ -49,12 +49,9 @@ type backend struct {
 
 	providers provider.Registry
 	clock     clockwork.Clock
-	client    *http.Client
-	minter    *minter
-	cache     *tokenCache
+	retry     retryPolicy
 	metrics   *metrics
 	lastMints *lastMints
-	guard     *dialGuard
 	// delays remembers recent delays that leases must leave room for.
 	delays delayWatch
 	// leaseRates measures each config's leased reads.
@@ -62,6 +59,10 @@ type backend struct {
 	// jitter draws in [0, 1) how much of the jitter share a lease loses.
 	jitter func() float64
 
+	// Built by attach, once the mount's logger and storage are known.
+	guard  *dialGuard
+	client *http.Client
+	cache  *tokenCache
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
 	ctx    context.Context
@@ -72,7 +73,7 @@ type backend struct {
 
 // Factory builds the backend for Vault.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
-	b := newBackend(Options{})
+	b := newBackend(options{})
 	if err := b.attach(ctx, conf); err != nil {
 		return nil, err
 	}
@@ -80,9 +81,10 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 }
 
 // attach connects the backend to its mount: Vault's system view
-// (remembering the answers asked on every request) and storage, which the
-// token cache and the mount's settings live in. It ends with the
-// framework's own Setup.
+// (remembering the answers asked on every request), the framework's own
+// Setup, and then, in one place, the parts that use the mount's logger and
+// storage: the dial guard, the HTTP client to partners, the minter and the
+// token cache.
 func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error {
 	if conf.StorageView == nil {
 		return errors.New("the backend config carries no storage view")
@@ -95,30 +97,35 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 	if err := b.Setup(ctx, conf); err != nil {
 		return err
 	}
-	b.guard.storage = conf.StorageView
+	logger := b.Logger()
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.guard = &dialGuard{storage: conf.StorageView}
+	b.client = newHTTPClient(logger, b.guard)
+	minter := &minter{providers: b.providers, client: b.client, clock: b.clock, retry: b.retry, logger: logger}
 	b.cache = newTokenCache(cacheDeps{
 		ctx:          b.ctx,
 		storage:      conf.StorageView,
 		clock:        b.clock,
-		logger:       b.Logger(),
-		requestToken: b.minter.trySecrets,
+		logger:       logger,
+		requestToken: minter.trySecrets,
 		writable:     b.WriteSafeReplicationState,
 		metrics:      b.metrics,
 		lastMints:    b.lastMints,
 		events:       b.sendEvent,
-		limits:       &refreshLimits{storage: conf.StorageView, tokenURL: b.tokenURL},
+		limits:       &refreshLimits{storage: conf.StorageView, clock: b.clock, tokenURL: b.tokenURL},
 		delays:       &b.delays,
 	})
 	return nil
 }
 
-func newBackend(opts Options) *backend {
+func newBackend(opts options) *backend {
 	b := &backend{
-		providers: opts.Providers,
-		clock:     opts.Clock,
+		providers: opts.providers,
+		clock:     opts.clock,
+		retry:     defaultRetryPolicy,
+		jitter:    opts.jitter,
 		metrics:   newMetrics(),
 		lastMints: &lastMints{},
-		guard:     &dialGuard{},
 	}
 	if b.providers == nil {
 		b.providers = provider.Builtin()
@@ -126,17 +133,12 @@ func newBackend(opts Options) *backend {
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
-	logger := func() hclog.Logger { return b.Logger() }
-	b.client = newHTTPClient(logger, b.guard)
-	b.minter = &minter{providers: b.providers, client: b.client, clock: b.clock, retry: defaultRetryPolicy, logger: logger}
-	b.jitter = rand.Float64
-	if opts.Jitter != nil {
-		b.jitter = opts.Jitter
+	if opts.retry != nil {
+		b.retry = *opts.retry
 	}
-	if opts.Retry != nil {
-		b.minter.retry = *opts.Retry
+	if b.jitter == nil {
+		b.jitter = rand.Float64
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
 
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -180,7 +182,7 @@ func (b *backend) tokenURL(cfg *Config) string {
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
 // survive any redirect). guard connects only where the mount allows.
-func newHTTPClient(logger func() hclog.Logger, guard *dialGuard) *http.Client {
+func newHTTPClient(logger hclog.Logger, guard *dialGuard) *http.Client {
 	transport := cleanhttp.DefaultPooledTransport()
 	transport.DialContext = guard.dialContext
 	transport.Proxy = guard.proxy

@@ -52,17 +52,10 @@ type tokenCache struct {
 	// locks orders, per name, config writes against the commit of a mint,
 	// so a token minted with replaced credentials is never stored.
 	locks []*locksutil.LockEntry
-	// background counts refreshes running outside any request, and timers
-	// the armed refresh timers and their running callbacks, so that cleanup
-	// can wait for all of them to end.
-	background sync.WaitGroup
-	timers     sync.WaitGroup
-	// inFlight counts requests to partners in flight, which may outlive the
-	// request that started them; stopping refuses new ones, so cleanup
-	// can wait for the last.
-	inFlight   sync.WaitGroup
-	inFlightMu sync.Mutex
-	stopping   bool
+	// work counts what runs in the background for the mount: shared
+	// mints, which outlive a reader that gives up, background refreshes and
+	// verifying mints, so that stop can wait for them. Only start adds to it.
+	work sync.WaitGroup
 }
 
 func newTokenCache(deps cacheDeps) *tokenCache {
@@ -102,32 +95,31 @@ func (c *tokenCache) drop(name string) {
 	}
 }
 
-// track counts a mint in flight, unless the cache is stopping; done ends it.
-func (c *tokenCache) track() (done func(), ok bool) {
-	c.inFlightMu.Lock()
-	defer c.inFlightMu.Unlock()
-	if c.stopping {
-		return nil, false
+// start runs f in the background unless the mount is stopping, and
+// reports whether it did. Checking the mount's context under mu orders
+// every start before stop's Wait: stop takes mu only after the context is
+// cancelled, so a start that finds it live added to work before stop waits.
+func (c *tokenCache) start(f func()) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.ctx.Err() != nil {
+		return false
 	}
-	c.inFlight.Add(1)
-	return c.inFlight.Done, true
+	c.work.Go(f)
+	return true
 }
 
-// stop cancels every scheduled refresh and waits for running ones and for
-// mints in flight, which the mount's cancelled context cuts short.
+// stop cancels every scheduled refresh and waits for the work started
+// before the mount's context, which the caller cancels first, ended; the
+// cancelled context cuts mints in flight short.
 func (c *tokenCache) stop() {
-	c.inFlightMu.Lock()
-	c.stopping = true
-	c.inFlightMu.Unlock()
 	c.mu.Lock()
 	for name, e := range c.entries {
 		c.cancelRefresh(e)
 		delete(c.entries, name)
 	}
 	c.mu.Unlock()
-	c.timers.Wait()
-	c.background.Wait()
-	c.inFlight.Wait()
+	c.work.Wait()
 }
 
 // current returns the entry for name, from memory or else from storage.
@@ -165,69 +157,83 @@ func (c *tokenCache) current(ctx context.Context, name string) (*cacheEntry, err
 // one request to the partner; a caller that gives up does not cancel it.
 func (c *tokenCache) shareMint(ctx context.Context, seen *cacheEntry, needed func(cur *cacheEntry, now time.Time) bool) (*cacheEntry, error) {
 	key := seen.name + "\x00" + seen.config.ID
-	// Only the first caller's function runs; the others share its result.
-	// A caller whose own flight finds that a mint which ended meanwhile made
-	// its own unnecessary was served by that mint too: it counts as
-	// coalesced as well, so coalesced reads and mints add up to the misses.
-	minted := false
-	ch := c.flights.DoChan(key, func() (any, error) {
-		if cur := c.lookup(seen.name); cur != nil && cur.config.ID == seen.config.ID && !needed(cur, c.clock.Now()) {
-			return cur, nil
+	type answer struct {
+		entry *cacheEntry
+		err   error
+		// minted is set for the caller whose own function minted; the
+		// others, and a caller whose flight found that a mint which ended
+		// meanwhile made its own unnecessary, were served by another's
+		// mint and count as coalesced, so coalesced reads and mints add up
+		// to the misses.
+		minted bool
+	}
+	answers := make(chan answer, 1)
+	started := c.start(func() {
+		var a answer
+		var event string
+		v, err, _ := c.flights.Do(key, func() (any, error) {
+			if cur := c.lookup(seen.name); cur != nil && cur.config.ID == seen.config.ID && !needed(cur, c.clock.Now()) {
+				return cur, nil
+			}
+			a.minted = true
+			e, ev, err := c.mintAndCommit(seen)
+			event = ev
+			return e, err
+		})
+		a.entry, _ = v.(*cacheEntry)
+		a.err = err
+		answers <- a
+		// Sent once the flight is over and every caller has its answer:
+		// readers waiting on a mint never wait on the events system.
+		if event != "" {
+			c.events(event, seen.name, seen.config.Provider)
 		}
-		minted = true
-		return c.mintAndCommit(seen)
 	})
+	if !started {
+		return nil, errStopping
+	}
 	select {
-	case res := <-ch:
-		if !minted {
+	case a := <-answers:
+		if !a.minted {
 			c.metrics.coalescedReads.WithLabelValues(seen.name, seen.config.Provider).Inc()
 		}
-		if res.Err != nil {
-			return nil, res.Err
+		if a.err != nil {
+			return nil, a.err
 		}
-		return res.Val.(*cacheEntry), nil
+		return a.entry, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
 // mintAndCommit asks the partner for a token for seen's config and commits
-// it to storage and memory. A refusal is remembered on the entry for the
-// config's refusal_backoff, so readers do not hammer the partner with a bad
-// secret; a partner's requested wait is honoured the same way.
-func (c *tokenCache) mintAndCommit(seen *cacheEntry) (*cacheEntry, error) {
+// it to storage and memory, and says which event to send for it. A refusal
+// is remembered on the entry for the config's refusal_backoff, so readers
+// do not hammer the partner with a bad secret; a partner's requested wait
+// is honoured the same way.
+func (c *tokenCache) mintAndCommit(seen *cacheEntry) (e *cacheEntry, event string, err error) {
 	name, cfg := seen.name, seen.config
-	// Counted as a whole, commit included, so cleanup waits for all of it.
-	done, ok := c.track()
-	if !ok {
-		return nil, errStopping
-	}
-	defer done()
 	if err := seen.refusal(c.clock.Now()); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := seen.partnerWait(c.clock.Now()); err != nil {
 		c.metrics.retryAfterHeld.WithLabelValues(name, cfg.Provider).Inc()
-		return nil, err
+		return nil, "", err
 	}
 	res, err := c.mintAndReport(c.ctx, name, cfg)
 	if err != nil {
 		if seen.rememberFailure(err, c.clock.Now()) {
-			c.events(eventCredentialsRefused, name, cfg.Provider)
+			event = eventCredentialsRefused
 		}
-		return nil, mintError(name, err)
+		return nil, event, mintError(name, err)
 	}
 	lock := c.lock(name)
 	lock.Lock()
-	e, err := c.commit(name, cfg, res)
-	lock.Unlock()
-	if err != nil {
-		return nil, err
+	defer lock.Unlock()
+	if e, err = c.commit(name, cfg, res); err != nil {
+		return nil, "", err
 	}
-	// Sent once the lock is released: a slow events system must not hold
-	// up the readers and writers of every name that shares the lock.
-	c.events(eventTokenMinted, name, cfg.Provider)
-	return e, nil
+	return e, eventTokenMinted, nil
 }
 
 // mintAndReport has the partner mint a token with cfg's credentials

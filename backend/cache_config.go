@@ -11,15 +11,19 @@ import (
 // delete, each under the name's lock.
 
 // verify mints a token with cfg, a config not yet stored, under the
-// writer's ctx, so a writer that gives up stops it. It is reported like
-// every mint; replaceConfig keeps its token.
-func (c *tokenCache) verify(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
-	done, ok := c.track()
-	if !ok {
+// writer's ctx, so a writer that gives up stops it. It runs as background
+// work, so that cleanup waits for it, and is reported like every mint;
+// replaceConfig keeps its token.
+func (c *tokenCache) verify(ctx context.Context, name string, cfg *Config) (res *mintResult, err error) {
+	done := make(chan struct{})
+	if !c.start(func() {
+		defer close(done)
+		res, err = c.mintAndReport(ctx, name, cfg)
+	}) {
 		return nil, errStopping
 	}
-	defer done()
-	return c.mintAndReport(ctx, name, cfg)
+	<-done
+	return res, err
 }
 
 // replaceConfig applies a config write under name's lock: merge turns the

@@ -21,9 +21,11 @@ func TestEventsCarryOnlyTheConfigAndProvider(t *testing.T) {
 	env.b = env.newBackend()
 	env.writeConfig("p", nil)
 	env.readToken("p")
+	env.settle() // events follow the answer
 	env.partner.failNext(http.StatusUnauthorized)
 	env.clock.Advance(time.Minute)
 	env.request(logical.UpdateOperation, "refresh/p", nil)
+	env.settle()
 
 	events.Lock()
 	defer events.Unlock()
@@ -56,7 +58,9 @@ func TestAServerWithoutEventsIsAskedOnce(t *testing.T) {
 	env.writeConfig("p", nil)
 	env.writeConfig("q", nil)
 	env.readToken("p")
+	env.settle() // events follow the answer
 	env.readToken("q")
+	env.settle()
 	if n := events.calls.Load(); n != 1 {
 		t.Fatalf("two mints on a server without events sent %d events, want 1 (then none)", n)
 	}
@@ -96,9 +100,56 @@ func TestEventsAreSentOutsideTheNameLock(t *testing.T) {
 	env.readToken("p")
 	env.clock.Advance(time.Minute)
 	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
+	env.settle() // events follow the answer
 	probe.mu.Lock()
 	defer probe.mu.Unlock()
 	if probe.events < 2 || probe.held != 0 {
 		t.Fatalf("%d of %d events were sent while the name's lock was held", probe.held, probe.events)
 	}
+}
+
+// heldEvents holds every event until released, as a slow events system
+// would, and says whether one got through.
+type heldEvents struct {
+	release chan struct{}
+	through atomic.Bool
+}
+
+func (h *heldEvents) SendEvent(ctx context.Context, _ logical.EventType, _ *logical.EventData) error {
+	defer h.through.Store(true)
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// TestReadersDoNotWaitForTheEventsSystem: the readers that shared a mint
+// have their tokens while its token-minted event is still held up.
+func TestReadersDoNotWaitForTheEventsSystem(t *testing.T) {
+	env := newTestEnv(t)
+	events := &heldEvents{release: make(chan struct{})}
+	env.events = events
+	env.b = env.newBackend()
+	env.writeConfig("p", nil)
+	arrived, release := env.partner.hold()
+	const readers = 3
+	answered := make(chan struct{}, readers)
+	for range readers {
+		go func() {
+			if _, err := env.request(logical.ReadOperation, "token/p", nil); err != nil {
+				t.Error(err)
+			}
+			answered <- struct{}{}
+		}()
+	}
+	<-arrived
+	release()
+	for range readers {
+		within(t, "a read of a token whose event is held up", answered)
+	}
+	if events.through.Load() {
+		t.Fatal("the readers were answered only once the event was sent")
+	}
+	close(events.release)
 }

@@ -49,13 +49,25 @@ func TestRetryAfterIsHonouredWithinTheBudget(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
 	env.partner.inject(partnersim.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
-	start := time.Now()
-	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
-		t.Fatalf("got %v", got)
+	done := make(chan struct{})
+	var resp *logical.Response
+	var err error
+	go func() {
+		defer close(done)
+		resp, err = env.request(logical.ReadOperation, "token/p", nil)
+	}()
+	// The mint waits on the engine's clock for the second the partner asked.
+	if err := env.clock.BlockUntilContext(t.Context(), 1); err != nil {
+		t.Fatal(err)
 	}
-	// A floor, not a timing assertion: the retry must not come early.
-	if waited := time.Since(start); waited < time.Second {
-		t.Fatalf("retried after %s, before the partner's Retry-After of 1s", waited)
+	env.clock.Advance(time.Second - time.Millisecond)
+	if n := env.partner.requests(); n != 1 {
+		t.Fatalf("the partner saw %d requests before its Retry-After of 1s had passed, want 1", n)
+	}
+	env.clock.Advance(time.Millisecond)
+	within(t, "the read after the partner's wait", done)
+	if err != nil || resp.Data["access_token"] != env.partner.token(1) {
+		t.Fatalf("got %v %v", resp, err)
 	}
 }
 
@@ -74,6 +86,7 @@ func TestRetryAfterBeyondTheBudgetSaysSo(t *testing.T) {
 
 func TestUnreachablePartnerExhaustsTheBudgetClearly(t *testing.T) {
 	env := newTestEnv(t)
+	env.b = env.newBackendWith(options{retry: &retryPolicy{initial: 10 * time.Millisecond, max: 100 * time.Millisecond}})
 	// A port nothing listens on: connections are refused at once.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,7 +95,9 @@ func TestUnreachablePartnerExhaustsTheBudgetClearly(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	env.writeConfig("p", map[string]any{"token_url": "http://" + addr + "/token", "timeout": "1s"})
-	_, err = env.request(logical.ReadOperation, "token/p", nil)
+	// The back-off between attempts passes on the engine's clock, which
+	// spends the budget.
+	_, err = env.requestWaiting(100*time.Millisecond, logical.ReadOperation, "token/p")
 	if err == nil || !strings.Contains(err.Error(), "gave up after") || !strings.Contains(err.Error(), "within the 1s timeout") {
 		t.Fatalf("got %v", err)
 	}
@@ -138,6 +153,7 @@ func TestPartnerFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			// Real time for the simulator: these faults play out on the
 			// wire. The engine's clock starts at the same time, for DOKU's
 			// timestamp window.
@@ -153,7 +169,8 @@ func TestPartnerFaults(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			resp, err := env.request(logical.ReadOperation, "token/p", nil)
+			// A partner's Retry-After passes on the engine's clock.
+			resp, err := env.requestWaiting(time.Second, logical.ReadOperation, "token/p")
 			if tt.want == "" {
 				if err != nil || resp.Data["access_token"] == "" {
 					t.Fatalf("got %v %v, want a token", resp, err)

@@ -159,7 +159,7 @@ func TestConfigFieldOfAnotherProviderIsRefused(t *testing.T) {
 	env := newTestEnv(t)
 	providers := provider.Builtin()
 	providers["other"] = otherProvider{}
-	env.b = env.newBackendWith(providers)
+	env.b = env.newBackendWith(options{providers: providers})
 	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
 		"provider": "other", "token_url": "https://x.example/t", "client_id": "a", "client_secret": "secret",
 		"scopes": "read",

@@ -14,12 +14,11 @@ import (
 // partner's documentation, nothing an attacker could use.
 type loggingTransport struct {
 	next   http.RoundTripper
-	logger func() hclog.Logger
+	logger hclog.Logger
 }
 
 func (t loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	logger := t.logger()
-	if !logger.IsDebug() {
+	if !t.logger.IsDebug() {
 		return t.next.RoundTrip(req)
 	}
 	names := make([]string, 0, len(req.Header))
@@ -34,10 +33,10 @@ func (t loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		"headers", names, "body_bytes", req.ContentLength, "duration", time.Since(start).String(),
 	}
 	if err != nil {
-		logger.Debug("partner request failed", append(args, "error", err.Error())...)
+		t.logger.Debug("partner request failed", append(args, "error", err.Error())...)
 		return nil, err
 	}
-	logger.Debug("partner request", append(args, "status", resp.StatusCode, "content_type", resp.Header.Get("Content-Type"))...)
+	t.logger.Debug("partner request", append(args, "status", resp.StatusCode, "content_type", resp.Header.Get("Content-Type"))...)
 	return resp, nil
 }
 
