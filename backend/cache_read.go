@@ -15,20 +15,20 @@ import (
 // get returns the entry for name holding a token that can be leased now
 // for at least minLease after allowance, minting one only if no such token
 // exists; minted tells whether the token comes from a mint this read waited
-// for.
-func (c *tokenCache) get(ctx context.Context, name string, allowance time.Duration) (e *cacheEntry, minted bool, err error) {
+// for. Every look at the cache is noted on tally.
+func (c *tokenCache) get(ctx context.Context, name string, allowance time.Duration, tally *readTally) (e *cacheEntry, minted bool, err error) {
 	servable := func(e *cacheEntry, now time.Time) bool { return e.config.servable(e.token, now, allowance) }
 	for attempt := 0; ; attempt++ {
 		e, err := c.current(ctx, name)
 		if err != nil {
 			return nil, false, err
 		}
-		if servable(e, c.clock.Now()) {
-			c.metrics.cacheHits.WithLabelValues(name, e.config.Provider).Inc()
+		ok := servable(e, c.clock.Now())
+		tally.look(e, ok)
+		if ok {
 			c.noteRead(e)
 			return e, false, nil
 		}
-		c.metrics.cacheMisses.WithLabelValues(name, e.config.Provider).Inc()
 		if !c.writable() {
 			// Vault forwards the request to the active node (of the
 			// primary cluster, from a performance secondary), which mints.
@@ -44,6 +44,31 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 		}
 		c.noteRead(e)
 		return e, true, nil
+	}
+}
+
+// readTally counts one read of token/<name> as a cache hit or a miss, once
+// however many looks at the cache the read takes: a miss if any look found
+// no token it could lease, else a hit.
+type readTally struct {
+	provider string // of the config looked at; "" before the first look
+	missed   bool
+}
+
+func (t *readTally) look(e *cacheEntry, servable bool) {
+	t.provider = e.config.Provider
+	t.missed = t.missed || !servable
+}
+
+// count adds the read to the cache_hits or cache_misses counter, if it
+// looked at the cache at all.
+func (t *readTally) count(m *metrics, name string) {
+	switch {
+	case t.provider == "":
+	case t.missed:
+		m.cacheMisses.WithLabelValues(name, t.provider).Inc()
+	default:
+		m.cacheHits.WithLabelValues(name, t.provider).Inc()
 	}
 }
 

@@ -186,4 +186,11 @@ func TestTokenMintedDuringAConfigRewriteIsDiscarded(t *testing.T) {
 	if again := env.readToken("p"); again.Data["access_token"] != env.partner.token(2) {
 		t.Fatalf("cache holds %v", again.Data["access_token"])
 	}
+	// The first read looked twice, before and after the rewrite: it counts
+	// once, as a miss; the second as a hit.
+	misses := counterValue(t, env.b.metrics.cacheMisses.WithLabelValues("p", "oauth2"))
+	hits := counterValue(t, env.b.metrics.cacheHits.WithLabelValues("p", "oauth2"))
+	if misses != 1 || hits != 1 {
+		t.Fatalf("two reads counted %v misses and %v hits, want 1 and 1", misses, hits)
+	}
 }

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -31,9 +32,11 @@ type grant struct {
 // those delays, so a token near its end is replaced rather than leased
 // past it.
 func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*grant, error) {
+	var tally readTally
+	defer tally.count(b.metrics, name)
 	allowance := b.delays.allowance(arrived)
 	for attempt := 0; ; attempt++ {
-		e, minted, err := b.cache.get(ctx, name, allowance)
+		e, minted, err := b.cache.get(ctx, name, allowance, &tally)
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +219,7 @@ func leaseEndOf(secret *logical.Secret) (time.Time, error) {
 		return end, nil
 	}
 	if secret.IssueTime.IsZero() || secret.MaxTTL <= 0 {
-		return time.Time{}, fmt.Errorf("the lease has no issue time and max TTL to renew within")
+		return time.Time{}, errors.New("the lease has no issue time and max TTL to renew within")
 	}
 	return secret.IssueTime.Add(secret.MaxTTL), nil
 }
