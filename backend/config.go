@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -145,7 +146,7 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 		}
 		moved := old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)
 		if moved && !secretGiven {
-			return nil, fmt.Errorf("changing provider, environment or token_url requires client_secret in the same write, so a stored secret is never sent to a new endpoint")
+			return nil, errors.New("changing provider, environment or token_url requires client_secret in the same write, so a stored secret is never sent to a new endpoint")
 		}
 		// The pending next secret was written for the old endpoint too:
 		// it stays behind unless this write supplies one for the new one.
@@ -243,10 +244,10 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error 
 		return err
 	}
 	if cfg.ClientID == "" {
-		return fmt.Errorf("client_id is required")
+		return errors.New("client_id is required")
 	}
 	if cfg.ClientSecret == "" {
-		return fmt.Errorf("client_secret is required")
+		return errors.New("client_secret is required")
 	}
 	if err := checkCredential("client_id", cfg.ClientID); err != nil {
 		return err

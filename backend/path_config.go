@@ -27,6 +27,18 @@ drops the cached token: the next read mints with the new settings.
 `
 
 func pathConfig(b *backend) []*framework.Path {
+	// Creating and updating a config are one write: it merges with what is
+	// stored, if anything.
+	write := &framework.PathOperation{
+		Callback: b.pathConfigWrite,
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationVerb: "write",
+		},
+		// verify=true calls the partner before the storage write;
+		// forwarding first keeps it to one call.
+		ForwardPerformanceStandby:   true,
+		ForwardPerformanceSecondary: true,
+	}
 	return []*framework.Path{
 		{
 			Pattern: "config/" + framework.GenericNameRegex("name"),
@@ -37,26 +49,8 @@ func pathConfig(b *backend) []*framework.Path {
 			Fields:         configFields(b.providers),
 			ExistenceCheck: b.pathConfigExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{
-					Callback: b.pathConfigWrite,
-					DisplayAttrs: &framework.DisplayAttributes{
-						OperationVerb: "write",
-					},
-					// verify=true calls the partner before the storage
-					// write; forwarding first keeps it to one call.
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback: b.pathConfigWrite,
-					DisplayAttrs: &framework.DisplayAttributes{
-						OperationVerb: "write",
-					},
-					// verify=true calls the partner before the storage
-					// write; forwarding first keeps it to one call.
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
+				logical.CreateOperation: write,
+				logical.UpdateOperation: write,
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: b.pathConfigRead,
 					DisplayAttrs: &framework.DisplayAttributes{

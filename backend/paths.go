@@ -3,6 +3,8 @@ package backend
 import (
 	"regexp"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -31,7 +33,11 @@ func nameField(description string) *framework.FieldSchema {
 	}
 }
 
-func capitalize(s string) string { return string(s[0]-'a'+'A') + s[1:] }
+// capitalize upper-cases the first letter of s, whatever its encoding.
+func capitalize(s string) string {
+	first, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(first)) + s[size:]
+}
 
 // configName is the request's config name, or the 400 answer for a name
 // that is not canonical; nothing has been read or written then.

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -14,19 +15,19 @@ import (
 func validateTokenURL(raw string, hosts *allowedHosts) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("token_url must be a full URL such as https://partner.example/oauth/token")
+		return errors.New("token_url must be a full URL such as https://partner.example/oauth/token")
 	}
 	if u.User != nil {
-		return fmt.Errorf("token_url must not contain user information; set client_id and client_secret instead")
+		return errors.New("token_url must not contain user information; set client_id and client_secret instead")
 	}
 	if u.Fragment != "" {
-		return fmt.Errorf("token_url must not contain a #fragment")
+		return errors.New("token_url must not contain a #fragment")
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
 	case "http":
 		if !isLoopback(u.Hostname()) {
-			return fmt.Errorf("token_url must use https: plain http is accepted only for loopback hosts (localhost, 127.0.0.1, ::1)")
+			return errors.New("token_url must use https: plain http is accepted only for loopback hosts (localhost, 127.0.0.1, ::1)")
 		}
 	default:
 		return fmt.Errorf("token_url must use https, not %q", u.Scheme)

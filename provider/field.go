@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -100,15 +99,4 @@ func (o Options) List(name string) []string {
 func (o Options) Map(name string) map[string]string {
 	m, _ := o[name].(map[string]string)
 	return m
-}
-
-// sortedKeys returns the keys of m in a stable order so that requests built
-// from a map are byte-identical from one mint to the next.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -82,8 +84,10 @@ func (o OAuth2) Mint(ctx context.Context, req *Request) (*Token, error) {
 	if scopes := req.Options.List("scopes"); len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
 	}
+	// In a stable order, so that the request is byte-identical from one
+	// mint to the next.
 	params := req.Options.Map("token_params")
-	for _, k := range sortedKeys(params) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		form.Set(k, params[k])
 	}
 	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}

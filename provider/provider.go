@@ -8,8 +8,9 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -176,14 +177,7 @@ func NewRegistry(providers ...Provider) Registry {
 }
 
 // Names lists the registered providers in alphabetical order.
-func (r Registry) Names() []string {
-	names := make([]string, 0, len(r))
-	for name := range r {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
-}
+func (r Registry) Names() []string { return slices.Sorted(maps.Keys(r)) }
 
 // Builtin returns every provider this engine ships with.
 func Builtin() Registry {

@@ -2,11 +2,12 @@ package provider
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -61,7 +62,7 @@ func (r *Request) redactor() *redactor {
 		}
 	}
 	// Longest first, so a form that contains another is replaced whole.
-	sort.SliceStable(red.forms, func(i, j int) bool { return len(red.forms[i]) > len(red.forms[j]) })
+	slices.SortStableFunc(red.forms, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
 	return red
 }
 

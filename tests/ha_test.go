@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -828,7 +829,7 @@ func (r *haReaders) waitToken(ctx context.Context, t *testing.T, want func(*leas
 				return nil
 			}
 		}
-		return fmt.Errorf("no reader got the next token yet")
+		return errors.New("no reader got the next token yet")
 	})
 	if err != nil {
 		t.Fatal(err)

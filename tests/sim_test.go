@@ -10,7 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,7 +66,7 @@ func startSimulator(name string, lifetimes map[string]time.Duration) (*simulator
 		for p, d := range lifetimes {
 			list = append(list, p+"="+d.String())
 		}
-		sort.Strings(list)
+		slices.Sort(list)
 		args = append(args, "-lifetime", strings.Join(list, ","))
 	}
 	s := &simulator{

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,7 +59,7 @@ func (tl *timeline) add(at time.Time, source, tok, format string, args ...any) {
 
 // String prints the events in time order, each with its token's number.
 func (tl *timeline) String() string {
-	sort.SliceStable(tl.events, func(i, j int) bool { return tl.events[i].at.Before(tl.events[j].at) })
+	slices.SortStableFunc(tl.events, func(a, b timelineEvent) int { return a.at.Compare(b.at) })
 	var b strings.Builder
 	fmt.Fprintf(&b, "timeline of %s (UTC; #n is the nth token met):\n", tl.config)
 	for _, e := range tl.events {
