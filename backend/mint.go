@@ -92,6 +92,7 @@ func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Prov
 		Options:      cfg.Options,
 		Client:       m.client,
 		Now:          m.clock.Now,
+		Logger:       m.logger,
 	}
 	intervals := m.retry.backOff()
 	began := m.clock.Now()

@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // Provider mints bearer tokens for one kind of partner API.
@@ -41,6 +44,9 @@ type Request struct {
 	Client *http.Client
 	// Now is the local clock; tests replace it.
 	Now func() time.Time
+	// Logger receives what only a developer can use: the stack of a panic
+	// in the provider, never a secret. Nil logs nothing.
+	Logger hclog.Logger
 
 	// Set by Mint for the provider's helpers: the partner's display name
 	// for every error, its documented token lifetime, and the answer the
@@ -53,14 +59,21 @@ type Request struct {
 // Mint asks p for one token. It holds the contract every provider relies
 // on, so that a provider's Mint is only its protocol: every error names the
 // partner, a panic in partner-parsing code is an error instead of a crashed
-// plugin, and the token is validated (finished) before anyone gets it.
+// plugin (its stack logged, its message redacted), and the token is
+// validated (finished) before anyone gets it.
 func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error) {
 	spec := p.Spec()
 	r := *req
 	r.partner, r.documented, r.answer = spec.DisplayName, spec.DefaultLifetime, nil
 	defer func() {
 		if v := recover(); v != nil {
-			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %v", spec.Name, v)
+			said := r.redact(fmt.Sprint(v))
+			if r.Logger != nil {
+				// A stack trace shows argument words as numbers, never the
+				// strings they point to.
+				r.Logger.Error("provider panicked", "provider", spec.Name, "panic", said, "stack", string(debug.Stack()))
+			}
+			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %s", spec.Name, said)
 		}
 	}()
 	if tok, err = p.Mint(ctx, &r); err != nil {

@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 func TestBuiltinRegistersEveryProviderUnderItsSpecName(t *testing.T) {
@@ -83,6 +87,28 @@ func TestMintHoldsTheProviderContract(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a panic's stack goes to the log, the secret nowhere", func(t *testing.T) {
+		var logs bytes.Buffer
+		req := request()
+		req.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true})
+		_, err := Mint(t.Context(), contractProvider{mint: func(_ context.Context, req *Request) (*Token, error) {
+			panic("cannot parse the answer to " + req.ClientSecret)
+		}}, req)
+		if err == nil || !strings.Contains(err.Error(), "contract provider failed unexpectedly: cannot parse the answer to [redacted]") {
+			t.Fatalf("got %v", err)
+		}
+		var line struct {
+			Message string `json:"@message"`
+			Stack   string `json:"stack"`
+		}
+		if json.Unmarshal(logs.Bytes(), &line) != nil || line.Message != "provider panicked" || !strings.Contains(line.Stack, "provider_test.go") {
+			t.Fatalf("the log has no stack of the panic:\n%s", logs.String())
+		}
+		if strings.Contains(logs.String(), testSecret) {
+			t.Fatalf("the log holds the secret:\n%s", logs.String())
+		}
+	})
 
 	t.Run("a token without an expiry lives the documented lifetime, validated", func(t *testing.T) {
 		tok, err := Mint(t.Context(), contractProvider{mint: func(ctx context.Context, req *Request) (*Token, error) {
