@@ -12,7 +12,13 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// grant is the lease one read gets: ttl from at, after allowance.
+// What a read of token/<name> is leased as: the lease a read gets (lease),
+// its answer with a Vault lease or, with lease_mode=none, without one, and
+// what a renewal keeps a lease for. The timing rules they apply are in
+// lease_rules.go; the delay allowance that shortens every lease is
+// delayWatch, below.
+
+// grant is the lease one read gets: ttl from at, shortened by allowance.
 type grant struct {
 	entry          *cacheEntry
 	ttl, allowance time.Duration
@@ -21,16 +27,10 @@ type grant struct {
 
 // lease finds the token for a read that arrived at arrived and the lease
 // it gets, at least minLease long and ending before the token's safe end
-// even after the delays the answer may meet on its way to the reader.
-//
-// The lease is counted from the request's arrival: the time the read
-// already spent in the engine (waiting for a CPU, a lock, storage) is taken
-// off it, and so is the longest such delay seen recently (delayWatch), since
-// whatever slowed the engine down also slows the answer on its way back
-// through Vault, and the reader counts its lease only from when the answer
-// arrives. Under load the floor a token must clear to be served grows with
-// those delays, so a token near its end is replaced rather than leased
-// past it.
+// even after the delays the answer may meet on its way to the reader: the
+// lease is counted from the request's arrival, and shortened by the delay
+// allowance, which the read's own time in the engine may raise
+// (docs/how-it-works.md#leases-and-delays).
 func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*grant, error) {
 	var tally readTally
 	defer tally.count(b.metrics, name)
@@ -88,10 +88,10 @@ func tokenData(tok *storedToken) map[string]any {
 	return data
 }
 
-// tokenResponse shapes a cached token as a lease that ends g.ttl from now.
+// leasedResponse shapes a cached token as a lease that ends g.ttl from now.
 // A renewable lease (the default) starts with the config's renewal period
-// and renewals extend it by as much, never past that end (renewToken).
-func (b *backend) tokenResponse(g *grant) *logical.Response {
+// and renewals keep it for as much, never past that end (renewalTTL).
+func (b *backend) leasedResponse(g *grant) *logical.Response {
 	cfg, tok := g.entry.config, g.entry.token
 	internal := map[string]any{"config": g.entry.name}
 	ttl := g.ttl
@@ -99,7 +99,8 @@ func (b *backend) tokenResponse(g *grant) *logical.Response {
 		// A TTL of at most the lease less a second: the holder's first
 		// renewal, at once, then returns the whole TTL (left is truncated
 		// to whole seconds), so its LifetimeWatcher does not give up at
-		// once and re-read within the same second (see minServedLease).
+		// once and re-read within the same second
+		// (docs/how-it-works.md#the-two-second-floor).
 		period := cfg.renewalPeriod(tok, g.allowance)
 		ttl = min(max(g.ttl-time.Second, minLease), period)
 	}
@@ -117,7 +118,7 @@ const (
 	leaseModePerRead = "per_read"
 	// leaseModeNone returns the token with no lease, for readers that read
 	// on every request: a lease per read would pile up in Vault's expiration
-	// manager (about 5.6 KB of Vault memory each, see BENCHMARKS.md).
+	// manager (docs/how-it-works.md#what-a-lease-costs-vault).
 	leaseModeNone = "none"
 )
 
@@ -139,11 +140,8 @@ func validateLeaseMode(mode string) error {
 
 // unleasedResponse shapes a token for lease_mode=none: no Secret, so Vault
 // keeps no lease, with ttl and rotation_period as Vault's database static
-// roles return them. consul-template (Vault Agent's template engine) then
-// re-reads the secret after ttl + 1 s instead of its default lease of five
-// minutes: its leaseCheckWait uses `ttl` plus one second for any secret with
-// no lease ID that carries rotation_period, and retries a ttl of 0
-// (github.com/hashicorp/consul-template dependency/vault_common.go, v0.41).
+// roles return them, which Vault Agent reads as when to read again
+// (docs/how-it-works.md#reads-without-a-lease).
 func (b *backend) unleasedResponse(e *cacheEntry, now time.Time, allowance time.Duration) *logical.Response {
 	resp := &logical.Response{Data: tokenData(e.token)}
 	resp.Data["ttl"] = int64(e.config.rereadTTL(e.token, now, allowance) / time.Second)
@@ -162,7 +160,7 @@ const (
 )
 
 // renewalTTL is what a renewal of secret keeps it for: the time left to
-// the end it was granted until, less the delays seen recently, at most its
+// the end it was granted until, less the delay allowance, at most its
 // renewal period and the increment asked for; errLeaseEnding once less
 // than minLease is left. It never extends a lease.
 func (b *backend) renewalTTL(secret *logical.Secret) (time.Duration, error) {
@@ -234,12 +232,10 @@ const (
 )
 
 // delayWatch remembers the longest delay the engine saw recently between a
-// request's arrival and its answer, or between a timer's due time and its
-// firing. Such delays come from a starved machine (CPU, memory, a paused
-// process), and whatever starves the plugin also delays the answer on its
-// way back through Vault to the reader, who counts its lease only from when
-// the answer arrives. Leases are shortened by the recent peak, so a lease
-// still ends before the token does when the machine is slow.
+// cached read's arrival and its answer, or between a refresh timer's due
+// time and its firing: the delay allowance every lease is shortened by, so
+// a lease still ends before the token does on a starved machine
+// (docs/how-it-works.md#leases-and-delays).
 type delayWatch struct {
 	mu sync.Mutex
 	// start is the beginning of the current window; cur and prev are the
@@ -259,7 +255,7 @@ func (w *delayWatch) observe(now time.Time, d time.Duration) {
 	w.cur = max(w.cur, min(d, maxDelayAllowance))
 }
 
-// recent is the longest delay observed in the current or previous window.
+// allowance is the longest delay observed in the current or previous window.
 func (w *delayWatch) allowance(now time.Time) time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()

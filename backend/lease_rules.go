@@ -2,6 +2,12 @@ package backend
 
 import "time"
 
+// The timing rules of a token's leases: when every lease on it ends, how
+// long a read is leased, when it is refreshed, how long a renewal keeps a
+// lease. Each rule only ever shortens a lease, so no lease outlives the
+// token's safe end; why each number is what it is:
+// docs/how-it-works.md#why-the-numbers-are-what-they-are.
+
 const (
 	// minLease is the shortest lease handed to a reader. Vault turns a TTL
 	// of 0 into the mount's default (32 days by default), so a token that
@@ -9,17 +15,9 @@ const (
 	minLease = time.Second
 
 	// minServedLease is the shortest lease a cached token is served with;
-	// a token with less left is replaced first. consul-template (Vault
-	// Agent's template engine) drops a Vault read that completes in the same
-	// wall-clock second as the one before: its "index" is
-	// time.Now().Unix() (dependency/dependency.go, respWithMetadata) and a
-	// read with an unchanged index is "no new data (index was the same)"
-	// (watch/view.go, fetch). A 1 s lease made the Agent re-read within the
-	// second, and if that read got the new token it was dropped: the Agent
-	// slept 85-95% of the new lease with the expired token in the file (issue
-	// 16). With 2 s, a non-renewable lease is re-read after at least 1.7 s;
-	// a renewable one, whose TTL is then at most its lease less a second
-	// (tokenResponse), is renewed and re-read at least a second later.
+	// a token with less left is replaced first, so Vault Agent never
+	// re-reads within the second it read in
+	// (docs/how-it-works.md#the-two-second-floor).
 	minServedLease = 2 * time.Second
 
 	// The safety margin between the end of a reader's lease and the token's
@@ -55,14 +53,14 @@ func (c *Config) leaseEnd(tok *storedToken) time.Time {
 }
 
 // leaseTTL is the lease a reader gets at now: the time left until the
-// lease end less allowance (the delays the answer may still meet on its way
-// to the reader, see delayWatch), capped by the config's ttl and max_ttl and
-// by the mount's maximum, shortened by up to the lease slack less a second
-// (jitter in [0, 1)) so that the leases on one token do not all end, and
-// are not all revoked, at the same instant, and truncated to whole seconds
-// as Vault would truncate it anyway. Every step only shortens the lease, so
-// it never ends after the token's safe end; it is below minLease when the
-// token cannot be leased at all.
+// lease end less the delay allowance (the delays the answer may still meet
+// on its way to the reader, see delayWatch), capped by the config's ttl and
+// max_ttl and by the mount's maximum, shortened by up to the lease slack
+// less a second (jitter in [0, 1)) so that the leases on one token do not
+// all end, and are not all revoked, at the same instant, and truncated to
+// whole seconds as Vault would truncate it anyway. Every step only shortens
+// the lease, so it never ends after the token's safe end; it is below
+// minLease when the token cannot be leased at all.
 func (c *Config) leaseTTL(tok *storedToken, now time.Time, allowance, mountMax time.Duration, jitter float64) time.Duration {
 	ttl := c.leaseEnd(tok).Sub(now) - allowance
 	for _, limit := range []time.Duration{c.TTL, c.MaxTTL, mountMax} {
@@ -77,39 +75,27 @@ func (c *Config) leaseTTL(tok *storedToken, now time.Time, allowance, mountMax t
 	return ttl.Truncate(time.Second)
 }
 
-// leaseSlack is the most leaseTTL takes off a lease besides allowance: its
-// jitter (up to jitterShare of the margin) and the truncation to whole
-// seconds together, and never less than that one second of truncation.
-// earliestEndAfterMint counts it, so the refresh ahead comes before any lease on
-// the token can end: a lease read a moment after the mint and truncated by
-// almost a second once ended, and Vault Proxy let it go, just before the
-// refresh, and Proxy read the old token once more
-// (TestProxyServesManyReadsFromOneLeasePerToken under load).
+// leaseSlack is the most leaseTTL takes off a lease besides the delay
+// allowance: its jitter (up to jitterShare of the margin) and the
+// truncation to whole seconds together, and never less than that one
+// second of truncation. earliestEndAfterMint counts it, so the refresh
+// ahead comes before any lease on the token can end
+// (docs/how-it-works.md#the-lease-slack-in-the-refresh-point).
 func (c *Config) leaseSlack(lifetime time.Duration) time.Duration {
 	return max(time.Duration(jitterShare*float64(c.margin(lifetime))), time.Second)
 }
 
 // servable reports whether tok can still be served from the cache at now:
-// leased for at least minServedLease after allowance.
+// leased for at least minServedLease after the delay allowance.
 func (c *Config) servable(tok *storedToken, now time.Time, allowance time.Duration) bool {
 	return tok != nil && c.leaseEnd(tok).Sub(now)-allowance >= minServedLease
 }
 
 // refreshAt is when a replacement for tok is minted in the background:
-// once refresh_fraction of its lifetime has passed, and in any case a little
-// before every lease on it has ended (sooner by allowance, the recent delays
-// that shorten leases), so readers never have to wait.
-//
-// Vault Agent re-reads a non-renewable lease after 85% to 95% of it
-// (consul-template dependency/vault_common.go, leaseCheckWait). A token
-// read just after its mint can therefore be re-read slightly before the
-// refresh (85% of a lease of 90% of the lifetime is 76.5%); that re-read gets
-// the same, still valid token with a short lease, and the one after it the
-// new token. Refreshing earlier than 80% would cost more than one mint in 30
-// per day for hour-long tokens.
-//
-// Leases are jittered (leaseTTL): the refresh also comes before the
-// shortest lease a fresh token can get ends.
+// once refresh_fraction of its lifetime has passed, and in any case before
+// lastRefreshShare of the time to the earliest end of any lease on it
+// (sooner by the delay allowance), so readers never have to wait
+// (docs/how-it-works.md#refresh-ahead-and-vault-agents-re-reads).
 func (c *Config) refreshAt(tok *storedToken, allowance time.Duration) time.Time {
 	life := tok.lifetime()
 	fraction := c.RefreshFraction
@@ -119,30 +105,21 @@ func (c *Config) refreshAt(tok *storedToken, allowance time.Duration) time.Time 
 	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.earliestEndAfterMint(tok, allowance))*lastRefreshShare)))
 }
 
-// earliestEndAfterMint is the earliest end, counted from tok's mint, of any lease
-// on it: its safe end, less allowance and the lease slack (jitter and
-// truncation).
+// earliestEndAfterMint is the earliest end of any lease on tok, as a
+// duration after its mint: its safe end, less the delay allowance and the
+// lease slack (jitter and truncation).
 func (c *Config) earliestEndAfterMint(tok *storedToken, allowance time.Duration) time.Duration {
 	life := tok.lifetime()
 	return max(life-c.margin(life)-allowance-c.leaseSlack(life), 0)
 }
 
 // renewalPeriod is the TTL of a renewable lease on tok, and the most a
-// renewal extends it by; its max TTL is the lease's end.
-//
-// Vault Proxy's cache and Agent templates hold a renewable lease through
-// api.LifetimeWatcher, which renews at once and then every 2/3 of the
-// lease duration plus a third of its grace (10-20% of the lease), and gives
-// up, making Proxy evict the read and Agent read again, once a renewal
-// returns no more than 4 graces: at most 0.8 of a period before the
-// lease's end (vault/api lifetime_watcher.go, doRenewWithOptions,
-// calculateSleepDuration, calculateGrace). A lease granted with its whole
-// time as TTL would be let go after 70% of it, before the refresh ahead on
-// a fresh token, so Proxy would come back for the old token and then again
-// for the new one. A period no longer than the time between the refresh
-// ahead and the shortest lease's end makes the holder read again only
-// after the refresh: one read per token lifetime. It is at least a
-// twentieth of the lifetime, for configs whose refresh comes late.
+// renewal keeps it for; its max TTL is the lease's end. It is no longer
+// than the time between the refresh ahead and the earliest lease end, so
+// a holder that renews through api.LifetimeWatcher (Vault Proxy, Agent
+// templates) reads again only after the refresh, once per token lifetime,
+// and at least a twentieth of the lifetime, for configs whose refresh comes
+// late (docs/how-it-works.md#renewal-periods-and-vault-proxy).
 func (c *Config) renewalPeriod(tok *storedToken, allowance time.Duration) time.Duration {
 	refresh := c.refreshAt(tok, allowance).Sub(tok.IssuedAt)
 	return max((c.earliestEndAfterMint(tok, allowance) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
@@ -155,11 +132,12 @@ func (c *Config) renewable() bool {
 
 // rereadTTL is, for an unleased read at now, how long until it is worth
 // reading again: until the refresh-ahead point, when a new token is
-// minted, or once that has passed, until the token's safe end less allowance.
-// It is in whole seconds and at least 1, and ttl + 1 s (consul-template's
-// cushion, below) still ends before the token expires: lease() only
-// serves a token that clears minLease after allowance, which needs a lifetime
-// of at least 2 s, and then the margin is at least 1 s.
+// minted, or once that has passed, until the token's safe end less the
+// delay allowance. It is in whole seconds and at least 1, and ttl + 1 s
+// (consul-template's cushion, docs/how-it-works.md#reads-without-a-lease)
+// still ends before the token expires: lease only serves a token that
+// clears minLease after the allowance, which needs a lifetime of at least
+// 2 s, and then the margin is at least 1 s.
 func (c *Config) rereadTTL(tok *storedToken, now time.Time, allowance time.Duration) time.Duration {
 	ttl := c.leaseEnd(tok).Sub(now) - allowance
 	if refresh := c.refreshAt(tok, allowance).Sub(now); refresh >= minLease && refresh < ttl {

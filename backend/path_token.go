@@ -72,7 +72,7 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 		return nil, err
 	}
 	// Every time a lease's end depends on, for whoever has to explain a
-	// reader holding an expired token (tests/agent_test.go prints these).
+	// reader holding an expired token (tests/timeline_test.go prints these).
 	// Trace, and only built when written: a line per read costs the plugin
 	// and Vault CPU on every read (see PluginLogger).
 	if logger := b.Logger(); logger.IsTrace() {
@@ -83,7 +83,7 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 	if g.entry.config.leaseMode() == leaseModeNone {
 		return b.unleasedResponse(g.entry, g.at, g.allowance), nil
 	}
-	resp := b.tokenResponse(g)
+	resp := b.leasedResponse(g)
 	b.metrics.leasesIssued.WithLabelValues(name, g.entry.config.Provider).Inc()
 	// A lease nobody renews lives its TTL (a renewable lease's renewal
 	// period), and readers at rates that matter here do not renew.

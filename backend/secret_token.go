@@ -14,18 +14,11 @@ const secretTokenType = "partner_token"
 //
 // A lease is renewable (unless the config sets lease_renewable=false or
 // lease_mode=none), but no renewal takes it past the end it was granted
-// until, the token's safe end: that end is its max TTL, its TTL is a
-// shorter renewal period (Config.renewalPeriod), and Renew answers with at
-// most the period and the time left to the end. Being renewable is what
-// Vault Proxy needs to cache a read: it passes non-renewable leases through
-// ("pass-through response; secret not renewable"), and serves a cached one
-// to every read of the app until its renewer gives up near the lease's
-// end, when the next read fetches the new token. Vault Agent templates
-// renew the lease the same way and read again at that point
-// (consul-template dependency/vault_read.go: Fetch calls renewSecret, whose
-// LifetimeWatcher ends when renewals stop extending the lease; a
-// non-renewable lease instead sleeps 85-95% of it, leaseCheckWait in
-// dependency/vault_common.go).
+// until, the token's safe end: that end is its max TTL, its TTL a shorter
+// renewal period (Config.renewalPeriod), and a renewal keeps it for at most
+// the period and the time left to the end (renewalTTL). Being renewable is
+// what Vault Proxy needs to cache a read
+// (docs/how-it-works.md#renewal-periods-and-vault-proxy).
 func secretToken(b *backend) *framework.Secret {
 	return &framework.Secret{
 		Type: secretTokenType,
