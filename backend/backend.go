@@ -1,5 +1,3 @@
-// Package backend is the partnertoken secrets engine: partner credentials
-// under config/<name>, their bearer tokens as Vault leases under token/<name>.
 package backend
 
 import (
