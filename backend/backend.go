@@ -176,6 +176,12 @@ func (b *backend) tokenURL(cfg *Config) string {
 	return cfg.effectiveTokenURL(p.Spec())
 }
 
+// maxResponseHeaderBytes bounds the header block of a partner's answer, as
+// provider.MaxBodySize bounds its body: a token answer's headers are a few
+// hundred bytes, and Go's default (10 MiB) would let a partner, or
+// something in front of it, hold that much of Vault's memory per request.
+const maxResponseHeaderBytes = 64 << 10
+
 // newHTTPClient is the client every partner request goes through. Redirects
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
@@ -184,6 +190,7 @@ func newHTTPClient(logger hclog.Logger, guard *dialGuard) *http.Client {
 	transport := cleanhttp.DefaultPooledTransport()
 	transport.DialContext = guard.dialContext
 	transport.Proxy = guard.proxy
+	transport.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	return &http.Client{
 		Transport:     loggingTransport{next: transport, logger: logger},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

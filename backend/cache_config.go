@@ -12,18 +12,26 @@ import (
 
 // verify mints a token with cfg, a config not yet stored, under the
 // writer's ctx, so a writer that gives up stops it. It runs as background
-// work, so that cleanup waits for it, and is reported like every mint;
-// replaceConfig keeps its token.
+// work, so that cleanup waits for it. replaceConfig keeps its token and
+// records it; a failure is recorded only for a name whose config is
+// stored, so a refused write of a new name leaves nothing.
 func (c *tokenCache) verify(ctx context.Context, name string, cfg *Config) (res *mintResult, err error) {
 	done := make(chan struct{})
 	if !c.start(func() {
 		defer close(done)
-		res, err = c.mintAndReport(ctx, name, cfg)
+		res, err = c.timedMint(ctx, name, cfg)
 	}) {
 		return nil, errStopping
 	}
 	<-done
-	return res, err
+	if err != nil {
+		lock := c.lock(name)
+		lock.Lock()
+		c.recordIfStored(name, res.report)
+		lock.Unlock()
+		return nil, err
+	}
+	return res, nil
 }
 
 // replaceConfig applies a config write under name's lock: merge turns the
@@ -43,6 +51,11 @@ func (c *tokenCache) replaceConfig(ctx context.Context, name string, merge func(
 		}
 		cfg, err := merge(stored)
 		if err != nil {
+			if verified != nil && stored != nil {
+				// The verified token is not stored, but its mint was
+				// made: a stored config's history records it.
+				c.record(name, verified.report)
+			}
 			return nil, err
 		}
 		id, err := uuid.NewRandom()

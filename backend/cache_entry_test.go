@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -128,5 +129,41 @@ func TestRefusalIsRememberedUntilTheConfigChanges(t *testing.T) {
 	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_secret": testClientSecret})
 	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
 		t.Fatalf("a config write did not clear the refusal: %v", got)
+	}
+}
+
+// TestDUPRRefusalsAreRememberedAsRefusals has the simulated DUPR refuse a
+// wrong secret (401, as DUPR's errors page says) and a wrong path (403, as
+// its gateway was seen to answer): both are refusals, tried once and
+// remembered, never retried.
+func TestDUPRRefusalsAreRememberedAsRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, secret, path string
+		status             int
+		want               string
+	}{
+		{"a wrong secret", "definitely-the-wrong-secret", "", 401, `message="Your API credentials are wrong or expired."`},
+		{"a wrong path", "", "/dupr/token", 403, `message="Authentication error. Please provide a valid API key."`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
+			cfg := simConfig(sim, partnersim.DUPR, tc.secret)
+			if tc.path != "" {
+				cfg["token_url"] = sim.URL() + tc.path
+			}
+			env.mustOK(logical.CreateOperation, "config/dupr", cfg)
+			_, err := env.request(logical.ReadOperation, "token/dupr", nil)
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", tc.status)) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("read: %v, want HTTP %d with %s", err, tc.status, tc.want)
+			}
+			if n := sim.Requests(partnersim.DUPR); n != 1 {
+				t.Errorf("DUPR saw %d requests, want 1: a refusal is never retried", n)
+			}
+			status := env.mustOK(logical.ReadOperation, "status/dupr", nil).Data
+			if status["backoff"] != "credentials refused" || status["last_error_status"] != tc.status {
+				t.Errorf("status backoff = %v, last_error_status = %v; want credentials refused, %d", status["backoff"], status["last_error_status"], tc.status)
+			}
+		})
 	}
 }

@@ -49,26 +49,28 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 
 // readTally counts one read of token/<name> as a cache hit or a miss, once
 // however many looks at the cache the read takes: a miss if any look found
-// no token it could lease, else a hit.
+// no token it could lease, counted at that look, before the read waits for
+// a mint (and before a delete that removes the name's series meanwhile);
+// else a hit, counted when the read is done.
 type readTally struct {
+	metrics  *metrics
+	name     string
 	provider string // of the config looked at; "" before the first look
 	missed   bool
 }
 
 func (t *readTally) look(e *cacheEntry, servable bool) {
 	t.provider = e.config.Provider
-	t.missed = t.missed || !servable
+	if !servable && !t.missed {
+		t.missed = true
+		t.metrics.cacheMisses.WithLabelValues(t.name, t.provider).Inc()
+	}
 }
 
-// count adds the read to the cache_hits or cache_misses counter, if it
-// looked at the cache at all.
-func (t *readTally) count(m *metrics, name string) {
-	switch {
-	case t.provider == "":
-	case t.missed:
-		m.cacheMisses.WithLabelValues(name, t.provider).Inc()
-	default:
-		m.cacheHits.WithLabelValues(name, t.provider).Inc()
+// done counts a read that looked at the cache and never missed as a hit.
+func (t *readTally) done() {
+	if t.provider != "" && !t.missed {
+		t.metrics.cacheHits.WithLabelValues(t.name, t.provider).Inc()
 	}
 }
 

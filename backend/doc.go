@@ -11,9 +11,9 @@
 //	pathTokenRead             path_token.go          parses the name, shapes the answer
 //	backend.lease             lease.go               the lease the read gets (its rules: lease_rules.go)
 //	tokenCache.get            cache_read.go          a cached token, or else a mint
-//	tokenCache.shareMint      cache.go               one mint for every concurrent caller
-//	tokenCache.mintAndCommit  cache.go               remembered refusals and waits; the commit
-//	tokenCache.mintAndReport  cache.go               the config's timeout; metrics, status, log
+//	tokenCache.shareMint      cache_mint.go          one mint for every concurrent caller
+//	tokenCache.mintAndCommit  cache_mint.go          remembered refusals and waits; record, commit
+//	tokenCache.timedMint      cache_mint.go          the config's timeout; the log
 //	minter.trySecrets         mint.go                the current secret, then the next one
 //	minter.retryAttempts      mint.go                attempts and the back-off between them
 //	provider.Mint             provider/provider.go   the contract every partner relies on
@@ -24,7 +24,7 @@
 // tokenCache.shareMint, from refreshInBackground (refresh.go), armed by the
 // first read of a token; a write to refresh/<name> at tokenCache.forceRefresh
 // (cache_read.go); a config write with verify=true at tokenCache.verify
-// (cache_config.go), which goes straight to mintAndReport.
+// (cache_config.go), which goes straight to timedMint.
 //
 // # Retries
 //

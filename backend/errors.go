@@ -20,6 +20,9 @@ var (
 	// errConfigChanged is returned by a mint whose config was rewritten
 	// while the partner was answering; its token is thrown away.
 	errConfigChanged = errors.New("config changed during the mint")
+	// errConfigDeleted is the errConfigChanged of a config deleted while
+	// the partner was answering: nothing of the mint is recorded.
+	errConfigDeleted = fmt.Errorf("config deleted during the mint: %w", errConfigChanged)
 	// errStopping is returned by a mint asked for while the mount shuts down.
 	errStopping = errors.New("the mount is shutting down")
 	// errLeaseEnding refuses the renewal of a lease with less than minLease

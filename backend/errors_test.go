@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // TestPartnerRefusalsNameThePartner checks that each partner's own refusal
@@ -162,4 +165,59 @@ func TestPartnerRefusalIsAClearErrorWithoutTheSecret(t *testing.T) {
 	if strings.Contains(err.Error(), testClientSecret) {
 		t.Fatalf("error echoes the secret: %v", err)
 	}
+}
+
+// TestDinieOnItsOtherDocumentedBaseTellsTheOperatorWhatToSet has Dinie
+// serve the developer portal's /v3 base, not the /api/v3 of its SDKs that
+// the built-in URLs follow: the read's error and status/<name> name the
+// portal's URL for the environment, and setting token_url to it mints.
+func TestDinieOnItsOtherDocumentedBaseTellsTheOperatorWhatToSet(t *testing.T) {
+	env := newTestEnv(t)
+	sim := startSimulator(t, partnersim.Options{Now: env.clock.Now, DinieBase: partnersim.DinieBasePortal})
+	providers := provider.Builtin()
+	providers["dinie"] = dinieAt{sim: sim.URL()}
+	env.b = env.newBackendWith(options{providers: providers})
+	client := partnersim.DefaultClients()[partnersim.Dinie]
+	env.mustOK(logical.CreateOperation, "config/dinie", map[string]any{
+		"provider": "dinie", "environment": "production", "client_id": client.ID, "client_secret": client.Secret,
+	})
+
+	other := sim.URL() + "/dinie/v3/auth/token"
+	want := "; Dinie documents this token URL two ways: set token_url to the other, " + other
+	_, err := env.request(logical.ReadOperation, "token/dinie", nil)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 404") || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("read: %v, want HTTP 404 ending %q", err, want)
+	}
+	status := env.mustOK(logical.ReadOperation, "status/dinie", nil).Data
+	if msg, _ := status["last_error"].(string); !strings.HasSuffix(msg, want) || status["last_error_status"] != 404 {
+		t.Errorf("status last_error = %v (%v), want HTTP 404 ending %q", status["last_error"], status["last_error_status"], want)
+	}
+
+	env.mustOK(logical.UpdateOperation, "config/dinie", map[string]any{"token_url": other, "client_secret": client.Secret})
+	if tok := env.readToken("dinie").Data["access_token"].(string); !strings.HasPrefix(tok, "dinie_at_") {
+		t.Errorf("token %q is not Dinie's", tok)
+	}
+}
+
+// dinieAt is Dinie with its environments' hosts moved to the simulator at
+// sim and their paths kept, as DNS pointing Dinie's hosts there would.
+type dinieAt struct {
+	provider.Dinie
+	sim string
+}
+
+func (d dinieAt) Spec() provider.Spec {
+	spec := d.Dinie.Spec()
+	spec.Environments = slices.Clone(spec.Environments)
+	move := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			panic(err)
+		}
+		return d.sim + "/dinie" + u.Path
+	}
+	for i, env := range spec.Environments {
+		spec.Environments[i].TokenURL, spec.Environments[i].OtherDocumentedURL = move(env.TokenURL), move(env.OtherDocumentedURL)
+	}
+	return spec
 }

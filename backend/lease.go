@@ -32,8 +32,8 @@ type grant struct {
 // allowance, which the read's own time in the engine may raise
 // (docs/how-it-works.md#leases-and-delays).
 func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*grant, error) {
-	var tally readTally
-	defer tally.count(b.metrics, name)
+	tally := readTally{metrics: b.metrics, name: name}
+	defer tally.done()
 	allowance := b.delays.allowance(arrived)
 	for attempt := 0; ; attempt++ {
 		e, minted, err := b.cache.get(ctx, name, allowance, &tally)

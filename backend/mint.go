@@ -40,10 +40,14 @@ func (p retryPolicy) backOff() backoff.BackOff {
 // mintResult is a token and the secret that minted it.
 type mintResult struct {
 	token *provider.Token
+	// secret is the client secret the partner took.
+	secret string
 	// usedNext is set when the current secret was refused and
 	// next_client_secret minted the token: the rotation happened at the
 	// partner, and the config should promote the next secret.
 	usedNext bool
+	// report is how the mint went, recorded when it commits.
+	report mintReport
 }
 
 // minter asks partners for tokens: it knows how to mint, never when (that
@@ -69,13 +73,13 @@ func (m *minter) trySecrets(ctx context.Context, name string, cfg *Config) (*min
 		m.logger.Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
 		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret)
 		if err == nil {
-			return &mintResult{token: tok, usedNext: true}, nil
+			return &mintResult{token: tok, secret: cfg.NextClientSecret, usedNext: true}, nil
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &mintResult{token: tok}, nil
+	return &mintResult{token: tok, secret: cfg.ClientSecret}, nil
 }
 
 // retryAttempts makes attempts with one secret until one succeeds, one fails

@@ -20,10 +20,10 @@ const (
 
 const allowedHostsHelp = `Token endpoints this mount may call: host names (partner.example.com), ` +
 	`*.domain patterns (*.example.com, any host below example.com), IP addresses and CIDRs. ` +
-	`Empty (the default) allows any public host. When set, a token URL's host must match an entry. ` +
-	`Loopback and private addresses are allowed only by an IP or CIDR entry that contains them; ` +
-	`link-local, unspecified and multicast addresses never. Checked when a config is written and ` +
-	`again on the resolved address of every connection.`
+	`Empty (the default) allows any host whose addresses are globally routable. When set, a token URL's host must match an entry. ` +
+	`Addresses that are not globally routable (loopback, private, carrier-grade NAT and the other special-purpose ranges) ` +
+	`are allowed only by an IP or CIDR entry that contains them; link-local, unspecified, multicast and broadcast addresses never. ` +
+	`Checked when a config is written and again on the resolved address of every connection.`
 
 func pathSettings(b *backend) []*framework.Path {
 	return []*framework.Path{{

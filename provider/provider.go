@@ -54,6 +54,8 @@ type Request struct {
 	partner    string
 	documented time.Duration
 	answer     *response
+	// red is the redactor of the secrets, once a message needed it.
+	red *redactor
 }
 
 // Mint asks p for one token. It holds the contract every provider relies
@@ -64,7 +66,7 @@ type Request struct {
 func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error) {
 	spec := p.Spec()
 	r := *req
-	r.partner, r.documented, r.answer = spec.DisplayName, spec.DefaultLifetime, nil
+	r.partner, r.documented, r.answer, r.red = spec.DisplayName, spec.DefaultLifetime, nil, nil
 	defer func() {
 		if v := recover(); v != nil {
 			said := r.redact(fmt.Sprint(v))
@@ -77,7 +79,7 @@ func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error)
 		}
 	}()
 	if tok, err = p.Mint(ctx, &r); err != nil {
-		return nil, err
+		return nil, r.pointToOtherDocumentedURL(spec, err)
 	}
 	return r.finish(tok)
 }
@@ -150,6 +152,10 @@ type Environment struct {
 	// Aliases are the partner's own names for it (DUPR calls its sandbox "uat").
 	Aliases  []string
 	TokenURL string
+	// OtherDocumentedURL is the token URL the partner's other sources give
+	// for this environment, where they disagree with TokenURL's. A 404 from
+	// TokenURL names it, for the operator to set as token_url.
+	OtherDocumentedURL string
 }
 
 // Environment returns the environment called name or one of its aliases.

@@ -20,6 +20,10 @@
 //	dinie   POST /dinie/api/v3/auth/token           Basic auth, form grant_type=client_credentials
 //	oauth2  POST /oauth2/token                      RFC 6749 §4.4, client_secret_basic or client_secret_post
 //
+// Dinie's documentation gives two bases for its API, /api/v3 (its SDKs)
+// and /v3 (its developer portal); the simulator serves only the one
+// [Options.DinieBase] names, the SDKs' by default, as a deployment would.
+//
 // DUPR's result.expiry comes in the documented shape unless
 // [Options.DUPRExpiryLayout] asks for a Java serialiser's (or none), for
 // tests of the engine's expiry fallbacks.
@@ -38,7 +42,8 @@
 // # Faults
 //
 // [Server.Inject] queues a [Fault] for a partner: a custom status or body,
-// a delay, a body trickled byte by byte, an oversized or malformed body. The
+// a delay, a body trickled byte by byte, an oversized or malformed body, an
+// oversized header. The
 // next requests to that partner consume the queue in order; a faulted
 // request is counted in Faults, not in Mints or Rejections.
 //
@@ -55,7 +60,8 @@
 //	     {"status":503,"body":"...","content_type":"...","retry_after":"2",
 //	      "rate_limit_reset":"2026-01-02T15:04:05Z" or "30s" (from now),
 //	      "delay":"2s","trickle":true,"trickle_interval":"200ms",
-//	      "oversize":false,"malformed":false,"times":1}   -> 204
+//	      "oversize":false,"malformed":false,"oversize_header":false,
+//	      "times":1}   -> 204
 //	PUT  /_sim/lifetimes/<partner>  {"lifetime":"30s"}   -> 204
 //	PUT  /_sim/clients/<partner>    {"id":"...","secret":"...","previous_secrets":["..."]} -> 204
 //	POST /_sim/introspect           {"partner":"dupr","token":"..."}

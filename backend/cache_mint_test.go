@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // TestEveryPartnerThroughTheEngine mints, caches and leases a token of each
@@ -144,20 +147,6 @@ func TestConcurrentColdReadsMintOnce(t *testing.T) {
 	}
 }
 
-func TestANewBackendOnTheSameStorageReusesTheToken(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	first := env.readToken("p")
-	reloaded := env.newBackend()
-	resp, err := env.requestTo(reloaded, logical.ReadOperation, "token/p", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Data["access_token"] != first.Data["access_token"] || env.partner.mints() != 1 {
-		t.Fatal("a reloaded backend minted again")
-	}
-}
-
 func TestTokenMintedDuringAConfigRewriteIsDiscarded(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
@@ -192,5 +181,27 @@ func TestTokenMintedDuringAConfigRewriteIsDiscarded(t *testing.T) {
 	hits := counterValue(t, env.b.metrics.cacheHits.WithLabelValues("p", "oauth2"))
 	if misses != 1 || hits != 1 {
 		t.Fatalf("two reads counted %v misses and %v hits, want 1 and 1", misses, hits)
+	}
+}
+
+// TestDOKUsLongestValidTimeMintsThroughTheEngine asks the simulated DOKU
+// for the longest valid_time the engine accepts: the simulator grants it
+// (it refuses from the same line) and the engine believes the token.
+func TestDOKUsLongestValidTimeMintsThroughTheEngine(t *testing.T) {
+	env := newTestEnvAt(t, time.Now())
+	sim := startSimulator(t, partnersim.Options{})
+	cfg := simConfig(sim, partnersim.DOKU, "")
+	cfg["valid_time"] = strconv.Itoa(provider.DOKUMaxValidTime)
+	env.mustOK(logical.CreateOperation, "config/doku", cfg)
+	env.readToken("doku")
+	if want := "lifetime=" + provider.MaxLifetime.String(); !strings.Contains(env.logs.String(), want) {
+		t.Errorf("the mint log does not say %s:\n%s", want, env.logs.String())
+	}
+
+	cfg["valid_time"] = strconv.Itoa(provider.DOKUMaxValidTime + 1)
+	resp, err := env.request(logical.UpdateOperation, "config/doku", cfg)
+	want := fmt.Sprintf("valid_time: must be at most %d minutes (366 days)", provider.DOKUMaxValidTime)
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), want) {
+		t.Fatalf("a valid_time past the line: %v, %v; want a 400 saying %s", resp, err, want)
 	}
 }
