@@ -22,7 +22,7 @@ func TestCommentsLinkToTheStory(t *testing.T) {
 			anchors[headingAnchor(heading)] = true
 		}
 	}
-	link := regexp.MustCompile(`how-it-works\.md#([a-z0-9-]+)`)
+	link := regexp.MustCompile(`how-it-works\.md#([a-z0-9_-]+)`)
 	var sources []string
 	for _, dir := range []string{".", filepath.Join("..", "provider")} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))

@@ -118,7 +118,7 @@ const (
 	leaseModePerRead = "per_read"
 	// leaseModeNone returns the token with no lease, for readers that read
 	// on every request: a lease per read would pile up in Vault's expiration
-	// manager (docs/how-it-works.md#what-a-lease-costs-vault).
+	// manager (docs/how-it-works.md#why-lease_modenone-exists).
 	leaseModeNone = "none"
 )
 

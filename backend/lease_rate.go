@@ -16,7 +16,7 @@ const (
 	// liveLeaseWarning is the number of live leases per config past which
 	// status/<name> warns and the log says so: each costs Vault memory and
 	// a revocation through the plugin
-	// (docs/how-it-works.md#what-a-lease-costs-vault).
+	// (docs/how-it-works.md#why-lease_modenone-exists).
 	liveLeaseWarning = 10_000
 	// rateWarningEvery bounds the warning's log lines per config.
 	rateWarningEvery = 10 * time.Minute

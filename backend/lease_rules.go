@@ -1,12 +1,15 @@
 package backend
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // The timing rules of a token's leases: when every lease on it ends, how
 // long a read is leased, when it is refreshed, how long a renewal keeps a
 // lease. Each rule only ever shortens a lease, so no lease outlives the
 // token's safe end; why each number is what it is:
-// docs/how-it-works.md#why-the-numbers-are-what-they-are.
+// docs/how-it-works.md#why-the-lease-is-shaped-as-it-is.
 
 const (
 	// minLease is the shortest lease handed to a reader. Vault turns a TTL
@@ -36,6 +39,51 @@ const (
 	jitterShare = 0.5
 )
 
+// validateLeaseCaps refuses a ttl or max_ttl that no cached read could be
+// served under: leaseTTL caps every lease at them, and a cached token is
+// served only with a lease of minServedLease (see there), so a shorter cap
+// fails every read but the one that mints. Without a lease
+// (lease_mode=none) they cap nothing; refuseUnleasedCaps has that case.
+func validateLeaseCaps(cfg *Config) error {
+	if cfg.leaseMode() != leaseModePerRead {
+		return nil
+	}
+	for _, limit := range []struct {
+		field string
+		value time.Duration
+	}{{"ttl", cfg.TTL}, {"max_ttl", cfg.MaxTTL}} {
+		if limit.value > 0 && limit.value < minServedLease {
+			return fmt.Errorf("%s must be 0 (no cap) or at least %s, not %s: a cached token is served only with a lease of at least %s, "+
+				"so a shorter cap would fail every read but the one that mints", limit.field, minServedLease, limit.value, minServedLease)
+		}
+	}
+	return nil
+}
+
+// refuseUnleasedCaps refuses a write that leaves a lease_mode=none config
+// with a ttl or max_ttl it set or switched on: they cap a lease, and these
+// reads get none (the ttl a read returns follows the token, rereadTTL). A
+// config stored with both before this rule keeps working, the caps doing
+// nothing, and writes that touch neither (a secret rotation) still apply.
+// given reports whether the write named a field.
+func refuseUnleasedCaps(old, cfg *Config, given func(field string) bool) error {
+	if cfg.leaseMode() != leaseModeNone {
+		return nil
+	}
+	switched := old == nil || old.leaseMode() != leaseModeNone
+	for _, limit := range []struct {
+		field string
+		value time.Duration
+	}{{"ttl", cfg.TTL}, {"max_ttl", cfg.MaxTTL}} {
+		if limit.value > 0 && (switched || given(limit.field)) {
+			return fmt.Errorf("%s (%s) caps a lease, and with lease_mode=none reads get no lease: the ttl they return is the seconds "+
+				"until the token is worth reading again, set by its lifetime and refresh_fraction; write %s=0 with lease_mode=none",
+				limit.field, limit.value, limit.field)
+		}
+	}
+	return nil
+}
+
 // margin is how long before the token's expiry every lease on it ends, so
 // no reader ever holds an expired token. It never exceeds half the token's
 // lifetime, so a short-lived token can still be leased.
@@ -45,6 +93,18 @@ func (c *Config) margin(lifetime time.Duration) time.Duration {
 		m = min(max(lifetime/10, minAutoMargin), maxAutoMargin)
 	}
 	return min(m, lifetime/2)
+}
+
+// marginCut tells, for a token of lifetime, that margin cut the config's
+// expiry_margin to half the lifetime, or is "" when it did not. The
+// lifetime is known only once a token is minted, so a write cannot refuse
+// such a margin; status/<name> and a verify=true write say it instead.
+func (c *Config) marginCut(lifetime time.Duration) string {
+	if c.ExpiryMargin <= lifetime/2 {
+		return ""
+	}
+	return fmt.Sprintf("expiry_margin (%s) is more than half the token's lifetime (%s): leases on it end %s before it expires, half its lifetime",
+		c.ExpiryMargin, lifetime.Round(time.Second), c.margin(lifetime).Round(time.Second))
 }
 
 // leaseEnd is when every lease on tok has ended: its safe end.
@@ -80,7 +140,7 @@ func (c *Config) leaseTTL(tok *storedToken, now time.Time, allowance, mountMax t
 // truncation to whole seconds together, and never less than that one
 // second of truncation. earliestEndAfterMint counts it, so the refresh
 // ahead comes before any lease on the token can end
-// (docs/how-it-works.md#the-lease-slack-in-the-refresh-point).
+// (docs/how-it-works.md#the-jitter-and-the-refresh-point).
 func (c *Config) leaseSlack(lifetime time.Duration) time.Duration {
 	return max(time.Duration(jitterShare*float64(c.margin(lifetime))), time.Second)
 }

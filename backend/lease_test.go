@@ -165,3 +165,73 @@ func TestLeaseModeIsValidated(t *testing.T) {
 		t.Fatalf("error %q does not name lease_mode", msg)
 	}
 }
+
+// TestTheTTLFloorIsTheShortestCapACachedReadIsServedUnder: a config
+// stored with ttl=1s (before writes refused it) fails every cached read;
+// at the 2s floor a write accepts, cached reads are served.
+func TestTheTTLFloorIsTheShortestCapACachedReadIsServedUnder(t *testing.T) {
+	for _, tt := range []struct {
+		ttl      time.Duration
+		serves   bool
+		storedAs string
+	}{
+		{time.Second, false, "stored before the floor"},
+		{minServedLease, true, "written"},
+	} {
+		t.Run(tt.ttl.String(), func(t *testing.T) {
+			env := newTestEnv(t)
+			env.writeConfig("p", map[string]any{"ttl": minServedLease.String()})
+			if tt.ttl < minServedLease {
+				cfg := env.storedConfig("p")
+				cfg.TTL = tt.ttl
+				if err := writeConfig(t.Context(), env.storage, "p", cfg); err != nil {
+					t.Fatal(err)
+				}
+				env.b.cache.drop("p")
+			}
+			if resp := env.readToken("p"); resp.Secret.MaxTTL != tt.ttl {
+				t.Fatalf("the minting read got a %s lease, want the %s cap", resp.Secret.MaxTTL, tt.ttl)
+			}
+			_, err := env.request(logical.ReadOperation, "token/p", nil)
+			if served := err == nil; served != tt.serves {
+				t.Fatalf("ttl %s (%s): a cached read returned %v, want served %v", tt.ttl, tt.storedAs, err, tt.serves)
+			}
+			if err != nil && !strings.Contains(err.Error(), "too short to lease") {
+				t.Fatalf("the cached read failed with %v, want too short to lease", err)
+			}
+		})
+	}
+}
+
+// TestLeaseModeNoneRefusesNewCaps: ttl and max_ttl cap a lease, which a
+// lease_mode=none read does not get. A write that sets one, or switches a
+// capped config to none, is refused; a config stored with both keeps
+// serving, and writes that touch neither still apply.
+func TestLeaseModeNoneRefusesNewCaps(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("capped", map[string]any{"ttl": "10m"})
+	resp, err := env.request(logical.UpdateOperation, "config/capped", map[string]any{"lease_mode": "none"})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write ttl=0 with lease_mode=none") {
+		t.Fatalf("switching a config with ttl=10m to lease_mode=none: %v %v, want a 400 naming ttl", resp, err)
+	}
+	env.mustOK(logical.UpdateOperation, "config/capped", map[string]any{"lease_mode": "none", "ttl": 0})
+
+	// A config stored with both before the rule.
+	env.writeConfig("old", map[string]any{"lease_mode": "none"})
+	cfg := env.storedConfig("old")
+	cfg.TTL, cfg.MaxTTL = 10*time.Minute, 20*time.Minute
+	if err := writeConfig(t.Context(), env.storage, "old", cfg); err != nil {
+		t.Fatal(err)
+	}
+	env.b.cache.drop("old")
+	if ttl := env.readToken("old").Data["ttl"]; ttl != int64(48*60) {
+		t.Fatalf("the stored config's read returned ttl %v, want 2880 (the refresh ahead, whatever the stored caps)", ttl)
+	}
+	env.mustOK(logical.UpdateOperation, "config/old", map[string]any{"next_client_secret": "next-secret-0123"})
+	for _, field := range []string{"ttl", "max_ttl"} {
+		resp, err := env.request(logical.UpdateOperation, "config/old", map[string]any{field: "15m"})
+		if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), field+" (15m0s) caps a lease") {
+			t.Errorf("a write of %s=15m to a lease_mode=none config: %v %v, want a 400 naming %s", field, resp, err, field)
+		}
+	}
+}
