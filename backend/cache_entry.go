@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // cacheEntry is what memory holds for one config. Its config and token

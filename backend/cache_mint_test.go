@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // TestEveryPartnerThroughTheEngine mints, caches and leases a token of each

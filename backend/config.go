@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 const (

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // A config as a whole, checked after a write is merged into it: every

@@ -8,17 +8,17 @@
 // A read of token/<name> that finds no token it can lease goes, one layer
 // a line:
 //
-//	pathTokenRead             path_token.go          parses the name, shapes the answer
-//	backend.lease             lease.go               the lease the read gets (its rules: lease_rules.go)
-//	tokenCache.get            cache_read.go          a cached token, or else a mint
-//	tokenCache.shareMint      cache_mint.go          one mint for every concurrent caller
-//	tokenCache.mintAndCommit  cache_mint.go          remembered refusals and waits; record, commit
-//	tokenCache.timedMint      cache_mint.go          the config's timeout; the log
-//	minter.trySecrets         mint.go                the current secret, then the next one
-//	minter.retryAttempts      mint.go                attempts and the back-off between them
-//	provider.Mint             provider/provider.go   the contract every partner relies on
-//	the partner's Mint        provider/<partner>.go  its protocol: the request, the answer
-//	Request.send, post        provider/http.go       one HTTP request, through the dial guard
+//	pathTokenRead             path_token.go                   parses the name, shapes the answer
+//	backend.lease             lease.go                        the lease the read gets (its rules: lease_rules.go)
+//	tokenCache.get            cache_read.go                   a cached token, or else a mint
+//	tokenCache.shareMint      cache_mint.go                   one mint for every concurrent caller
+//	tokenCache.mintAndCommit  cache_mint.go                   remembered refusals and waits; record, commit
+//	tokenCache.timedMint      cache_mint.go                   the config's timeout; the log
+//	minter.trySecrets         mint.go                         the current secret, then the next one
+//	minter.retryAttempts      mint.go                         attempts and the back-off between them
+//	provider.Mint             internal/provider/provider.go   the contract every partner relies on
+//	the partner's Mint        internal/provider/<partner>.go  its protocol: the request, the answer
+//	Request.send, post        internal/provider/http.go       one HTTP request, through the dial guard
 //
 // A cached read stops at tokenCache.get. A refresh ahead enters at
 // tokenCache.shareMint, from refreshInBackground (refresh.go), armed by the

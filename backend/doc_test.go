@@ -24,10 +24,10 @@ func TestCommentsLinkToTheStory(t *testing.T) {
 	}
 	link := regexp.MustCompile(`how-it-works\.md#([a-z0-9_-]+)`)
 	var sources []string
-	for _, dir := range []string{".", filepath.Join("..", "provider")} {
+	for _, dir := range []string{".", filepath.Join("..", "internal", "provider")} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no sources in %s: %v", dir, err)
 		}
 		sources = append(sources, files...)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // TestPartnerRefusalsNameThePartner checks that each partner's own refusal

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // lastMint is what status/<name> reports about a config's mints since the

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // metrics are the mount's counters and latency summaries. Each backend (one

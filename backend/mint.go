@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // The self-computed vectors d1-d8 (docs/partners.md#doku), computed with
