@@ -178,7 +178,7 @@ func (b *backend) tokenURL(cfg *Config) string {
 }
 
 // maxResponseHeaderBytes bounds the header block of a partner's answer, as
-// provider.MaxBodySize bounds its body: a token answer's headers are a few
+// the provider package bounds its body (1 MiB): a token answer's headers are a few
 // hundred bytes, and Go's default (10 MiB) would let a partner, or
 // something in front of it, hold that much of Vault's memory per request.
 const maxResponseHeaderBytes = 64 << 10

@@ -194,7 +194,7 @@ func TestDOKUsLongestValidTimeMintsThroughTheEngine(t *testing.T) {
 	cfg["valid_time"] = strconv.Itoa(provider.DOKUMaxValidTime)
 	env.mustOK(logical.CreateOperation, "config/doku", cfg)
 	env.readToken("doku")
-	if want := "lifetime=" + provider.MaxLifetime.String(); !strings.Contains(env.logs.String(), want) {
+	if want := "lifetime=" + (time.Duration(provider.DOKUMaxValidTime) * time.Minute).String(); !strings.Contains(env.logs.String(), want) {
 		t.Errorf("the mint log does not say %s:\n%s", want, env.logs.String())
 	}
 

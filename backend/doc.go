@@ -17,7 +17,7 @@
 //	minter.trySecrets         mint.go                         the current secret, then the next one
 //	minter.retryAttempts      mint.go                         attempts and the back-off between them
 //	provider.Mint             internal/provider/provider.go   the contract every partner relies on
-//	the partner's Mint        internal/provider/<partner>.go  its protocol: the request, the answer
+//	the partner's mint        internal/provider/<partner>.go  its protocol: the request, the answer
 //	Request.send, post        internal/provider/http.go       one HTTP request, through the dial guard
 //
 // A cached read stops at tokenCache.get. A refresh ahead enters at

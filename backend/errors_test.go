@@ -175,7 +175,7 @@ func TestDinieOnItsOtherDocumentedBaseTellsTheOperatorWhatToSet(t *testing.T) {
 	env := newTestEnv(t)
 	sim := startSimulator(t, partnersim.Options{Now: env.clock.Now, DinieBase: partnersim.DinieBasePortal})
 	providers := provider.Builtin()
-	providers["dinie"] = dinieAt{sim: sim.URL()}
+	providers["dinie"] = dinieAt{Provider: providers["dinie"], sim: sim.URL()}
 	env.b = env.newBackendWith(options{providers: providers})
 	client := partnersim.DefaultClients()[partnersim.Dinie]
 	env.mustOK(logical.CreateOperation, "config/dinie", map[string]any{
@@ -202,12 +202,12 @@ func TestDinieOnItsOtherDocumentedBaseTellsTheOperatorWhatToSet(t *testing.T) {
 // dinieAt is Dinie with its environments' hosts moved to the simulator at
 // sim and their paths kept, as DNS pointing Dinie's hosts there would.
 type dinieAt struct {
-	provider.Dinie
+	provider.Provider
 	sim string
 }
 
 func (d dinieAt) Spec() provider.Spec {
-	spec := d.Dinie.Spec()
+	spec := d.Provider.Spec()
 	spec.Environments = slices.Clone(spec.Environments)
 	move := func(raw string) string {
 		u, err := url.Parse(raw)

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -175,7 +174,7 @@ func TestConfigRedirectingTheSecretNeedsTheSecret(t *testing.T) {
 func TestConfigFieldOfAnotherProviderIsRefused(t *testing.T) {
 	env := newTestEnv(t)
 	providers := provider.Builtin()
-	providers["other"] = otherProvider{}
+	providers["other"] = otherProvider{providers["oauth2"]}
 	env.b = env.newBackendWith(options{providers: providers})
 	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
 		"provider": "other", "token_url": "https://x.example/t", "client_id": "a", "client_secret": "secret",
@@ -224,11 +223,8 @@ func TestChangingEnvironmentNeedsTheSecretOnlyWhenTheURLChanges(t *testing.T) {
 }
 
 // otherProvider is a second provider kind for tests about fields that
-// belong to one provider and not another.
-type otherProvider struct{}
+// belong to one provider and not another: oauth2's protocol under another
+// spec, which the tests never mint with.
+type otherProvider struct{ provider.Provider }
 
 func (otherProvider) Spec() provider.Spec { return provider.Spec{Name: "other", DisplayName: "Other"} }
-
-func (otherProvider) Mint(context.Context, *provider.Request) (*provider.Token, error) {
-	return nil, &provider.Error{Partner: "Other", Message: "not a real partner"}
-}

@@ -9,12 +9,12 @@ import (
 	"time"
 )
 
-// Dinie is the Dinie partner API token: a standard OAuth2 client credentials
+// dinie is the Dinie partner API token: a standard OAuth2 client credentials
 // grant answered with token_type "bearer", and RFC 7807 problem details on
 // failure.
 // https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken
 // docs/partners.md#dinie lists the sources of each fact below.
-type Dinie struct{}
+type dinie struct{}
 
 const (
 	// maxRateLimitWait caps the wait taken from X-RateLimit-Reset: a rate
@@ -26,7 +26,7 @@ const (
 	maxRateLimitReset = 24 * time.Hour
 )
 
-func (Dinie) Spec() Spec {
+func (dinie) Spec() Spec {
 	return Spec{
 		Name:        "dinie",
 		DisplayName: "Dinie",
@@ -54,7 +54,7 @@ func (Dinie) Spec() Spec {
 	}
 }
 
-func (d Dinie) Mint(ctx context.Context, req *Request) (*Token, error) {
+func (d dinie) mint(ctx context.Context, req *Request) (*Token, error) {
 	// "Basic base64(client_id:client_secret)": the docs' curl -u and the
 	// official SDKs send the pair as is, not form-encoded first.
 	header := http.Header{

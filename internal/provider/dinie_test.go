@@ -11,7 +11,7 @@ import (
 const diniePath = "/api/v3/auth/token"
 
 func TestDinieSpec(t *testing.T) {
-	spec := Dinie{}.Spec()
+	spec := dinie{}.Spec()
 	checkSpec(t, spec, wantSpec{
 		name: "dinie", displayName: "Dinie",
 		docs:            "https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken",
@@ -88,7 +88,7 @@ func TestADinie404NamesTheOtherDocumentedURL(t *testing.T) {
 			if tc.tokenURL != "" {
 				req.TokenURL, req.Client = tc.tokenURL, routedTo(p)
 			}
-			tok, err := Mint(t.Context(), Dinie{}, req)
+			tok, err := Mint(t.Context(), dinie{}, req)
 			checkMintFailure(t, tok, err, "Dinie", tc.status, nil, tc.status == 401)
 			if err != nil && err.Error() != tc.want {
 				t.Errorf("error text\n got  %s\n want %s", err, tc.want)
@@ -171,7 +171,7 @@ func TestDinieMint(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, dinieRequest()) }, partnerAnswer{Body: tc.body})
-			tok, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
+			tok, err := Mint(t.Context(), dinie{}, newRequest(p, diniePath, nil))
 			checkToken(t, tok, err, tc.wantToken, tc.wantExpiry)
 			if tok != nil && tok.Extra != nil {
 				t.Errorf("Extra = %v, want nothing", tok.Extra)
@@ -271,7 +271,7 @@ func TestDinieMintFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, dinieRequest()) }, tc.answer)
-			tok, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
+			tok, err := Mint(t.Context(), dinie{}, newRequest(p, diniePath, nil))
 			checkMintFailure(t, tok, err, "Dinie", tc.wantStatus, tc.want, tc.refused)
 			if tc.wantError != "" && err.Error() != tc.wantError {
 				t.Errorf("error text\n got  %s\n want %s", err, tc.wantError)
@@ -311,7 +311,7 @@ func TestDinieMintRateLimitWait(t *testing.T) {
 			}
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, dinieRequest()) },
 				partnerAnswer{Status: tc.status, Header: header, Body: tooMany})
-			_, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
+			_, err := Mint(t.Context(), dinie{}, newRequest(p, diniePath, nil))
 			perr := checkError(t, err, "Dinie", tc.status, []string{`code="rate_limit_exceeded"`})
 			if perr.RetryAfter != tc.want {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.want)

@@ -13,19 +13,19 @@ import (
 	"github.com/google/uuid"
 )
 
-// DOKU is DOKU's Partner API token (non-SNAP): the request is signed with an
+// doku is DOKU's Partner API token (non-SNAP): the request is signed with an
 // HMAC of its headers and body, keyed with the brand's secret key, and the
 // answer is a bare {"token": <JWT>}.
 // https://developers.doku.com/partnership/partner-api/generate-token-api
 // docs/partners.md#doku lists the sources of each fact below.
-type DOKU struct{}
+type doku struct{}
 
 // DOKUMaxValidTime is the longest valid_time, in minutes, the engine asks
 // DOKU for. DOKU documents no maximum, so the line is the engine's own:
-// finish refuses a token living longer than MaxLifetime anyway. The
+// finish refuses a token living longer than maxLifetime anyway. The
 // simulator refuses from the same line, so neither accepts what the other
 // refuses.
-const DOKUMaxValidTime = int(MaxLifetime / time.Minute)
+const DOKUMaxValidTime = int(maxLifetime / time.Minute)
 
 // dokuTokenRequest is the documented body. valid_time is a JSON string of
 // minutes, and is left out when the operator did not set one.
@@ -34,7 +34,7 @@ type dokuTokenRequest struct {
 	ValidTime string `json:"valid_time,omitempty"`
 }
 
-func (DOKU) Spec() Spec {
+func (doku) Spec() Spec {
 	return Spec{
 		Name:        "doku",
 		DisplayName: "DOKU",
@@ -59,7 +59,7 @@ func (DOKU) Spec() Spec {
 	}
 }
 
-func (d DOKU) Mint(ctx context.Context, req *Request) (*Token, error) {
+func (d doku) mint(ctx context.Context, req *Request) (*Token, error) {
 	validTime := req.Options.String("valid_time")
 	var minutes int
 	if validTime != "" {
@@ -134,7 +134,7 @@ func parseValidTime(s string) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n > DOKUMaxValidTime {
-		return 0, fmt.Errorf("must be at most %d minutes (%d days)", DOKUMaxValidTime, MaxLifetime/(24*time.Hour))
+		return 0, fmt.Errorf("must be at most %d minutes (%d days)", DOKUMaxValidTime, maxLifetime/(24*time.Hour))
 	}
 	return n, nil
 }

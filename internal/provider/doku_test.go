@@ -118,7 +118,7 @@ func TestDOKUSignatureVectors(t *testing.T) {
 }
 
 func TestDOKUSpec(t *testing.T) {
-	spec := DOKU{}.Spec()
+	spec := doku{}.Spec()
 	checkSpec(t, spec, wantSpec{
 		name: "doku", displayName: "DOKU",
 		docs:            "https://developers.doku.com/partnership/partner-api/generate-token-api",
@@ -136,7 +136,7 @@ func TestDOKUSpec(t *testing.T) {
 }
 
 func TestDOKUValidTimeField(t *testing.T) {
-	field, _ := DOKU{}.Spec().Field("valid_time")
+	field, _ := doku{}.Spec().Field("valid_time")
 	tests := []struct {
 		name    string
 		value   string
@@ -275,7 +275,7 @@ func TestDOKUMint(t *testing.T) {
 			}
 			req := newRequest(p, dokuPath, opts)
 			req.Now = func() time.Time { return tc.now }
-			tok, err := Mint(t.Context(), DOKU{}, req)
+			tok, err := Mint(t.Context(), doku{}, req)
 			if err != nil {
 				t.Fatalf("Mint: %v", err)
 			}
@@ -299,7 +299,7 @@ func TestDOKUMintUsesAFreshRequestIDEveryTime(t *testing.T) {
 	body := `{"grant_type":"client_credentials"}`
 	p := newPartner(t, dokuRequestChecker(dokuPath, "", body, "2024-01-10T12:00:00Z"), partnerAnswer{Body: `{"token":"` + dokuSampleToken + `"}`})
 	for range 2 {
-		if _, err := Mint(t.Context(), DOKU{}, newRequest(p, dokuPath, nil)); err != nil {
+		if _, err := Mint(t.Context(), doku{}, newRequest(p, dokuPath, nil)); err != nil {
 			t.Fatalf("Mint: %v", err)
 		}
 	}
@@ -319,14 +319,14 @@ func TestDOKUMintUsesAFreshRequestIDEveryTime(t *testing.T) {
 func TestDOKUMintSignsThePathWithoutTheQuery(t *testing.T) {
 	body := `{"grant_type":"client_credentials"}`
 	p := newPartner(t, dokuRequestChecker(dokuPath, "tenant=a", body, "2024-01-10T12:00:00Z"), partnerAnswer{Body: `{"token":"` + dokuSampleToken + `"}`})
-	if _, err := Mint(t.Context(), DOKU{}, newRequest(p, dokuPath+"?tenant=a", nil)); err != nil {
+	if _, err := Mint(t.Context(), doku{}, newRequest(p, dokuPath+"?tenant=a", nil)); err != nil {
 		t.Fatalf("Mint: %v", err)
 	}
 }
 
 func TestDOKUMintRefusesAnInvalidStoredValidTimeWithoutCalling(t *testing.T) {
 	p := newPartner(t, func(t *testing.T, r *http.Request) { t.Error("the partner was called") }, partnerAnswer{})
-	_, err := Mint(t.Context(), DOKU{}, newRequest(p, dokuPath, Options{"valid_time": "6h"}))
+	_, err := Mint(t.Context(), doku{}, newRequest(p, dokuPath, Options{"valid_time": "6h"}))
 	checkError(t, err, "DOKU", 0, []string{"valid_time: must be a positive whole number of minutes"})
 	if p.Calls() != 0 {
 		t.Errorf("%d requests, want none", p.Calls())
@@ -419,7 +419,7 @@ func TestDOKUMintFailures(t *testing.T) {
 				opts["valid_time"] = tc.validTime
 			}
 			p := newPartner(t, dokuRequestChecker(dokuPath, "", body, "2024-01-10T12:00:00Z"), tc.answer)
-			tok, err := Mint(t.Context(), DOKU{}, newRequest(p, dokuPath, opts))
+			tok, err := Mint(t.Context(), doku{}, newRequest(p, dokuPath, opts))
 			perr := checkMintFailure(t, tok, err, "DOKU", tc.wantStatus, tc.want, tc.refused)
 			if perr.RetryAfter != tc.retryAfter {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.retryAfter)

@@ -9,18 +9,18 @@ import (
 	"time"
 )
 
-// DUPR is the DUPR RaaS partner access token: the client key and secret go
+// dupr is the DUPR RaaS partner access token: the client key and secret go
 // base64-encoded in an x-authorization header, and the answer wraps the token
 // in DUPR's {status, result} envelope.
 // https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation
 // docs/partners.md#dupr lists the sources of each fact below.
-type DUPR struct{}
+type dupr struct{}
 
 // duprSuccess is the status DUPR's envelope (SingleWrapperOfTokenResponse in
 // its swagger) carries when a token was issued.
 const duprSuccess = "SUCCESS"
 
-func (DUPR) Spec() Spec {
+func (dupr) Spec() Spec {
 	return Spec{
 		Name:        "dupr",
 		DisplayName: "DUPR",
@@ -35,7 +35,7 @@ func (DUPR) Spec() Spec {
 	}
 }
 
-func (d DUPR) Mint(ctx context.Context, req *Request) (*Token, error) {
+func (d dupr) mint(ctx context.Context, req *Request) (*Token, error) {
 	// The swagger declares x-authorization as a required header parameter and
 	// no body; the official example is the bare base64 string, without the
 	// "Basic " prefix some third-party clients wrongly add.

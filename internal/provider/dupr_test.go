@@ -11,7 +11,7 @@ import (
 const duprPath = "/api/auth/v1.0/token"
 
 func TestDUPRSpec(t *testing.T) {
-	checkSpec(t, DUPR{}.Spec(), wantSpec{
+	checkSpec(t, dupr{}.Spec(), wantSpec{
 		name: "dupr", displayName: "DUPR",
 		docs:            "https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation",
 		defaultLifetime: time.Hour, // documented
@@ -58,7 +58,7 @@ func TestDUPRMintSendsTheOfficialExampleCredentials(t *testing.T) {
 	}, partnerAnswer{Body: `{"status":"SUCCESS","result":{"token":"eyJhbGciOiJSUzUxMiJ9.abc.def","expiry":"2024-01-10T13:00:00Z"}}`})
 	req := newRequest(p, duprPath, nil)
 	req.ClientID, req.ClientSecret = key, secret
-	tok, err := Mint(t.Context(), DUPR{}, req)
+	tok, err := Mint(t.Context(), dupr{}, req)
 	checkToken(t, tok, err, "eyJhbGciOiJSUzUxMiJ9.abc.def", testNow.Add(time.Hour-dateResolution))
 }
 
@@ -208,7 +208,7 @@ func TestDUPRMint(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) {
 				checkRequest(t, r, duprRequest(testClientID, testSecret))
 			}, tc.answer)
-			tok, err := Mint(t.Context(), DUPR{}, newRequest(p, duprPath, nil))
+			tok, err := Mint(t.Context(), dupr{}, newRequest(p, duprPath, nil))
 			checkToken(t, tok, err, tc.wantToken, tc.wantExpiry)
 			wantSource := tc.wantSource
 			if wantSource == "" {
@@ -356,7 +356,7 @@ func TestDUPRMintFailures(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) {
 				checkRequest(t, r, duprRequest(testClientID, testSecret))
 			}, tc.answer)
-			tok, err := Mint(t.Context(), DUPR{}, newRequest(p, duprPath, nil))
+			tok, err := Mint(t.Context(), dupr{}, newRequest(p, duprPath, nil))
 			perr := checkMintFailure(t, tok, err, "DUPR", tc.wantStatus, tc.want, tc.refused)
 			if perr.RetryAfter != tc.retryAfter {
 				t.Errorf("RetryAfter = %s, want %s", perr.RetryAfter, tc.retryAfter)

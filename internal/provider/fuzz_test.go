@@ -17,8 +17,8 @@ import (
 	"unicode/utf8"
 )
 
-// The fuzz targets feed arbitrary partner answers to each provider's Mint
-// through a transport that never touches the network, with an arbitrary
+// The fuzz targets feed arbitrary partner answers to each provider, through
+// Mint and a transport that never touches the network, with an arbitrary
 // secret (any the config accepts) that the answer may echo in one of the
 // shapes a partner's stack could give it. Whatever arrives, Mint must not
 // panic, must never return an empty, expired or implausible token, and its
@@ -113,7 +113,7 @@ func fuzzMint(t *testing.T, p Provider, tokenURL string, status int, contentType
 		t.Fatal("empty token accepted")
 	case tok.TokenType != "Bearer":
 		t.Fatalf("token type %q", tok.TokenType)
-	case tok.Lifetime() <= 0 || tok.Lifetime() > MaxLifetime:
+	case tok.Lifetime() <= 0 || tok.Lifetime() > maxLifetime:
 		t.Fatalf("lifetime %s accepted", tok.Lifetime())
 	case status < 200 || status > 299:
 		t.Fatalf("a token accepted from HTTP %d", status)
@@ -171,24 +171,24 @@ func fuzzProvider(f *testing.F, p Provider, tokenURL string) {
 	})
 }
 
-func FuzzOAuth2Response(f *testing.F) { fuzzProvider(f, OAuth2{}, "https://partner.example/token") }
+func FuzzOAuth2Response(f *testing.F) { fuzzProvider(f, oauth2{}, "https://partner.example/token") }
 
 func FuzzDUPRResponse(f *testing.F) {
-	fuzzProvider(f, DUPR{}, "https://uat.mydupr.com/api/auth/v1.0/token")
+	fuzzProvider(f, dupr{}, "https://uat.mydupr.com/api/auth/v1.0/token")
 }
 
-func FuzzSetuResponse(f *testing.F) { fuzzProvider(f, Setu{}, "https://fd.example/auth/token") }
+func FuzzSetuResponse(f *testing.F) { fuzzProvider(f, setu{}, "https://fd.example/auth/token") }
 
 func FuzzPoderoResponse(f *testing.F) {
-	fuzzProvider(f, Podero{}, "https://app.podero.com/oauth2/token/")
+	fuzzProvider(f, podero{}, "https://app.podero.com/oauth2/token/")
 }
 
 func FuzzDOKUResponse(f *testing.F) {
-	fuzzProvider(f, DOKU{}, "https://api-uat.doku.com/adv-core-api/partner/v1.0/token")
+	fuzzProvider(f, doku{}, "https://api-uat.doku.com/adv-core-api/partner/v1.0/token")
 }
 
 func FuzzDinieResponse(f *testing.F) {
-	fuzzProvider(f, Dinie{}, "https://sandbox.api.dinie.com.br/api/v3/auth/token")
+	fuzzProvider(f, dinie{}, "https://sandbox.api.dinie.com.br/api/v3/auth/token")
 }
 
 // fuzzStatus maps any int onto a status code an HTTP client can receive.

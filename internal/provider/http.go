@@ -10,10 +10,10 @@ import (
 	"time"
 )
 
-// MaxBodySize bounds what is read from a partner: a token response is a few
+// maxBodySize bounds what is read from a partner: a token response is a few
 // kilobytes, and a partner (or something in front of it) sending more must
 // not exhaust Vault's memory.
-const MaxBodySize = 1 << 20
+const maxBodySize = 1 << 20
 
 // userAgent identifies the engine to partners, as their support teams ask.
 const userAgent = "vault-plugin-secrets-partnertoken"
@@ -56,12 +56,12 @@ func (r *Request) post(ctx context.Context, header http.Header, body []byte) (*r
 	}
 	defer httpResp.Body.Close()
 
-	data, err := io.ReadAll(io.LimitReader(httpResp.Body, MaxBodySize+1))
+	data, err := io.ReadAll(io.LimitReader(httpResp.Body, maxBodySize+1))
 	if err != nil {
 		return nil, &Error{Partner: r.partner, Status: 0, Message: "reading the answer: " + r.redact(transportMessage(ctx, err)), err: err}
 	}
-	if len(data) > MaxBodySize {
-		return nil, &Error{Partner: r.partner, Status: httpResp.StatusCode, Message: fmt.Sprintf("answer is larger than %d bytes", MaxBodySize)}
+	if len(data) > maxBodySize {
+		return nil, &Error{Partner: r.partner, Status: httpResp.StatusCode, Message: fmt.Sprintf("answer is larger than %d bytes", maxBodySize)}
 	}
 	r.answer = &response{
 		Status:     httpResp.StatusCode,

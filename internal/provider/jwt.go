@@ -17,7 +17,7 @@ func jwtTimes(token string) (exp, iat time.Time, ok bool) {
 		token = token[i:]
 	}
 	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(parts[1]) > MaxBodySize {
+	if len(parts) != 3 || len(parts[1]) > maxBodySize {
 		return time.Time{}, time.Time{}, false
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))

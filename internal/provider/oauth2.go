@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// OAuth2 is the generic OAuth 2.0 client credentials grant (RFC 6749 §4.4),
+// oauth2 is the generic OAuth 2.0 client credentials grant (RFC 6749 §4.4),
 // for any partner that follows the standard.
-type OAuth2 struct{}
+type oauth2 struct{}
 
 const (
 	authBasic = "client_secret_basic"
@@ -24,7 +24,7 @@ const (
 // reservedParams are set by the grant itself; token_params cannot override them.
 var reservedParams = []string{"grant_type", "client_id", "client_secret", "scope"}
 
-func (OAuth2) Spec() Spec {
+func (oauth2) Spec() Spec {
 	return Spec{
 		Name:        "oauth2",
 		DisplayName: "OAuth2",
@@ -79,7 +79,7 @@ func (OAuth2) Spec() Spec {
 	}
 }
 
-func (o OAuth2) Mint(ctx context.Context, req *Request) (*Token, error) {
+func (o oauth2) mint(ctx context.Context, req *Request) (*Token, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if scopes := req.Options.List("scopes"); len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))

@@ -57,7 +57,7 @@ func TestOAuth2ExpirySources(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: tc.body})
-			tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", tc.options))
+			tok, err := Mint(t.Context(), oauth2{}, newRequest(p, "/token", tc.options))
 			if err != nil {
 				t.Fatalf("Mint: %v", err)
 			}
@@ -74,7 +74,7 @@ func TestOAuth2ExpirySources(t *testing.T) {
 func TestDinieTakesTheEarlierOfExpiresInAndTheJWTExp(t *testing.T) {
 	token := "dinie_at_" + testJWT(map[string]any{"sub": "dinie_ci_1", "exp": testNow.Add(50 * time.Minute).Unix()})
 	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: `{"access_token":"` + token + `","token_type":"bearer","expires_in":3600}`})
-	tok, err := Mint(t.Context(), Dinie{}, newRequest(p, diniePath, nil))
+	tok, err := Mint(t.Context(), dinie{}, newRequest(p, diniePath, nil))
 	checkToken(t, tok, err, token, testNow.Add(50*time.Minute))
 	if tok != nil && tok.ExpirySource != ExpiryJWT {
 		t.Errorf("ExpirySource = %q, want %q", tok.ExpirySource, ExpiryJWT)
@@ -130,7 +130,7 @@ func TestOAuth2Request(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, tc.want) },
 				partnerAnswer{Body: `{"access_token":"opaque","token_type":"Bearer","expires_in":3600,"scope":"read"}`})
-			tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", tc.options))
+			tok, err := Mint(t.Context(), oauth2{}, newRequest(p, "/token", tc.options))
 			checkToken(t, tok, err, "opaque", testNow.Add(time.Hour))
 			if tok != nil && tok.Extra["scope"] != "read" {
 				t.Errorf("Extra = %v, want the partner's scope", tok.Extra)
@@ -147,7 +147,7 @@ func TestOAuth2Request(t *testing.T) {
 // the token is refused rather than guessed at.
 func TestOAuth2WithoutTokenLifetimeRefusesAnAnswerWithoutExpiry(t *testing.T) {
 	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: `{"access_token":"opaque","token_type":"Bearer"}`})
-	tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
+	tok, err := Mint(t.Context(), oauth2{}, newRequest(p, "/token", Options{}))
 	checkMintFailure(t, tok, err, "OAuth2", http.StatusOK, []string{"answer says nothing about when the token expires"}, false)
 }
 
@@ -200,7 +200,7 @@ func TestOAuth2ErrorShowsErrorURI(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: tc.status, Body: tc.body})
-			tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
+			tok, err := Mint(t.Context(), oauth2{}, newRequest(p, "/token", Options{}))
 			checkMintFailure(t, tok, err, "OAuth2", tc.status, nil, true)
 			if err != nil && err.Error() != tc.want {
 				t.Errorf("error text\n got  %s\n want %s", err, tc.want)

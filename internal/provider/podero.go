@@ -6,16 +6,16 @@ import (
 	"net/url"
 )
 
-// Podero is Podero's partner API token: an OAuth2 client credentials grant
+// podero is Podero's partner API token: an OAuth2 client credentials grant
 // whose request is JSON, not the form RFC 6749 §4.4.2 specifies.
 // https://developers.podero.com/partner-api/getting-started/get-access-token
 // docs/partners.md#podero lists the sources of each fact below.
-type Podero struct{}
+type podero struct{}
 
 // poderoBody is the documented request body, byte for byte.
 const poderoBody = `{"grant_type":"client_credentials"}`
 
-func (Podero) Spec() Spec {
+func (podero) Spec() Spec {
 	return Spec{
 		Name:        "podero",
 		DisplayName: "Podero",
@@ -33,7 +33,7 @@ func (Podero) Spec() Spec {
 	}
 }
 
-func (p Podero) Mint(ctx context.Context, req *Request) (*Token, error) {
+func (p podero) mint(ctx context.Context, req *Request) (*Token, error) {
 	// The token endpoint is django-oauth-toolkit, which unquote_plus'es id
 	// and secret after splitting the Basic pair (RFC 6749 §2.3.1), so they
 	// are form-encoded first. For the letters, digits and - . _ ~ of the

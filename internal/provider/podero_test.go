@@ -13,7 +13,7 @@ import (
 const poderoPath = "/oauth2/token/"
 
 func TestPoderoSpec(t *testing.T) {
-	checkSpec(t, Podero{}.Spec(), wantSpec{
+	checkSpec(t, podero{}.Spec(), wantSpec{
 		name: "podero", displayName: "Podero",
 		docs:            "https://developers.podero.com/partner-api/getting-started/get-access-token",
 		defaultLifetime: 0, // none: every answer carries expires_in
@@ -117,7 +117,7 @@ func TestPoderoMint(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, poderoRequest()) }, partnerAnswer{Body: tc.body})
-			tok, err := Mint(t.Context(), Podero{}, newRequest(p, poderoPath, nil))
+			tok, err := Mint(t.Context(), podero{}, newRequest(p, poderoPath, nil))
 			checkToken(t, tok, err, tc.wantToken, tc.wantExpiry)
 			if tok != nil && !maps.Equal(tok.Extra, tc.wantExtra) {
 				t.Errorf("Extra = %v, want %v", tok.Extra, tc.wantExtra)
@@ -216,7 +216,7 @@ func TestPoderoMintFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, poderoRequest()) }, tc.answer)
-			tok, err := Mint(t.Context(), Podero{}, newRequest(p, poderoPath, nil))
+			tok, err := Mint(t.Context(), podero{}, newRequest(p, poderoPath, nil))
 			checkMintFailure(t, tok, err, "Podero", tc.wantStatus, tc.want, tc.refused)
 		})
 	}

@@ -17,15 +17,18 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Provider mints bearer tokens for one kind of partner API.
+// Provider mints bearer tokens for one kind of partner API. Only this
+// package implements it, and Mint is the only way to mint: the method that
+// holds a partner's protocol is unexported, so no caller can skip the
+// contract Mint holds around it. (A type that embeds a Provider, as a test
+// does to change its Spec, keeps its protocol and the contract.)
 type Provider interface {
 	// Spec describes the provider: its name, documented environments and the
 	// configuration fields it adds.
 	Spec() Spec
-	// Mint requests one new token from the partner and parses the answer.
-	// Call it through the package's Mint, which names the partner in its
-	// errors, recovers a panic and validates the token.
-	Mint(ctx context.Context, req *Request) (*Token, error)
+	// mint is the partner's protocol: it requests one new token from the
+	// partner and parses the answer, and nothing more.
+	mint(ctx context.Context, req *Request) (*Token, error)
 }
 
 // Request is everything a provider needs to mint one token. TokenURL is
@@ -59,7 +62,7 @@ type Request struct {
 }
 
 // Mint asks p for one token. It holds the contract every provider relies
-// on, so that a provider's Mint is only its protocol: every error names the
+// on, so that a provider's mint is only its protocol: every error names the
 // partner, a panic in partner-parsing code is an error instead of a crashed
 // plugin (its stack logged, its message redacted), and the token is
 // validated (finished) before anyone gets it.
@@ -78,7 +81,7 @@ func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error)
 			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %s", spec.Name, said)
 		}
 	}()
-	if tok, err = p.Mint(ctx, &r); err != nil {
+	if tok, err = p.mint(ctx, &r); err != nil {
 		return nil, r.pointToOtherDocumentedURL(spec, err)
 	}
 	return r.finish(tok)
@@ -201,11 +204,11 @@ func (r Registry) Names() []string { return slices.Sorted(maps.Keys(r)) }
 // Builtin returns every provider this engine ships with.
 func Builtin() Registry {
 	return NewRegistry(
-		OAuth2{},
-		DUPR{},
-		Setu{},
-		Podero{},
-		DOKU{},
-		Dinie{},
+		oauth2{},
+		dupr{},
+		setu{},
+		podero{},
+		doku{},
+		dinie{},
 	)
 }

@@ -37,18 +37,18 @@ func TestBuiltinRegistersEveryProviderUnderItsSpecName(t *testing.T) {
 	}
 }
 
-// contractProvider is a provider whose Mint does only what its test says,
-// to show what Mint (the package's) guarantees around any provider.
+// contractProvider is a provider whose protocol does only what its test
+// says, to show what Mint guarantees around any provider.
 type contractProvider struct {
-	mint func(ctx context.Context, req *Request) (*Token, error)
+	protocol func(ctx context.Context, req *Request) (*Token, error)
 }
 
 func (contractProvider) Spec() Spec {
 	return Spec{Name: "contract", DisplayName: "Contract", DefaultLifetime: time.Hour}
 }
 
-func (p contractProvider) Mint(ctx context.Context, req *Request) (*Token, error) {
-	return p.mint(ctx, req)
+func (p contractProvider) mint(ctx context.Context, req *Request) (*Token, error) {
+	return p.protocol(ctx, req)
 }
 
 func TestMintHoldsTheProviderContract(t *testing.T) {
@@ -81,7 +81,7 @@ func TestMintHoldsTheProviderContract(t *testing.T) {
 		}, "Contract token endpoint answered HTTP 200: answer has no token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tok, err := Mint(t.Context(), contractProvider{mint: tc.mint}, request())
+			tok, err := Mint(t.Context(), contractProvider{protocol: tc.mint}, request())
 			if tok != nil || err == nil || err.Error() != tc.wantErr {
 				t.Fatalf("got %v, %v; want the error %q", tok, err, tc.wantErr)
 			}
@@ -92,7 +92,7 @@ func TestMintHoldsTheProviderContract(t *testing.T) {
 		var logs bytes.Buffer
 		req := request()
 		req.Logger = hclog.New(&hclog.LoggerOptions{Output: &logs, JSONFormat: true})
-		_, err := Mint(t.Context(), contractProvider{mint: func(_ context.Context, req *Request) (*Token, error) {
+		_, err := Mint(t.Context(), contractProvider{protocol: func(_ context.Context, req *Request) (*Token, error) {
 			panic("cannot parse the answer to " + req.ClientSecret)
 		}}, req)
 		if err == nil || !strings.Contains(err.Error(), "contract provider failed unexpectedly: cannot parse the answer to [redacted]") {
@@ -111,7 +111,7 @@ func TestMintHoldsTheProviderContract(t *testing.T) {
 	})
 
 	t.Run("a token without an expiry lives the documented lifetime, validated", func(t *testing.T) {
-		tok, err := Mint(t.Context(), contractProvider{mint: func(ctx context.Context, req *Request) (*Token, error) {
+		tok, err := Mint(t.Context(), contractProvider{protocol: func(ctx context.Context, req *Request) (*Token, error) {
 			return &Token{AccessToken: "tok"}, askPartner(ctx, req)
 		}}, request())
 		if err != nil {

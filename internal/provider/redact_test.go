@@ -82,7 +82,7 @@ func TestAnEchoedSecretNeverReachesTheError(t *testing.T) {
 			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized, Body: tc.body(tc.secret)})
 			req := newRequest(p, "/token", Options{})
 			req.ClientSecret = tc.secret
-			_, err := Mint(t.Context(), OAuth2{}, req)
+			_, err := Mint(t.Context(), oauth2{}, req)
 			perr, ok := AsError(err)
 			if !ok {
 				t.Fatalf("error %v is not a *provider.Error", err)
@@ -105,7 +105,7 @@ func TestTheOtherSecretIsRedactedToo(t *testing.T) {
 		Body: `{"error":"invalid_client","error_description":"expected ` + next + `"}`})
 	req := newRequest(p, "/token", Options{})
 	req.OtherSecrets = []string{next}
-	_, err := Mint(t.Context(), OAuth2{}, req)
+	_, err := Mint(t.Context(), oauth2{}, req)
 	checkError(t, err, "OAuth2", http.StatusUnauthorized, []string{`error_description="expected [redacted]"`})
 	if strings.Contains(err.Error(), next) {
 		t.Errorf("error %q shows the next secret", err)
@@ -117,7 +117,7 @@ func TestTheOtherSecretIsRedactedToo(t *testing.T) {
 func TestAMessageWithoutTheSecretIsShownWhole(t *testing.T) {
 	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized,
 		Body: `{"error":"invalid_client","error_description":"Client authentication failed"}`})
-	_, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
+	_, err := Mint(t.Context(), oauth2{}, newRequest(p, "/token", Options{}))
 	checkError(t, err, "OAuth2", http.StatusUnauthorized, []string{`error="invalid_client" error_description="Client authentication failed"`})
 }
 
@@ -150,7 +150,7 @@ func TestBase64EchoesNeverReachTheError(t *testing.T) {
 						Body: `{"error":"invalid_client","error_description":"Authorization: Basic ` + quoted + ` is not valid"}`})
 					req := newRequest(p, "/token", Options{})
 					req.ClientSecret = secret
-					_, err := Mint(t.Context(), OAuth2{}, req)
+					_, err := Mint(t.Context(), oauth2{}, req)
 					perr, ok := AsError(err)
 					if !ok {
 						t.Fatalf("error %v is not a *provider.Error", err)
@@ -183,7 +183,7 @@ func TestTheRedactorIsBuiltOncePerMint(t *testing.T) {
 	req.OtherSecrets = []string{strings.Repeat("fedcba9876543210", 256)}
 	build := testing.AllocsPerRun(3, func() { req.newRedactor() })
 	mint := testing.AllocsPerRun(3, func() {
-		if _, err := Mint(t.Context(), OAuth2{}, req); err == nil {
+		if _, err := Mint(t.Context(), oauth2{}, req); err == nil {
 			t.Fatal("the partner's refusal was not an error")
 		}
 	})

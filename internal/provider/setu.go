@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// Setu is Setu's deprecated partner token (Deposits / FD SDK, configured on
+// setu is Setu's deprecated partner token (Deposits / FD SDK, configured on
 // the Bridge): client credentials in a form body, answered with camelCase
 // accessToken and refreshToken and no expires_in.
 // https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token
 // docs/partners.md#setu lists the sources of each fact below.
-type Setu struct{}
+type setu struct{}
 
 // setuDeprecation is Setu's own notice on the page this provider follows.
 const setuDeprecation = "Setu marks this API as deprecated: its page \"has deprecated content, which is relevant only to integrations " +
@@ -21,7 +21,7 @@ const setuDeprecation = "Setu marks this API as deprecated: its page \"has depre
 
 const setuDocs = "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token"
 
-func (Setu) Spec() Spec {
+func (setu) Spec() Spec {
 	return Spec{
 		Name:        "setu",
 		DisplayName: "Setu",
@@ -36,7 +36,7 @@ func (Setu) Spec() Spec {
 	}
 }
 
-func (s Setu) Mint(ctx context.Context, req *Request) (*Token, error) {
+func (s setu) mint(ctx context.Context, req *Request) (*Token, error) {
 	// "Include these as URL encoded body parameters", in the documented order.
 	body := "grant_type=client_credentials" +
 		"&client_id=" + url.QueryEscape(req.ClientID) +

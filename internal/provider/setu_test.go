@@ -19,7 +19,7 @@ const (
 )
 
 func TestSetuSpec(t *testing.T) {
-	checkSpec(t, Setu{}.Spec(), wantSpec{
+	checkSpec(t, setu{}.Spec(), wantSpec{
 		name: "setu", displayName: "Setu",
 		docs:            "https://docs.setu.co/investments/deposits/sdk-integration/generate-partner-token",
 		defaultLifetime: 15 * time.Minute, // documented
@@ -76,7 +76,7 @@ func TestSetuMint(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, setuRequest()) }, partnerAnswer{Body: tc.body})
-			tok, err := Mint(t.Context(), Setu{}, newRequest(p, setuPath, nil))
+			tok, err := Mint(t.Context(), setu{}, newRequest(p, setuPath, nil))
 			checkToken(t, tok, err, tc.wantToken, tc.wantExpiry)
 			if tok != nil && tok.Extra != nil {
 				t.Errorf("Extra = %v, want nothing (and never the refresh token)", tok.Extra)
@@ -91,7 +91,7 @@ func TestSetuMint(t *testing.T) {
 func TestSetuMintNeverKeepsTheRefreshToken(t *testing.T) {
 	p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, setuRequest()) },
 		partnerAnswer{Body: `{"accessToken":"` + setuSampleAccessToken + `","refreshToken":"` + setuSampleRefreshToken + `"}`})
-	tok, err := Mint(t.Context(), Setu{}, newRequest(p, setuPath, nil))
+	tok, err := Mint(t.Context(), setu{}, newRequest(p, setuPath, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestSetuMintFailures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPartner(t, func(t *testing.T, r *http.Request) { checkRequest(t, r, setuRequest()) }, tc.answer)
-			tok, err := Mint(t.Context(), Setu{}, newRequest(p, setuPath, nil))
+			tok, err := Mint(t.Context(), setu{}, newRequest(p, setuPath, nil))
 			perr := checkMintFailure(t, tok, err, "Setu", tc.wantStatus, tc.want, tc.refused)
 			if perr.Transient() != tc.transient {
 				t.Errorf("Transient() = %v, want %v", perr.Transient(), tc.transient)

@@ -11,10 +11,10 @@ import (
 )
 
 const (
-	// MaxLifetime is the longest token life believed. A client-credentials
+	// maxLifetime is the longest token life believed. A client-credentials
 	// token valid for more than a year is a partner bug or a unit mix-up
 	// (milliseconds sent as seconds); caching it that long would hide it.
-	MaxLifetime = 366 * 24 * time.Hour
+	maxLifetime = 366 * 24 * time.Hour
 	// maxTokenLength bounds the access token itself; real ones are a few KiB.
 	maxTokenLength = 16 << 10
 )
@@ -40,8 +40,8 @@ func (s *seconds) UnmarshalJSON(data []byte) error {
 }
 
 func (s seconds) duration() time.Duration {
-	if s.value > MaxLifetime.Seconds() {
-		return MaxLifetime + time.Second // rejected by finish
+	if s.value > maxLifetime.Seconds() {
+		return maxLifetime + time.Second // rejected by finish
 	}
 	return time.Duration(s.value * float64(time.Second))
 }
@@ -73,8 +73,8 @@ func (r *Request) finish(tok *Token) (*Token, error) {
 	switch life := tok.Lifetime(); {
 	case life <= 0:
 		return nil, r.malformed(resp, "token is already expired (lifetime %s)", life.Round(time.Second))
-	case life > MaxLifetime:
-		return nil, r.malformed(resp, "token lifetime is implausibly long (more than %s)", MaxLifetime)
+	case life > maxLifetime:
+		return nil, r.malformed(resp, "token lifetime is implausibly long (more than %s)", maxLifetime)
 	}
 	tok.TokenType = "Bearer"
 	return tok, nil
