@@ -8,12 +8,11 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/hashicorp/go-cleanhttp"
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
@@ -58,9 +57,9 @@ type backend struct {
 	jitter func() float64
 
 	// Built by attach, once the mount's logger and storage are known.
-	guard  *dialGuard
-	client *http.Client
-	cache  *tokenCache
+	allowlist *allowlist
+	client    *http.Client
+	cache     *tokenCache
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
 	ctx    context.Context
@@ -81,8 +80,8 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 // attach connects the backend to its mount: Vault's system view
 // (remembering the answers asked on every request), the framework's own
 // Setup, and then, in one place, the parts that use the mount's logger and
-// storage: the dial guard, the HTTP client to partners, the minter and the
-// token cache.
+// storage: the allowlist, the HTTP client to partners (which connects only
+// where the allowlist allows), the minter and the token cache.
 func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error {
 	if conf.StorageView == nil {
 		return errors.New("the backend config carries no storage view")
@@ -97,8 +96,8 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 	}
 	logger := b.Logger()
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	b.guard = &dialGuard{storage: conf.StorageView}
-	b.client = newHTTPClient(logger, b.guard)
+	b.allowlist = &allowlist{storage: conf.StorageView}
+	b.client = egress.NewClient(b.allowlist.current, logger)
 	minter := &minter{providers: b.providers, client: b.client, clock: b.clock, retry: b.retry, logger: logger}
 	b.cache = newTokenCache(cacheDeps{
 		ctx:          b.ctx,
@@ -177,27 +176,6 @@ func (b *backend) tokenURL(cfg *Config) string {
 	return cfg.effectiveTokenURL(p.Spec())
 }
 
-// maxResponseHeaderBytes bounds the header block of a partner's answer, as
-// the provider package bounds its body (1 MiB): a token answer's headers are a few
-// hundred bytes, and Go's default (10 MiB) would let a partner, or
-// something in front of it, hold that much of Vault's memory per request.
-const maxResponseHeaderBytes = 64 << 10
-
-// newHTTPClient is the client every partner request goes through. Redirects
-// are refused: following one would send the credentials to a URL the
-// operator never configured (a 307 re-sends the body, custom auth headers
-// survive any redirect). guard connects only where the mount allows.
-func newHTTPClient(logger hclog.Logger, guard *dialGuard) *http.Client {
-	transport := cleanhttp.DefaultPooledTransport()
-	transport.DialContext = guard.dialContext
-	transport.Proxy = guard.proxy
-	transport.MaxResponseHeaderBytes = maxResponseHeaderBytes
-	return &http.Client{
-		Transport:     loggingTransport{next: transport, logger: logger},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // invalidate keeps memory in step with storage written elsewhere: on
 // performance standbys and replicated clusters Vault calls it for every key
 // another node changes.
@@ -216,7 +194,7 @@ func (b *backend) invalidate(_ context.Context, key string) {
 // them again.
 func (b *backend) settingsChanged() {
 	b.cache.limits.reset()
-	b.guard.reset()
+	b.allowlist.reset()
 }
 
 // cleanup runs when the mount is unmounted or the plugin reloads: nothing

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
@@ -75,7 +76,7 @@ func configID(cfg *Config) string {
 // mergeConfig applies a write to the stored config (nil when creating) and
 // validates the result. Its errors are meant for the operator: each names
 // the field and what to fix.
-func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldData, hosts *allowedHosts) (*Config, error) {
+func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldData, hosts *egress.Allowlist) (*Config, error) {
 	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction, RefusalBackoff: defaultRefusalBackoff}
 	if old != nil {
 		copied := *old

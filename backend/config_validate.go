@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
@@ -13,7 +14,7 @@ import (
 // refusal names the field and what to fix.
 
 // validateConfig checks a merged config as a whole.
-func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error {
+func validateConfig(cfg *Config, spec provider.Spec, hosts *egress.Allowlist) error {
 	if cfg.Environment != "" {
 		if len(spec.Environments) == 0 {
 			return fmt.Errorf("provider %s has no documented environments: remove environment and set token_url", spec.Name)
@@ -29,7 +30,7 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error 
 		}
 		return fmt.Errorf("set environment (%s) or token_url to say which %s token endpoint to use", environmentNames(spec), spec.DisplayName)
 	}
-	if err := validateTokenURL(tokenURL, hosts); err != nil {
+	if err := egress.CheckTokenURL(tokenURL, hosts); err != nil {
 		return err
 	}
 	if cfg.ClientID == "" {

@@ -18,7 +18,7 @@
 //	minter.retryAttempts      mint.go                         attempts and the back-off between them
 //	provider.Mint             internal/provider/provider.go   the contract every partner relies on
 //	the partner's mint        internal/provider/<partner>.go  its protocol: the request, the answer
-//	Request.send, post        internal/provider/http.go       one HTTP request, through the dial guard
+//	Request.send, post        internal/provider/http.go       one HTTP request, through egress.NewClient
 //
 // A cached read stops at tokenCache.get. A refresh ahead enters at
 // tokenCache.shareMint, from refreshInBackground (refresh.go), armed by the
@@ -50,7 +50,9 @@
 //
 // # Where the engine may connect
 //
-// Only where the mount's allowed_token_url_hosts allows: the token URL is
-// checked when a config is written (validate_url.go, allowed_hosts.go) and
-// the resolved address on every connection (dial_guard.go).
+// Only where the mount's allowed_token_url_hosts allows, which
+// internal/egress decides on its own: the token URL is checked when a
+// config is written (egress.CheckTokenURL, from validateConfig) and the
+// resolved address on every connection (egress.NewClient, built in
+// attach); allowlist.go loads the setting and reloads it after a write.
 package backend

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
@@ -132,7 +133,7 @@ func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Prov
 func retryWait(err error, intervals backoff.BackOff) (wait time.Duration, again, asked bool) {
 	perr, ok := provider.AsError(err)
 	switch {
-	case errors.Is(err, errAddressRefused):
+	case errors.Is(err, egress.ErrRefused):
 		// The mount does not allow the address: it will not allow it on
 		// the next attempt either.
 		return 0, false, false

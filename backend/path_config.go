@@ -162,7 +162,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			strings.Join(unknown, ", "), req.MountPoint+req.Path), nil
 	}
 	merge := func(stored *Config) (*Config, error) {
-		hosts, err := b.guard.allowed(ctx)
+		hosts, err := b.allowlist.current(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -1,43 +1,46 @@
-package backend
+package egress
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/net/idna"
 )
 
-// allowedHosts is the mount's allowed_token_url_hosts setting, parsed. It
+// Allowlist is the mount's allowed_token_url_hosts setting, parsed. It
 // stands between token_url and server-side request forgery: a config
 // writer must not be able to point the engine (and its credentials, and
 // verify's echo of the answer) at the cloud metadata service, Vault's own
 // API on loopback, or a private network.
-type allowedHosts struct {
+type Allowlist struct {
 	entries  []string       // as written, for messages and reads
 	names    []string       // exact host names, lower case
 	suffixes []string       // ".example.com" for the entry "*.example.com"
 	prefixes []netip.Prefix // IP entries as single-address prefixes, and CIDRs
 }
 
-// errAddressRefused marks a token endpoint address the mount does not
-// allow. A refused address stays refused, so a mint never retries it.
-var errAddressRefused = errors.New("token endpoint address refused")
+// ErrRefused marks a token endpoint address the mount does not allow. A
+// refused address stays refused, so a mint never retries it.
+var ErrRefused = errors.New("token endpoint address refused")
 
 // addressRefused wraps a rule's explanation so callers can tell it from a
 // network failure.
 type addressRefused struct{ msg string }
 
 func (e *addressRefused) Error() string        { return e.msg }
-func (e *addressRefused) Is(target error) bool { return target == errAddressRefused }
+func (e *addressRefused) Is(target error) bool { return target == ErrRefused }
 
 func refuse(format string, args ...any) error {
 	return &addressRefused{msg: fmt.Sprintf(format, args...)}
 }
 
-func parseAllowedHosts(entries []string) (*allowedHosts, error) {
-	a := &allowedHosts{}
+// ParseAllowlist parses the entries of allowed_token_url_hosts; its error
+// names the entry that is none of the forms an entry may take.
+func ParseAllowlist(entries []string) (*Allowlist, error) {
+	a := &Allowlist{}
 	for _, raw := range entries {
 		entry := strings.ToLower(strings.TrimSpace(raw))
 		if entry == "" {
@@ -72,6 +75,18 @@ func parseAllowedHosts(entries []string) (*allowedHosts, error) {
 	return a, nil
 }
 
+// isLoopbackHost is the one loopback rule, for the host of a token URL: a
+// loopback address, or a localhost name, which resolves to loopback (RFC
+// 6761 §6.3: localhost and every name below it), in any case and with or
+// without the root's dot.
+func isLoopbackHost(host string) bool {
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	name := strings.TrimSuffix(strings.ToLower(host), ".")
+	return name == "localhost" || strings.HasSuffix(name, ".localhost")
+}
+
 func isIPLiteral(host string) bool {
 	_, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	return err == nil
@@ -96,7 +111,10 @@ func validHostName(name string) bool {
 	return true
 }
 
-func (a *allowedHosts) contains(ip netip.Addr) bool {
+// Entries are the entries as written, for the setting to store and show.
+func (a *Allowlist) Entries() []string { return slices.Clone(a.entries) }
+
+func (a *Allowlist) contains(ip netip.Addr) bool {
 	for _, p := range a.prefixes {
 		if p.Contains(ip) {
 			return true
@@ -106,7 +124,7 @@ func (a *allowedHosts) contains(ip netip.Addr) bool {
 }
 
 // matchesName reports whether a host name matches a name or suffix entry.
-func (a *allowedHosts) matchesName(host string) bool {
+func (a *Allowlist) matchesName(host string) bool {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	for _, n := range a.names {
 		if host == n {
@@ -121,11 +139,11 @@ func (a *allowedHosts) matchesName(host string) bool {
 	return false
 }
 
-// checkHost applies the rules that the host of a token URL alone decides:
+// CheckHost applies the rules that the host of a token URL alone decides:
 // an IP literal is checked as an address; a name must match an entry when
-// the list is set; localhost names are loopback (RFC 6761 §6.3). It runs
+// the list is set; localhost names are loopback (isLoopbackHost). It runs
 // when a config is written and again before every connection.
-func (a *allowedHosts) checkHost(host string) error {
+func (a *Allowlist) CheckHost(host string) error {
 	host = strings.Trim(host, "[]")
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return a.checkAddress(host, ip)
@@ -134,7 +152,7 @@ func (a *allowedHosts) checkHost(host string) error {
 		return err
 	}
 	name := strings.TrimSuffix(strings.ToLower(host), ".")
-	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
+	if isLoopbackHost(name) {
 		v4, v6 := netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()
 		if !a.contains(v4) && !a.contains(v6) {
 			return refuse("%s is a loopback host: loopback and private addresses are refused unless allowed_token_url_hosts in the mount's settings has an IP or CIDR entry that contains them (such as 127.0.0.1)", host)
@@ -219,7 +237,7 @@ func numericLabel(label string) bool {
 // checkAddress applies the rules to ip, the address host resolved to (or
 // host itself when it is an IP literal). It runs on every connection, after
 // resolution, so a name that DNS rebinds to an internal address is refused.
-func (a *allowedHosts) checkAddress(host string, ip netip.Addr) error {
+func (a *Allowlist) checkAddress(host string, ip netip.Addr) error {
 	class := classifyAddress(ip)
 	switch class.block.rule {
 	case neverDialled:

@@ -1,4 +1,4 @@
-package backend
+package egress
 
 import (
 	"net/http"
@@ -8,16 +8,16 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// loggingTransport logs the shape of every partner request at debug level:
+// requestLog logs the shape of every partner request at debug level:
 // method, URL without query, header names (never values: they carry the
 // credentials), body size, status and duration. Enough to compare with a
 // partner's documentation, nothing an attacker could use.
-type loggingTransport struct {
+type requestLog struct {
 	next   http.RoundTripper
 	logger hclog.Logger
 }
 
-func (t loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t requestLog) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.logger.IsDebug() {
 		return t.next.RoundTrip(req)
 	}
@@ -42,7 +42,7 @@ func (t loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections passes http.Client.CloseIdleConnections through, so
 // cleanup can close the pooled connections to partners.
-func (t loggingTransport) CloseIdleConnections() {
+func (t requestLog) CloseIdleConnections() {
 	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
