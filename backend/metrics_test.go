@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // scraped reads metrics?format=prometheus as a scraper does and returns
