@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -47,6 +47,10 @@ func TestConfigValidation(t *testing.T) {
 		{"an unparsable ttl is refused", valid(map[string]any{"ttl": "soon"}), "ttl"},
 		{"a negative max_ttl is refused", valid(map[string]any{"max_ttl": -1}), `field "max_ttl": cannot provide negative value`},
 		{"ttl above max_ttl is refused", valid(map[string]any{"ttl": "2h", "max_ttl": "1h"}), "must not exceed max_ttl"},
+		{"a ttl no cached read can be served under is refused with the floor", valid(map[string]any{"ttl": "1s"}), "ttl must be 0 (no cap) or at least 2s, not 1s"},
+		{"a max_ttl no cached read can be served under is refused with the floor", valid(map[string]any{"max_ttl": 1}), "max_ttl must be 0 (no cap) or at least 2s, not 1s"},
+		{"a ttl with lease_mode=none is refused", valid(map[string]any{"lease_mode": "none", "ttl": "5m"}), "ttl (5m0s) caps a lease, and with lease_mode=none reads get no lease"},
+		{"a max_ttl with lease_mode=none is refused", valid(map[string]any{"lease_mode": "none", "max_ttl": "1s"}), "write max_ttl=0 with lease_mode=none"},
 		{"a zero timeout is refused", valid(map[string]any{"timeout": 0}), "timeout must be between"},
 		{"an hour-long timeout is refused", valid(map[string]any{"timeout": "1h"}), "timeout must be between"},
 		{"a refresh_fraction of 1 is refused", valid(map[string]any{"refresh_fraction": 1.0}), "refresh_fraction must be between"},
@@ -170,8 +174,8 @@ func TestConfigRedirectingTheSecretNeedsTheSecret(t *testing.T) {
 func TestConfigFieldOfAnotherProviderIsRefused(t *testing.T) {
 	env := newTestEnv(t)
 	providers := provider.Builtin()
-	providers["other"] = otherProvider{}
-	env.b = env.newBackendWith(providers)
+	providers["other"] = otherProvider{providers["oauth2"]}
+	env.b = env.newBackendWith(options{providers: providers})
 	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
 		"provider": "other", "token_url": "https://x.example/t", "client_id": "a", "client_secret": "secret",
 		"scopes": "read",
@@ -217,3 +221,10 @@ func TestChangingEnvironmentNeedsTheSecretOnlyWhenTheURLChanges(t *testing.T) {
 		t.Fatalf("environment under a token_url override: %+v", cfg)
 	}
 }
+
+// otherProvider is a second provider kind for tests about fields that
+// belong to one provider and not another: oauth2's protocol under another
+// spec, which the tests never mint with.
+type otherProvider struct{ provider.Provider }
+
+func (otherProvider) Spec() provider.Spec { return provider.Spec{Name: "other", DisplayName: "Other"} }

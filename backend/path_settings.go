@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
 )
 
 const (
@@ -85,12 +87,12 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	if !(s.RefreshRate >= 0.01 && s.RefreshRate <= 10000) {
 		return logical.ErrorResponse("refresh_rate must be between 0.01 and 10000 refreshes a second"), nil
 	}
-	var hosts *allowedHosts
+	var hosts *egress.Allowlist
 	if v, ok := d.GetOk("allowed_token_url_hosts"); ok {
-		if hosts, err = parseAllowedHosts(v.([]string)); err != nil {
+		if hosts, err = egress.ParseAllowlist(v.([]string)); err != nil {
 			return logical.ErrorResponse("%s", err.Error()), nil
 		}
-		s.AllowedTokenURLHosts = hosts.entries
+		s.AllowedTokenURLHosts = hosts.Entries()
 	}
 	if err := writeSettings(ctx, req.Storage, s); err != nil {
 		return nil, err
@@ -105,12 +107,13 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	case err != nil:
 		// The settings are written: an error would say they were not.
 		warning = "the settings were written, but checking which configs they refuse failed: " + err.Error()
+		b.Logger().Warn("settings written; checking which configs allowed_token_url_hosts refuses failed", "error", err.Error())
 	case len(refused) == 0:
 		return nil, nil
 	default:
 		warning = stranded(refused)
+		b.Logger().Warn("allowed_token_url_hosts refuses the token endpoint of stored configs", "configs", len(refused), "warning", warning)
 	}
-	b.Logger().Warn(warning)
 	resp := &logical.Response{}
 	resp.AddWarning(warning)
 	return resp, nil
@@ -120,7 +123,7 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 // The allowlist is the operator's to narrow, so the write stands; but
 // those configs keep serving their cached tokens only until they expire,
 // and then every mint fails, so the writer learns which ones now.
-func (b *backend) configsRefusedBy(ctx context.Context, storage logical.Storage, hosts *allowedHosts) ([]string, error) {
+func (b *backend) configsRefusedBy(ctx context.Context, storage logical.Storage, hosts *egress.Allowlist) ([]string, error) {
 	names, err := listConfigs(ctx, storage)
 	if err != nil {
 		return nil, err
@@ -138,7 +141,7 @@ func (b *backend) configsRefusedBy(ctx context.Context, storage logical.Storage,
 		if err != nil || u.Host == "" {
 			continue
 		}
-		if hosts.checkHost(u.Hostname()) != nil {
+		if hosts.CheckHost(u.Hostname()) != nil {
 			refused = append(refused, name)
 		}
 	}

@@ -38,7 +38,8 @@ minted and expires, when the next refresh is due, how many tokens this node
 minted since the plugin started, the last upstream error (HTTP status,
 partner message, time) and any active back-off. Never the token or the
 secret, so it can be granted to on-call without token access. Reading it
-never calls the partner.`,
+never calls the partner. It warns when the config's expiry_margin is more
+than half the cached token's lifetime, and so was cut to half.`,
 		},
 		{
 			Pattern: "status/?$",
@@ -73,7 +74,13 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.describeStatus(e)}, nil
+	resp := &logical.Response{Data: b.describeStatus(e)}
+	if e.token != nil {
+		if cut := e.config.marginCut(e.token.lifetime()); cut != "" {
+			resp.AddWarning(cut)
+		}
+	}
+	return resp, nil
 }
 
 func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -118,11 +125,11 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 	if tok := e.token; tok != nil {
 		data["minted_at"] = rfc3339(tok.IssuedAt)
 		data["expires_at"] = rfc3339(tok.ExpiresAt)
-		guard := b.delays.recent(now)
-		data["token_valid"] = cfg.servable(tok, now, guard)
-		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, guard))
+		allowance := b.delays.allowance(now)
+		data["token_valid"] = cfg.servable(tok, now, allowance)
+		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, allowance))
 		// Only tokens read during their lifetime are refreshed ahead.
-		data["refresh_scheduled"] = e.read.Load()
+		data["refresh_scheduled"] = e.inUse.Load()
 	}
 	data["lease_mode"] = cfg.leaseMode()
 	if cfg.leaseMode() == leaseModePerRead {
@@ -133,9 +140,9 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 			data["lease_warning"] = w
 		}
 	}
-	lastMint, lastErr := b.statuses.of(e.name).snapshot()
-	if !lastMint.IsZero() {
-		data["last_mint_at"] = rfc3339(lastMint)
+	lastMintAt, lastErr := b.lastMints.of(e.name).snapshot()
+	if !lastMintAt.IsZero() {
+		data["last_mint_at"] = rfc3339(lastMintAt)
 	}
 	if lastErr != nil {
 		data["last_error"] = lastErr.message
