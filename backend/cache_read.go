@@ -47,6 +47,33 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 	}
 }
 
+// fromReplica returns name's entry for a standby to answer an unleased
+// read from, or errHandOver when the active node must answer it: the
+// config is not in the replica (it may not have arrived yet: the active
+// node tells), its reads are leased, its token is missing or not servable
+// after allowance, or the token is due for its refresh ahead and this
+// standby has not yet handed one of its reads over. The active node
+// refreshes ahead only tokens it saw read, and it may see no other read of
+// this one: that read makes it refresh while the standbys keep serving
+// the token, so none of their readers waits for a mint.
+func (c *tokenCache) fromReplica(ctx context.Context, name string, allowance time.Duration) (*cacheEntry, error) {
+	e, err := c.current(ctx, name)
+	if errors.Is(err, errNoConfig) {
+		return nil, errHandOver
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := c.clock.Now()
+	switch {
+	case e.config.leaseMode() != leaseModeNone, !e.config.servable(e.token, now, allowance):
+		return nil, errHandOver
+	case !now.Before(e.config.refreshAt(e.token, allowance)) && e.handedOver.CompareAndSwap(false, true):
+		return nil, errHandOver
+	}
+	return e, nil
+}
+
 // readTally counts one read of token/<name> as a cache hit or a miss, once
 // however many looks at the cache the read takes: a miss if any look found
 // no token it could lease, counted at that look, before the read waits for

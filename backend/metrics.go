@@ -34,6 +34,7 @@ type metrics struct {
 	retryAfterHeld *prometheus.CounterVec
 	leasesIssued   *prometheus.CounterVec
 	leaseSeconds   *prometheus.CounterVec
+	standbyReads   *prometheus.CounterVec
 	// The current token of each config that has one.
 	tokenIssued     *prometheus.GaugeVec
 	tokenExpiry     *prometheus.GaugeVec
@@ -59,6 +60,7 @@ func newMetrics() *metrics {
 	m.retryAfterHeld = m.counter("partnertoken_retry_after_held_total", "Mints refused without calling the partner because it asked to wait (Retry-After, X-RateLimit-Reset) and the wait has not passed.")
 	m.leasesIssued = m.counter("partnertoken_leases_issued_total", "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.")
 	m.leaseSeconds = m.counter("partnertoken_lease_ttl_seconds_total", "Sum of the TTLs of the leases issued; its rate is the number of leases the reads keep alive in Vault.")
+	m.standbyReads = m.counter("partnertoken_standby_reads_total", "Token reads (lease_mode=none) this node answered from its replica as a standby, without the active node.")
 	m.tokenIssued = m.gauge("partnertoken_token_issued_timestamp_seconds", "When the current token was minted, in seconds since the Unix epoch.")
 	m.tokenExpiry = m.gauge("partnertoken_token_expiry_timestamp_seconds", "When the current token expires, in seconds since the Unix epoch.")
 	m.refreshInterval = m.gauge("partnertoken_refresh_interval_seconds", "Time from the current token's mint to its refresh ahead: the expected time between mints while readers use it (refresh_fraction of the lifetime, less for short-lived tokens).")
@@ -169,6 +171,16 @@ func (m *metrics) tokenGone(name string) {
 func (m *metrics) mintCount(name, providerName string) int64 {
 	var out dto.Metric
 	if err := m.mints.WithLabelValues(name, providerName).Write(&out); err != nil {
+		return 0
+	}
+	return int64(out.GetCounter().GetValue())
+}
+
+// standbyReadCount is the number of token reads of a config this node
+// answered from its replica as a standby since the plugin started.
+func (m *metrics) standbyReadCount(name, providerName string) int64 {
+	var out dto.Metric
+	if err := m.standbyReads.WithLabelValues(name, providerName).Write(&out); err != nil {
 		return 0
 	}
 	return int64(out.GetCounter().GetValue())

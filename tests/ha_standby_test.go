@@ -290,11 +290,12 @@ func servedOn(ctx context.Context, t *testing.T, n *haNode, name string) float64
 	return metricValue(ctx, t, n, "partnertoken_cache_hits_total", name) + metricValue(ctx, t, n, "partnertoken_cache_misses_total", name)
 }
 
-// metricValue is the value of family's series for config name in the
-// metrics n answers, 0 when there is none.
+// metricValue is the value of family's series for config name in n's own
+// metrics (local=true: a standby that serves reads forwards metrics to the
+// active node otherwise), 0 when there is none.
 func metricValue(ctx context.Context, t *testing.T, n *haNode, family, name string) float64 {
 	t.Helper()
-	resp, err := n.root.read(ctx, mount+"/metrics")
+	resp, err := n.root.read(ctx, mount+"/metrics?local=true")
 	if err != nil {
 		t.Fatalf("reading the metrics through %s: %v", n.ID, err)
 	}

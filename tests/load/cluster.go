@@ -136,11 +136,12 @@ func nodeRole(ctx context.Context, client *http.Client, addr string) (string, er
 	return "", fmt.Errorf("%s is neither active nor a standby: sys/health answered HTTP %d", addr, resp.StatusCode)
 }
 
-// counts reads what the node's engine answered of config name so far.
-// Each node answers metrics itself where standbys serve reads; where they
-// forward every request, a standby's count is the active node's.
+// counts reads what the node's engine answered of config name so far:
+// its own metrics (local=true), which a standby that serves reads would
+// otherwise forward to the active node. Where standbys forward every
+// request, a standby's count is the active node's.
 func (n *clusterNode) counts(ctx context.Context, mount, name string) (clusterCounts, error) {
-	resp, err := n.admin.read(ctx, mount+"/metrics")
+	resp, err := n.admin.read(ctx, mount+"/metrics?local=true")
 	if err != nil {
 		return clusterCounts{}, err
 	}
