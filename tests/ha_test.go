@@ -179,7 +179,8 @@ func (s *haSuite) testMintOnce(t *testing.T) {
 	// Only the active node's plugin minted. In Vault's community edition
 	// a standby runs no plugin at all and forwards every request to the
 	// active node; an OpenBao standby runs the plugin to serve reads of
-	// what it holds (configs), and the engine has it forward token reads.
+	// what it holds (configs, unleased tokens), and the engine has it
+	// forward leased token reads, as these are.
 	for _, n := range s.c.nodes {
 		if plugins := slices.DeleteFunc(childPids(n.pid()), func(pid int) bool { return !isPlugin(pid) }); n != active && len(plugins) > 0 && !env.server.standbyReads {
 			t.Errorf("the standby %s runs plugin processes %v", n.ID, plugins)
