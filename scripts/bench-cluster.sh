@@ -26,7 +26,7 @@
 # missed, 2 if no OpenBao binary is available (see scripts/get-openbao.sh).
 #
 # Environment:
-#   LOAD_FLAGS   extra flags for the load tool, e.g. LOAD_FLAGS='-cluster-duration 60s -cluster-clients 8'
+#   LOAD_FLAGS   extra flags for the load tool, e.g. LOAD_FLAGS='-cluster-duration 60s -clients 8'
 #   VERSION      plugin version (default: scripts/version.sh)
 #   BAO_BIN      an existing OpenBao binary to use
 set -euo pipefail
@@ -194,6 +194,6 @@ log "cluster mode: one load generator per node, all at once"
 # shellcheck disable=SC2206 # LOAD_FLAGS is a list of flags
 extra=(${LOAD_FLAGS:-})
 "$work/bin/load" -modes cluster -label "3-node OpenBao $("$bao_bin" version | cut -d' ' -f2) cluster (Raft), readers with a bench-read token" \
-  -addr "${addrs[0]}" -cluster "$(IFS=,; echo "${addrs[*]}")" -token "$root_token" -read-token "$read_token" \
+  -clients 4 -addr "${addrs[0]}" -cluster "$(IFS=,; echo "${addrs[*]}")" -token "$root_token" -read-token "$read_token" \
   -sim-handshake "$work/partnersim.json" "${extra[@]}" | tee "$work/report.md" || status=1
 exit "$status"

@@ -27,7 +27,7 @@ type clusterCounts struct {
 
 // runCluster reads one lease_mode=none config through every node of an HA
 // cluster at once (-cluster: the nodes' addresses), a load generator of
-// -cluster-clients clients per node, for -cluster-duration. It reports the
+// -clients clients per node, for -cluster-duration. It reports the
 // reads per second through each node and how many reads the active node's
 // engine answered: its own, and any of the standbys' that reached it.
 // Goal: none of the standbys' reads reached the active node.
@@ -39,7 +39,7 @@ func runCluster(ctx context.Context, o *options) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	client := newHTTPClient(len(o.cluster) * o.clusterClients)
+	client := newHTTPClient(len(o.cluster) * o.clients)
 	var nodes []*clusterNode
 	var active *clusterNode
 	for _, addr := range o.cluster {
@@ -69,7 +69,7 @@ func runCluster(ctx context.Context, o *options) (bool, error) {
 	}
 
 	fmt.Printf("\n## Cluster: lease_mode=none reads through each of %d nodes at once, %d clients per node, %s (partner %s)\n\n",
-		len(nodes), o.clusterClients, o.clusterDuration, o.clusterPartner)
+		len(nodes), o.clients, o.clusterDuration, o.clusterPartner)
 	for _, n := range nodes {
 		if n.before, err = n.counts(ctx, o.mount, name); err != nil {
 			return false, err
@@ -78,7 +78,7 @@ func runCluster(ctx context.Context, o *options) (bool, error) {
 	var wg sync.WaitGroup
 	for _, n := range nodes {
 		wg.Go(func() {
-			n.seg = drive(ctx, client, n.addr, o.readToken, path, o.clusterClients, o.clusterDuration)
+			n.seg = drive(ctx, client, n.addr, o.readToken, path, o.clients, o.clusterDuration)
 		})
 	}
 	wg.Wait()

@@ -104,7 +104,6 @@ type options struct {
 	pluginName     string
 
 	cluster         []string
-	clusterClients  int
 	clusterDuration time.Duration
 	clusterPartner  string
 
@@ -121,7 +120,7 @@ func main() {
 	label := flag.String("label", "", "what to call this run in the report's first line (e.g. the kind of reader token)")
 	modes := flag.String("modes", "throughput,cold,refresh,scale", "comma-separated modes to run, in this order")
 
-	flag.IntVar(&o.clients, "clients", 16, "concurrent clients (keep-alive connections) for throughput and scale")
+	flag.IntVar(&o.clients, "clients", 16, "concurrent clients (keep-alive connections) for throughput and scale; per node in the cluster mode")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target per round")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured reads per target before the first round")
 	flag.IntVar(&o.rounds, "rounds", 20, "rounds; each reads every target for -duration, in a rotating order")
@@ -160,7 +159,6 @@ func main() {
 		}
 		return nil
 	})
-	flag.IntVar(&o.clusterClients, "cluster-clients", 4, "cluster mode: concurrent clients per node")
 	flag.DurationVar(&o.clusterDuration, "cluster-duration", 30*time.Second, "cluster mode: how long every node is read")
 	flag.StringVar(&o.clusterPartner, "cluster-partner", "oauth2", "cluster mode: simulated partner of the config (hour-long tokens by default)")
 	flag.StringVar(&o.pluginName, "plugin-name", "vault-plugin-secrets-partnertoken", "file name of the partnertoken binary, to find its process among Vault's children")
