@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // What token reads and forced refreshes ask of the token cache: a token
@@ -33,7 +31,7 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 			// Vault forwards the request to the active node (of the
 			// primary cluster, from a performance secondary), which mints.
 			// Minting here first would mint twice.
-			return nil, false, logical.ErrReadOnly
+			return nil, false, errHandOver
 		}
 		e, err = c.shareMint(ctx, e, func(cur *cacheEntry, now time.Time) bool { return !servable(cur, now) })
 		if errors.Is(err, errConfigChanged) && attempt == 0 {
@@ -115,7 +113,7 @@ func (c *tokenCache) forceRefresh(ctx context.Context, name string, minInterval 
 			return nil, false, err
 		}
 		if !c.writable() {
-			return nil, false, logical.ErrReadOnly
+			return nil, false, errHandOver
 		}
 		if attempt == 0 {
 			c.metrics.forcedRefresh.WithLabelValues(name, seen.config.Provider).Inc()
