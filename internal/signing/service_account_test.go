@@ -58,7 +58,9 @@ func TestParseServiceAccountRefusesWithoutQuotingTheFile(t *testing.T) {
 		{"no private_key", serviceAccountJSON(t, func(f map[string]any) { delete(f, "private_key") }), "has no private_key"},
 		{"no token_uri", serviceAccountJSON(t, func(f map[string]any) { delete(f, "token_uri") }), "has no token_uri"},
 		{"a token_uri over plain http", serviceAccountJSON(t, func(f map[string]any) { f["token_uri"] = "http://oauth2.googleapis.com/token" }), "not an https URL"},
-		{"a private_key that is not a key", serviceAccountJSON(t, func(f map[string]any) { f["private_key"] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n" }), "private_key is a PEM block whose private key does not parse"},
+		{"a private_key that is not a key", serviceAccountJSON(t, func(f map[string]any) {
+			f["private_key"] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+		}), "private_key is a PEM block whose private key does not parse"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseServiceAccount(tc.file)
