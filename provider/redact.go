@@ -46,7 +46,8 @@ type redactor struct {
 func (r *Request) redactor() *redactor {
 	red := &redactor{windows: map[string]bool{}}
 	seen := map[string]bool{}
-	for _, secret := range append([]string{r.ClientSecret}, r.OtherSecrets...) {
+	secrets := append(append([]string{r.ClientSecret}, r.OtherSecrets...), r.signatures...)
+	for _, secret := range secrets {
 		if utf8.RuneCountInString(secret) < minRedactLength {
 			continue
 		}
