@@ -4,6 +4,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -50,11 +51,13 @@ type backend struct {
 	providers provider.Registry
 	clock     clockwork.Clock
 	client    *http.Client
-	minter    *minter
-	cache     *tokenCache
-	metrics   *metrics
-	statuses  *mintStatuses
-	guard     *dialGuard
+	// clients are the clients of configs with TLS material of their own.
+	clients  *configClients
+	minter   *minter
+	cache    *tokenCache
+	metrics  *metrics
+	statuses *mintStatuses
+	guard    *dialGuard
 	// delays remembers recent delays that leases must leave room for.
 	delays delayWatch
 	// leaseRates measures each config's leased reads.
@@ -127,8 +130,9 @@ func newBackend(opts Options) *backend {
 		b.clock = clockwork.NewRealClock()
 	}
 	logger := func() hclog.Logger { return b.Logger() }
-	b.client = newHTTPClient(logger, b.guard)
-	b.minter = &minter{providers: b.providers, client: b.client, clock: b.clock, retry: defaultRetryPolicy, logger: logger}
+	b.client = newHTTPClient(logger, b.guard, nil)
+	b.clients = &configClients{build: func(tlsConfig *tls.Config) *http.Client { return newHTTPClient(logger, b.guard, tlsConfig) }}
+	b.minter = &minter{providers: b.providers, client: b.client, clients: b.clients, clock: b.clock, retry: defaultRetryPolicy, logger: logger}
 	b.jitter = rand.Float64
 	if opts.Jitter != nil {
 		b.jitter = opts.Jitter
@@ -150,6 +154,7 @@ func newBackend(opts Options) *backend {
 		// reads outnumber every other request.
 		Paths: framework.PathAppend(
 			pathToken(b),
+			pathJWKS(b),
 			pathConfig(b),
 			pathRefresh(b),
 			pathProviders(b),
@@ -180,10 +185,14 @@ func (b *backend) tokenURL(cfg *Config) string {
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
 // survive any redirect). guard connects only where the mount allows.
-func newHTTPClient(logger func() hclog.Logger, guard *dialGuard) *http.Client {
+// tlsConfig, when set, is a config's own (its client certificate, its CAs).
+func newHTTPClient(logger func() hclog.Logger, guard *dialGuard, tlsConfig *tls.Config) *http.Client {
 	transport := cleanhttp.DefaultPooledTransport()
 	transport.DialContext = guard.dialContext
 	transport.Proxy = guard.proxy
+	if tlsConfig != nil {
+		transport.TLSClientConfig = tlsConfig
+	}
 	return &http.Client{
 		Transport:     loggingTransport{next: transport, logger: logger},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -217,6 +226,7 @@ func (b *backend) cleanup(context.Context) {
 	b.cancel()
 	b.cache.stop()
 	b.client.CloseIdleConnections()
+	b.clients.closeIdle()
 }
 
 // periodicFunc runs about once a minute on the node that may write storage.

@@ -287,6 +287,16 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEn
 		}
 		c.logger.Info("promoted next_client_secret to client_secret", "config", name, "provider", latest.Provider)
 	}
+	if res.usedNextKey != "" && latest.NextPrivateKey == res.usedNextKey {
+		// The partner took the next key: it becomes the current one. Only
+		// the key that minted is promoted, never one written since.
+		latest.PrivateKey, latest.PrivateKeyID = latest.NextPrivateKey, latest.NextPrivateKeyID
+		latest.NextPrivateKey, latest.NextPrivateKeyID = "", ""
+		if err := writeConfig(c.ctx, c.storage, name, latest); err != nil {
+			return nil, err
+		}
+		c.logger.Info("promoted next_private_key to private_key", "config", name, "provider", latest.Provider)
+	}
 	stored := newStoredToken(res.token, latest.ID)
 	if err := writeToken(c.ctx, c.storage, name, stored); err != nil {
 		return nil, err

@@ -35,6 +35,7 @@ type Config struct {
 	// stops minting.
 	NextClientSecret string           `json:"next_client_secret,omitempty"`
 	Options          provider.Options `json:"options,omitempty"`
+	credentials
 
 	TTL             time.Duration `json:"ttl"`
 	MaxTTL          time.Duration `json:"max_ttl"`
@@ -74,7 +75,7 @@ func configID(cfg *Config) string {
 // mergeConfig applies a write to the stored config (nil when creating) and
 // validates the result. Its errors are meant for the operator: each names
 // the field and what to fix.
-func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldData, hosts *allowedHosts) (*Config, error) {
+func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldData, hosts *allowedHosts, now time.Time) (*Config, error) {
 	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction, RefusalBackoff: defaultRefusalBackoff}
 	if old != nil {
 		copied := *old
@@ -133,6 +134,9 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 	if err := mergeOptions(providers, cfg, spec, d); err != nil {
 		return nil, err
 	}
+	if err := mergeCredentials(cfg, d, spec, now); err != nil {
+		return nil, err
+	}
 	if err := validateConfig(cfg, spec, hosts); err != nil {
 		return nil, err
 	}
@@ -144,8 +148,11 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 			oldURL = old.effectiveTokenURL(oldProvider.Spec())
 		}
 		moved := old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)
-		if moved && !secretGiven {
+		if moved && !secretGiven && old.ClientSecret != "" {
 			return nil, fmt.Errorf("changing provider, environment or token_url requires client_secret in the same write, so a stored secret is never sent to a new endpoint")
+		}
+		if err := keepKeysHome(cfg, old, d, spec, moved); err != nil {
+			return nil, err
 		}
 		// The pending next secret was written for the old endpoint too:
 		// it stays behind unless this write supplies one for the new one.
@@ -245,14 +252,21 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error 
 	if cfg.ClientID == "" {
 		return fmt.Errorf("client_id is required")
 	}
-	if cfg.ClientSecret == "" {
-		return fmt.Errorf("client_secret is required")
-	}
 	if err := checkCredential("client_id", cfg.ClientID); err != nil {
 		return err
 	}
-	if err := checkCredential("client_secret", cfg.ClientSecret); err != nil {
+	if cfg.ClientSecret != "" {
+		if err := checkCredential("client_secret", cfg.ClientSecret); err != nil {
+			return err
+		}
+	}
+	if err := checkCredentials(cfg, spec); err != nil {
 		return err
+	}
+	if spec.Check != nil {
+		if err := spec.Check(cfg.Options); err != nil {
+			return err
+		}
 	}
 	if cfg.NextClientSecret != "" {
 		if err := checkCredential("next_client_secret", cfg.NextClientSecret); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/signing"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
@@ -36,13 +37,15 @@ func (p retryPolicy) backOff() backoff.BackOff {
 	return b
 }
 
-// mintResult is a token and the secret that minted it.
+// mintResult is a token and the credentials that minted it.
 type mintResult struct {
 	token *provider.Token
 	// usedNext is set when the current secret was refused and
 	// next_client_secret minted the token: the rotation happened at the
 	// partner, and the config should promote the next secret.
 	usedNext bool
+	// usedNextKey is the same for next_private_key, which it holds.
+	usedNextKey string
 }
 
 // minter asks partners for tokens: it knows how to mint, never when (that
@@ -50,9 +53,12 @@ type mintResult struct {
 type minter struct {
 	providers provider.Registry
 	client    *http.Client
-	clock     clockwork.Clock
-	retry     retryPolicy
-	logger    func() hclog.Logger
+	// clients hold the clients of configs with TLS material of their own.
+	clients *configClients
+	expiry  expiryLog
+	clock   clockwork.Clock
+	retry   retryPolicy
+	logger  func() hclog.Logger
 }
 
 // mintRotating asks the partner for one token within ctx, which carries the
@@ -63,12 +69,28 @@ func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*m
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
 	}
-	tok, err := m.mintRetrying(ctx, name, p, cfg, cfg.ClientSecret)
+	m.expiry.warn(m.logger(), name, cfg, m.clock.Now())
+	key, err := cfg.currentKey()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := m.mintRetrying(ctx, name, p, cfg, cfg.ClientSecret, key)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
 		m.logger().Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
-		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.NextClientSecret)
+		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.NextClientSecret, key)
 		if err == nil {
 			return &mintResult{token: tok, usedNext: true}, nil
+		}
+	}
+	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextPrivateKey != "" && signsWithKey(p.Spec(), cfg) {
+		m.logger().Warn("current private key refused; trying next_private_key", "config", name, "provider", cfg.Provider, "status", perr.Status)
+		next, nextErr := cfg.nextKey()
+		if nextErr != nil {
+			return nil, nextErr
+		}
+		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.ClientSecret, next)
+		if err == nil {
+			return &mintResult{token: tok, usedNextKey: cfg.NextPrivateKey}, nil
 		}
 	}
 	if err != nil {
@@ -77,18 +99,32 @@ func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*m
 	return &mintResult{token: tok}, nil
 }
 
+// signsWithKey reports whether cfg's requests carry an assertion signed
+// with its private key.
+func signsWithKey(spec provider.Spec, cfg *Config) bool {
+	return spec.Credentials != nil && spec.Credentials(cfg.Options).Key != ""
+}
+
 // mintRetrying makes attempts with one secret until one succeeds, one fails
 // for good or the budget is spent. Network errors, timeouts, 408, 429 and
 // 5xx are retried with exponential backoff and jitter (a 429 waits as long
 // as the partner asks); refusals are not.
-func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
+func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string, key *signing.Key) (*provider.Token, error) {
+	client, err := m.clients.get(name, cfg, m.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		client = m.client
+	}
 	req := &provider.Request{
 		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
 		ClientID:     cfg.ClientID,
 		ClientSecret: secret,
+		Key:          key,
 		OtherSecrets: slices.DeleteFunc([]string{cfg.ClientSecret, cfg.NextClientSecret}, func(s string) bool { return s == "" || s == secret }),
 		Options:      cfg.Options,
-		Client:       m.client,
+		Client:       client,
 		Now:          m.clock.Now,
 	}
 	attempts := 0

@@ -173,3 +173,13 @@ func TLSConfig(client *ClientCertificate, roots *x509.CertPool) *tls.Config {
 	}
 	return cfg
 }
+
+// Leaf is the first certificate of a chain, unchecked: what status pages
+// describe, expired or not.
+func Leaf(chainPEM string) (*x509.Certificate, error) {
+	chain, err := parseCertificates(chainPEM)
+	if err != nil {
+		return nil, fmt.Errorf("tls_client_certificate %w", err)
+	}
+	return chain[0], nil
+}

@@ -1,0 +1,399 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/signing"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+)
+
+// credentials are a config's credentials besides the client id and secret:
+// the private keys it signs assertions with (private_key_jwt, the JWT
+// bearer grant) and the TLS material of its connections. They live in the
+// config's storage entry, seal-wrapped like the secret; the private keys
+// and tls_client_key are never returned.
+type credentials struct {
+	// PrivateKey is PKCS #8 PEM; PrivateKeyID is the operator's kid,
+	// empty for the key's thumbprint.
+	PrivateKey   string `json:"private_key,omitempty"`
+	PrivateKeyID string `json:"private_key_id,omitempty"`
+	// NextPrivateKey is tried when the partner refuses PrivateKey's
+	// assertion, and replaces it once it works, as next_client_secret does.
+	NextPrivateKey   string `json:"next_private_key,omitempty"`
+	NextPrivateKeyID string `json:"next_private_key_id,omitempty"`
+	// SigningAlgorithm is what both keys sign with.
+	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
+
+	TLSClientCertificate string `json:"tls_client_certificate,omitempty"`
+	TLSClientKey         string `json:"tls_client_key,omitempty"`
+	CACertificates       string `json:"ca_certificates,omitempty"`
+}
+
+// certificateWarning is how long before its client certificate expires a
+// config warns (status/<name> and the log).
+const certificateWarning = 14 * 24 * time.Hour
+
+// maxKeyIDLength bounds private_key_id, which travels in every assertion.
+const maxKeyIDLength = 256
+
+// credentialFields are the config fields of credentials.
+func credentialFields() map[string]*framework.FieldSchema {
+	sensitive := &framework.DisplayAttributes{Sensitive: true}
+	return map[string]*framework.FieldSchema{
+		"private_key": {
+			Type:         framework.TypeString,
+			Description:  "PEM private key (PKCS #8, PKCS #1 or SEC 1; RSA of 2048 bits or more, P-256 or Ed25519) that signs the config's assertions, for partners that issue keys themselves. Write-only. An empty value removes the key.",
+			DisplayAttrs: sensitive,
+		},
+		"private_key_id": {
+			Type:        framework.TypeString,
+			Description: "The kid of private_key in the assertions' header and the JWKS. Unset, the key's RFC 7638 thumbprint. A write that replaces the key resets it unless it sets it too.",
+		},
+		"signing_algorithm": {
+			Type:        framework.TypeString,
+			Description: "RS256 (the default for RSA keys and for generated ones), PS256, ES256 (P-256) or EdDSA (Ed25519): what the private keys sign with.",
+		},
+		"generate_private_key": {
+			Type:        framework.TypeBool,
+			Description: "Generate the private key inside the engine (for signing_algorithm, default RS256); it never leaves it: read config/<name>/jwks for the public key to register at the partner. Replaces a stored key. Not stored.",
+		},
+		"next_private_key": {
+			Type:         framework.TypeString,
+			Description:  "The next private key during a rotation: published in the JWKS beside the current one, tried when the partner refuses the current key's assertion, and promoted once it works. Write-only. An empty value removes it.",
+			DisplayAttrs: sensitive,
+		},
+		"next_private_key_id": {
+			Type:        framework.TypeString,
+			Description: "The kid of next_private_key. Unset, its RFC 7638 thumbprint.",
+		},
+		"generate_next_private_key": {
+			Type:        framework.TypeBool,
+			Description: "Generate next_private_key inside the engine, for the config's signing_algorithm. Not stored.",
+		},
+		"service_account_json": {
+			Type:         framework.TypeString,
+			Description:  "A Google service-account key file as downloaded: the engine takes its private key (private_key_id as the kid), its client_email as client_id and its token_uri as token_url (unless the write sets one), and uses grant_type=jwt_bearer. Write-only; not stored as such.",
+			DisplayAttrs: sensitive,
+		},
+		"tls_client_certificate": {
+			Type:        framework.TypeString,
+			Description: "PEM client certificate, then its issuers, presented on every connection to the token endpoint (mutual TLS, RFC 8705). Needs tls_client_key. Refused when expired or not for client authentication.",
+		},
+		"tls_client_key": {
+			Type:         framework.TypeString,
+			Description:  "PEM private key of tls_client_certificate. Write-only.",
+			DisplayAttrs: sensitive,
+		},
+		"ca_certificates": {
+			Type:        framework.TypeString,
+			Description: "PEM bundle of the CAs the token endpoint's certificate must chain to, instead of the system's roots (a partner's private CA).",
+		},
+	}
+}
+
+// keyFields are the fields only a provider that signs assertions has.
+var keyFields = []string{"private_key", "private_key_id", "signing_algorithm", "generate_private_key",
+	"next_private_key", "next_private_key_id", "generate_next_private_key", "service_account_json"}
+
+// mergeCredentials applies a write's credential fields to cfg, whose
+// other fields are merged already, and checks the TLS material at now.
+func mergeCredentials(cfg *Config, d *framework.FieldData, spec provider.Spec, now time.Time) error {
+	if !spec.Signs {
+		for _, f := range keyFields {
+			if given(d, f) {
+				return fmt.Errorf("%s is not a setting of provider %s: it signs no assertions", f, spec.Name)
+			}
+		}
+		cfg.PrivateKey, cfg.PrivateKeyID, cfg.NextPrivateKey, cfg.NextPrivateKeyID, cfg.SigningAlgorithm = "", "", "", "", ""
+	}
+	if err := applyServiceAccount(cfg, d); err != nil {
+		return err
+	}
+	if err := applyKeys(cfg, d); err != nil {
+		return err
+	}
+	for field, target := range map[string]*string{
+		"tls_client_certificate": &cfg.TLSClientCertificate,
+		"tls_client_key":         &cfg.TLSClientKey,
+		"ca_certificates":        &cfg.CACertificates,
+	} {
+		if v, ok := d.GetOk(field); ok {
+			*target = strings.TrimSpace(v.(string))
+		}
+	}
+	return checkTLSMaterial(cfg, now)
+}
+
+// keepKeysHome applies the rule of next_client_secret to the private
+// keys of a write that points the config at another endpoint (moved) or
+// environment: a stored key never signs for an endpoint it was not written
+// for. The write must supply the key the config needs, and a key it does
+// not need, or a next key it does not supply, stays behind.
+func keepKeysHome(cfg, old *Config, d *framework.FieldData, spec provider.Spec, moved bool) error {
+	if moved && old.PrivateKey != "" && !givesKey(d) {
+		if spec.Credentials != nil && spec.Credentials(cfg.Options).Key != "" {
+			return errors.New("changing provider, environment or token_url requires private_key, generate_private_key=true or service_account_json in the same write, so a stored key never signs for a new endpoint")
+		}
+		cfg.PrivateKey, cfg.PrivateKeyID = "", ""
+	}
+	if (moved || old.Environment != cfg.Environment) && !givesNextKey(d) {
+		cfg.NextPrivateKey, cfg.NextPrivateKeyID = "", ""
+	}
+	return nil
+}
+
+// applyServiceAccount takes a Google service-account file apart.
+func applyServiceAccount(cfg *Config, d *framework.FieldData) error {
+	v, ok := d.GetOk("service_account_json")
+	if !ok {
+		return nil
+	}
+	sa, err := signing.ParseServiceAccount(v.(string))
+	if err != nil {
+		return fmt.Errorf("service_account_json %w", err)
+	}
+	for _, f := range []string{"private_key", "generate_private_key", "private_key_id", "signing_algorithm"} {
+		if given(d, f) {
+			return fmt.Errorf("service_account_json holds the key: leave %s out of the same write", f)
+		}
+	}
+	if id, ok := d.GetOk("client_id"); ok && strings.TrimSpace(id.(string)) != sa.ClientEmail {
+		return errors.New("client_id differs from service_account_json's client_email, which is the client id: leave client_id out")
+	}
+	if grant := cfg.Options.String("grant_type"); given(d, "grant_type") && grant != "jwt_bearer" {
+		return fmt.Errorf("service_account_json is for grant_type=jwt_bearer, not %s", grant)
+	}
+	cfg.ClientID = sa.ClientEmail
+	if !given(d, "token_url") && !given(d, "environment") {
+		cfg.TokenURL = sa.TokenURI
+	}
+	cfg.setOption("grant_type", "jwt_bearer")
+	cfg.PrivateKey, cfg.PrivateKeyID, cfg.SigningAlgorithm = sa.Key.PEM(), sa.Key.ID, sa.Key.Algorithm
+	return nil
+}
+
+// applyKeys applies private_key, generate_private_key, signing_algorithm,
+// the key ids and the next key.
+func applyKeys(cfg *Config, d *framework.FieldData) error {
+	alg, algGiven := "", false
+	if v, ok := d.GetOk("signing_algorithm"); ok {
+		alg, algGiven = strings.TrimSpace(v.(string)), true
+		if err := signing.CheckAlgorithm(alg); err != nil {
+			return fmt.Errorf("signing_algorithm %w", err)
+		}
+	}
+	pemGiven := given(d, "private_key")
+	generate := d.Get("generate_private_key").(bool)
+	switch {
+	case pemGiven && generate:
+		return errors.New("private_key and generate_private_key=true in one write: give one")
+	case generate:
+		k, err := signing.GenerateKey(or(alg, cfg.SigningAlgorithm), "")
+		if err != nil {
+			return fmt.Errorf("generate_private_key: %w", err)
+		}
+		cfg.PrivateKey, cfg.PrivateKeyID, cfg.SigningAlgorithm = k.PEM(), "", k.Algorithm
+	case pemGiven:
+		text := strings.TrimSpace(d.Get("private_key").(string))
+		if text == "" {
+			cfg.PrivateKey, cfg.PrivateKeyID = "", ""
+			break
+		}
+		k, err := signing.ParseKey(text, alg, "")
+		if err != nil {
+			return fmt.Errorf("private_key %w", err)
+		}
+		cfg.PrivateKey, cfg.PrivateKeyID, cfg.SigningAlgorithm = k.PEM(), "", k.Algorithm
+	case algGiven:
+		if cfg.PrivateKey == "" {
+			cfg.SigningAlgorithm = alg
+			break
+		}
+		k, err := cfg.currentKey()
+		if err != nil {
+			return err
+		}
+		if err := k.Fits(alg); err != nil {
+			return fmt.Errorf("signing_algorithm does not fit the stored private key, which %w", err)
+		}
+		cfg.SigningAlgorithm = alg
+	}
+	if v, ok := d.GetOk("private_key_id"); ok {
+		cfg.PrivateKeyID = strings.TrimSpace(v.(string))
+	}
+
+	nextGiven, generateNext := given(d, "next_private_key"), d.Get("generate_next_private_key").(bool)
+	switch {
+	case nextGiven && generateNext:
+		return errors.New("next_private_key and generate_next_private_key=true in one write: give one")
+	case generateNext:
+		if cfg.PrivateKey == "" {
+			return errors.New("generate_next_private_key needs a current key to rotate from: use generate_private_key=true")
+		}
+		k, err := signing.GenerateKey(cfg.SigningAlgorithm, "")
+		if err != nil {
+			return fmt.Errorf("generate_next_private_key: %w", err)
+		}
+		cfg.NextPrivateKey, cfg.NextPrivateKeyID = k.PEM(), ""
+	case nextGiven:
+		text := strings.TrimSpace(d.Get("next_private_key").(string))
+		cfg.NextPrivateKey, cfg.NextPrivateKeyID = "", ""
+		if text != "" {
+			k, err := signing.ParseKey(text, cfg.SigningAlgorithm, "")
+			if err != nil {
+				return fmt.Errorf("next_private_key %w (signing_algorithm %s)", err, cfg.SigningAlgorithm)
+			}
+			cfg.NextPrivateKey = k.PEM()
+		}
+	}
+	if v, ok := d.GetOk("next_private_key_id"); ok {
+		cfg.NextPrivateKeyID = strings.TrimSpace(v.(string))
+	}
+	if cfg.NextPrivateKey != "" {
+		// The next key must sign as the config does: a new algorithm
+		// comes with a new current key.
+		if _, err := cfg.nextKey(); err != nil {
+			return fmt.Errorf("next_private_key %w", err)
+		}
+	}
+	for field, id := range map[string]string{"private_key_id": cfg.PrivateKeyID, "next_private_key_id": cfg.NextPrivateKeyID} {
+		if err := checkKeyID(field, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkKeyID(field, id string) error {
+	switch {
+	case len(id) > maxKeyIDLength:
+		return fmt.Errorf("%s is longer than %d characters", field, maxKeyIDLength)
+	case strings.IndexFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
+		return fmt.Errorf("%s must not contain control characters", field)
+	}
+	return nil
+}
+
+// checkTLSMaterial parses the TLS material as the HTTP client will.
+func checkTLSMaterial(cfg *Config, now time.Time) error {
+	switch {
+	case cfg.TLSClientCertificate != "" && cfg.TLSClientKey == "":
+		return errors.New("tls_client_certificate needs tls_client_key, the key it was issued for")
+	case cfg.TLSClientKey != "" && cfg.TLSClientCertificate == "":
+		return errors.New("tls_client_key needs tls_client_certificate")
+	case cfg.TLSClientCertificate != "":
+		if _, err := egress.ParseClientCertificate(cfg.TLSClientCertificate, cfg.TLSClientKey, now); err != nil {
+			return err
+		}
+	}
+	if cfg.CACertificates != "" {
+		if _, err := egress.ParseCACertificates(cfg.CACertificates, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkCredentials refuses a config that lacks what its provider and
+// options authenticate with.
+func checkCredentials(cfg *Config, spec provider.Spec) error {
+	need := provider.Credentials{Secret: "provider " + spec.Name}
+	if spec.Credentials != nil {
+		need = spec.Credentials(cfg.Options)
+	}
+	if need.Secret != "" && cfg.ClientSecret == "" {
+		return fmt.Errorf("client_secret is required (%s)", need.Secret)
+	}
+	if need.SecretSigns {
+		if _, err := signing.SecretKey(cfg.ClientSecret); err != nil {
+			return fmt.Errorf("client_secret %w (%s)", err, need.Secret)
+		}
+	}
+	if need.Key != "" && cfg.PrivateKey == "" {
+		return fmt.Errorf("%s needs a private key: write private_key, generate_private_key=true or service_account_json", need.Key)
+	}
+	if need.Certificate != "" && cfg.TLSClientCertificate == "" {
+		return fmt.Errorf("%s needs tls_client_certificate and tls_client_key", need.Certificate)
+	}
+	return nil
+}
+
+// given reports whether the write holds field at all (an empty value
+// included, which unsets).
+func given(d *framework.FieldData, field string) bool {
+	_, ok := d.Raw[field]
+	return ok
+}
+
+func givesKey(d *framework.FieldData) bool {
+	return given(d, "private_key") || d.Get("generate_private_key").(bool) || given(d, "service_account_json")
+}
+
+func givesNextKey(d *framework.FieldData) bool {
+	return given(d, "next_private_key") || d.Get("generate_next_private_key").(bool)
+}
+
+func or(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}
+
+// currentKey is the stored private key, ready to sign.
+func (c *credentials) currentKey() (*signing.Key, error) {
+	if c.PrivateKey == "" {
+		return nil, nil
+	}
+	k, err := signing.ParseKey(c.PrivateKey, c.SigningAlgorithm, c.PrivateKeyID)
+	if err != nil {
+		return nil, fmt.Errorf("the stored private key %w", err)
+	}
+	return k, nil
+}
+
+// nextKey is the stored next private key, ready to sign.
+func (c *credentials) nextKey() (*signing.Key, error) {
+	if c.NextPrivateKey == "" {
+		return nil, nil
+	}
+	k, err := signing.ParseKey(c.NextPrivateKey, c.SigningAlgorithm, c.NextPrivateKeyID)
+	if err != nil {
+		return nil, fmt.Errorf("the stored next private key %w", err)
+	}
+	return k, nil
+}
+
+// clientCertificate is the parsed TLS client certificate, nil without one.
+func (c *credentials) clientCertificate(now time.Time) (*egress.ClientCertificate, error) {
+	if c.TLSClientCertificate == "" {
+		return nil, nil
+	}
+	return egress.ParseClientCertificate(c.TLSClientCertificate, c.TLSClientKey, now)
+}
+
+// describeCredentials is what a config read shows of cfg's credentials:
+// whether each private key is set and its kid, never a private key.
+func describeCredentials(cfg *Config) map[string]any {
+	data := map[string]any{
+		"private_key_set":        cfg.PrivateKey != "",
+		"next_private_key_set":   cfg.NextPrivateKey != "",
+		"signing_algorithm":      cfg.SigningAlgorithm,
+		"tls_client_certificate": cfg.TLSClientCertificate,
+		"tls_client_key_set":     cfg.TLSClientKey != "",
+		"ca_certificates":        cfg.CACertificates,
+	}
+	if k, err := cfg.currentKey(); err == nil && k != nil {
+		data["private_key_id"] = k.ID
+	}
+	if k, err := cfg.nextKey(); err == nil && k != nil {
+		data["next_private_key_id"] = k.ID
+	}
+	return data
+}
