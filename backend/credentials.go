@@ -61,7 +61,7 @@ func credentialFields() map[string]*framework.FieldSchema {
 		},
 		"generate_private_key": {
 			Type:        framework.TypeBool,
-			Description: "Generate the private key inside the engine (for signing_algorithm, default RS256); it never leaves it: read config/<name>/jwks for the public key to register at the partner. Replaces a stored key. Not stored.",
+			Description: "Generate the private key inside the engine (for signing_algorithm, default RS256) when the config has none that fits signing_algorithm; it never leaves the engine: read config/<name>/jwks for the public key to register at the partner. A repeated write keeps the key (so the field can stay in a Terraform configuration); with private_key=\"\" in the same write it replaces the key at once. Not stored.",
 		},
 		"next_private_key": {
 			Type:         framework.TypeString,
@@ -74,7 +74,7 @@ func credentialFields() map[string]*framework.FieldSchema {
 		},
 		"generate_next_private_key": {
 			Type:        framework.TypeBool,
-			Description: "Generate next_private_key inside the engine, for the config's signing_algorithm. Not stored.",
+			Description: "Generate next_private_key inside the engine, for the config's signing_algorithm, unless one is pending. Not stored.",
 		},
 		"service_account_json": {
 			Type:         framework.TypeString,
@@ -133,17 +133,38 @@ func mergeCredentials(cfg *Config, d *framework.FieldData, spec provider.Spec, n
 // keepKeysHome applies the rule of next_client_secret to the private
 // keys of a write that points the config at another endpoint (moved) or
 // environment: a stored key never signs for an endpoint it was not written
-// for. The write must supply the key the config needs, and a key it does
-// not need, or a next key it does not supply, stays behind.
+// for. A key the write did not replace stays behind: generate_private_key
+// makes a new one, and a config that needs a key and gets none is refused;
+// the next key stays behind unless the write brings one.
 func keepKeysHome(cfg, old *Config, d *framework.FieldData, spec provider.Spec, moved bool) error {
-	if moved && old.PrivateKey != "" && !givesKey(d) {
-		if spec.Credentials != nil && spec.Credentials(cfg.Options).Key != "" {
+	if moved && old.PrivateKey != "" && cfg.PrivateKey == old.PrivateKey {
+		cfg.PrivateKey, cfg.PrivateKeyID = "", ""
+		switch {
+		case d.Get("generate_private_key").(bool):
+			k, err := signing.GenerateKey(cfg.SigningAlgorithm, "")
+			if err != nil {
+				return fmt.Errorf("generate_private_key: %w", err)
+			}
+			cfg.PrivateKey = k.PEM()
+			if v, ok := d.GetOk("private_key_id"); ok {
+				cfg.PrivateKeyID = strings.TrimSpace(v.(string))
+			}
+		case spec.Credentials != nil && spec.Credentials(cfg.Options).Key != "":
 			return errors.New("changing provider, environment or token_url requires private_key, generate_private_key=true or service_account_json in the same write, so a stored key never signs for a new endpoint")
 		}
-		cfg.PrivateKey, cfg.PrivateKeyID = "", ""
 	}
-	if (moved || old.Environment != cfg.Environment) && !givesNextKey(d) {
+	if (moved || old.Environment != cfg.Environment) && old.NextPrivateKey != "" && cfg.NextPrivateKey == old.NextPrivateKey {
 		cfg.NextPrivateKey, cfg.NextPrivateKeyID = "", ""
+		if d.Get("generate_next_private_key").(bool) {
+			k, err := signing.GenerateKey(cfg.SigningAlgorithm, "")
+			if err != nil {
+				return fmt.Errorf("generate_next_private_key: %w", err)
+			}
+			cfg.NextPrivateKey = k.PEM()
+			if v, ok := d.GetOk("next_private_key_id"); ok {
+				cfg.NextPrivateKeyID = strings.TrimSpace(v.(string))
+			}
+		}
 	}
 	return nil
 }
@@ -188,24 +209,30 @@ func applyKeys(cfg *Config, d *framework.FieldData) error {
 			return fmt.Errorf("signing_algorithm %w", err)
 		}
 	}
-	pemGiven := given(d, "private_key")
+	pemText := strings.TrimSpace(d.Get("private_key").(string))
 	generate := d.Get("generate_private_key").(bool)
+	if given(d, "private_key") && pemText == "" {
+		// An empty private_key removes the key, also to generate a new
+		// one in the same write.
+		cfg.PrivateKey, cfg.PrivateKeyID = "", ""
+	}
 	switch {
-	case pemGiven && generate:
+	case pemText != "" && generate:
 		return errors.New("private_key and generate_private_key=true in one write: give one")
 	case generate:
+		// A key is generated only when the config has none that fits, so
+		// a repeated write (a Terraform apply) keeps the registered key.
+		if k, err := cfg.currentKey(); err == nil && k != nil && (alg == "" || k.Fits(alg) == nil) {
+			cfg.SigningAlgorithm = or(alg, cfg.SigningAlgorithm)
+			break
+		}
 		k, err := signing.GenerateKey(or(alg, cfg.SigningAlgorithm), "")
 		if err != nil {
 			return fmt.Errorf("generate_private_key: %w", err)
 		}
 		cfg.PrivateKey, cfg.PrivateKeyID, cfg.SigningAlgorithm = k.PEM(), "", k.Algorithm
-	case pemGiven:
-		text := strings.TrimSpace(d.Get("private_key").(string))
-		if text == "" {
-			cfg.PrivateKey, cfg.PrivateKeyID = "", ""
-			break
-		}
-		k, err := signing.ParseKey(text, alg, "")
+	case pemText != "":
+		k, err := signing.ParseKey(pemText, alg, "")
 		if err != nil {
 			return fmt.Errorf("private_key %w", err)
 		}
@@ -228,10 +255,16 @@ func applyKeys(cfg *Config, d *framework.FieldData) error {
 		cfg.PrivateKeyID = strings.TrimSpace(v.(string))
 	}
 
-	nextGiven, generateNext := given(d, "next_private_key"), d.Get("generate_next_private_key").(bool)
+	nextText := strings.TrimSpace(d.Get("next_private_key").(string))
+	generateNext := d.Get("generate_next_private_key").(bool)
+	if given(d, "next_private_key") && nextText == "" {
+		cfg.NextPrivateKey, cfg.NextPrivateKeyID = "", ""
+	}
 	switch {
-	case nextGiven && generateNext:
+	case nextText != "" && generateNext:
 		return errors.New("next_private_key and generate_next_private_key=true in one write: give one")
+	case generateNext && cfg.NextPrivateKey != "":
+		// As generate_private_key: the pending next key is kept.
 	case generateNext:
 		if cfg.PrivateKey == "" {
 			return errors.New("generate_next_private_key needs a current key to rotate from: use generate_private_key=true")
@@ -241,16 +274,12 @@ func applyKeys(cfg *Config, d *framework.FieldData) error {
 			return fmt.Errorf("generate_next_private_key: %w", err)
 		}
 		cfg.NextPrivateKey, cfg.NextPrivateKeyID = k.PEM(), ""
-	case nextGiven:
-		text := strings.TrimSpace(d.Get("next_private_key").(string))
-		cfg.NextPrivateKey, cfg.NextPrivateKeyID = "", ""
-		if text != "" {
-			k, err := signing.ParseKey(text, cfg.SigningAlgorithm, "")
-			if err != nil {
-				return fmt.Errorf("next_private_key %w (signing_algorithm %s)", err, cfg.SigningAlgorithm)
-			}
-			cfg.NextPrivateKey = k.PEM()
+	case nextText != "":
+		k, err := signing.ParseKey(nextText, cfg.SigningAlgorithm, "")
+		if err != nil {
+			return fmt.Errorf("next_private_key %w (signing_algorithm %s)", err, cfg.SigningAlgorithm)
 		}
+		cfg.NextPrivateKey, cfg.NextPrivateKeyID = k.PEM(), ""
 	}
 	if v, ok := d.GetOk("next_private_key_id"); ok {
 		cfg.NextPrivateKeyID = strings.TrimSpace(v.(string))
@@ -329,14 +358,6 @@ func checkCredentials(cfg *Config, spec provider.Spec) error {
 func given(d *framework.FieldData, field string) bool {
 	_, ok := d.Raw[field]
 	return ok
-}
-
-func givesKey(d *framework.FieldData) bool {
-	return given(d, "private_key") || d.Get("generate_private_key").(bool) || given(d, "service_account_json")
-}
-
-func givesNextKey(d *framework.FieldData) bool {
-	return given(d, "next_private_key") || d.Get("generate_next_private_key").(bool)
 }
 
 func or(s, fallback string) string {

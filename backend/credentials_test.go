@@ -432,3 +432,39 @@ func TestJWKSOfAConfigWithoutKeysAndOfNone(t *testing.T) {
 		t.Errorf("jwks of no config: %v", err)
 	}
 }
+
+// TestGeneratingAKeyAgainKeepsIt: generate_private_key=true written again
+// (a Terraform apply of a changed field) keeps the key the partner
+// registered; with private_key="" it makes a new one; with a
+// signing_algorithm the key does not fit, it makes one that does.
+func TestGeneratingAKeyAgainKeepsIt(t *testing.T) {
+	env := newTestEnv(t)
+	write := func(fields map[string]any) *Config {
+		t.Helper()
+		data := map[string]any{"provider": "oauth2", "token_url": env.partner.URL(), "client_id": testClientID,
+			"auth_method": "private_key_jwt", "generate_private_key": true}
+		for k, v := range fields {
+			data[k] = v
+		}
+		env.mustOK(logical.UpdateOperation, "config/p", data)
+		return env.storedConfig("p")
+	}
+	first := write(map[string]any{"private_key_id": "k1"})
+	if again := write(map[string]any{"private_key_id": "k1", "timeout": "20s"}); again.PrivateKey != first.PrivateKey || again.PrivateKeyID != "k1" {
+		t.Error("a repeated write replaced the generated key")
+	}
+	if ps := write(map[string]any{"signing_algorithm": "PS256"}); ps.PrivateKey != first.PrivateKey || ps.SigningAlgorithm != "PS256" {
+		t.Error("an algorithm the key fits replaced the key")
+	}
+	ec := write(map[string]any{"signing_algorithm": "ES256"})
+	if ec.PrivateKey == first.PrivateKey || ec.SigningAlgorithm != "ES256" {
+		t.Error("an algorithm the key does not fit kept the key")
+	}
+	if fresh := write(map[string]any{"private_key": ""}); fresh.PrivateKey == ec.PrivateKey || fresh.PrivateKey == "" {
+		t.Error(`private_key="" with generate_private_key=true did not replace the key`)
+	}
+	next := write(map[string]any{"generate_next_private_key": true}).NextPrivateKey
+	if again := write(map[string]any{"generate_next_private_key": true}).NextPrivateKey; next == "" || again != next {
+		t.Error("a repeated generate_next_private_key replaced the pending next key")
+	}
+}
