@@ -64,7 +64,8 @@ resource "vault_generic_endpoint" "signing_api" {
 }
 
 # The public key to register for the client at the partner, as a JWK Set
-# (RFC 7517). It holds nothing secret.
+# (RFC 7517). The provider marks everything it reads as sensitive; the
+# JWKS holds nothing secret, hence nonsensitive.
 data "vault_generic_secret" "signing_api_jwks" {
   path       = "${vault_mount.partner.path}/config/signing-api/jwks"
   depends_on = [vault_generic_endpoint.signing_api]
@@ -72,5 +73,5 @@ data "vault_generic_secret" "signing_api_jwks" {
 
 output "signing_api_jwks" {
   description = "The JWK Set to register for the signing API's client at the partner."
-  value       = jsonencode(jsondecode(data.vault_generic_secret.signing_api_jwks.data_json).jwks)
+  value       = nonsensitive(jsonencode(jsondecode(data.vault_generic_secret.signing_api_jwks.data_json).jwks))
 }
