@@ -15,6 +15,10 @@ import (
 // certificateWarning before it expires, so it is renewed at the partner
 // before the partner starts refusing it.
 
+// certificateWarning is how long before its client certificate expires a
+// config warns (status/<name> and the log).
+const certificateWarning = 14 * 24 * time.Hour
+
 // certificateStatus describes cfg's client certificate for status/<name>;
 // nil without one.
 func certificateStatus(cfg *Config, now time.Time) map[string]any {
