@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -102,6 +103,10 @@ func tlsProblem(err error) (string, bool) {
 	case err == nil:
 		return "", false
 	case errors.As(err, &verify):
+		var host x509.HostnameError
+		if errors.As(verify.Err, &host) {
+			return "the token endpoint's TLS certificate is not for its host (" + verify.Err.Error() + "): check token_url", true
+		}
 		return "the token endpoint's TLS certificate is not trusted (" + verify.Err.Error() + "): if the partner uses a private CA, set ca_certificates to it", true
 	case errors.As(err, &alert):
 		return refusedHandshake(alert.Error()), true

@@ -30,6 +30,7 @@ func TestTLSFailuresAreNotRetried(t *testing.T) {
 		want   string
 	}{
 		{"a certificate from an unknown CA", untrusted.URL, &http.Client{}, "is not trusted (x509: certificate signed by unknown authority): if the partner uses a private CA, set ca_certificates"},
+		{"a certificate for another host", strings.Replace(untrusted.URL, "127.0.0.1", "localhost", 1), untrusted.Client(), "is not for its host (x509: certificate is valid for example.com, *.example.com, not localhost): check token_url"},
 		{"a server that wants a client certificate", wantsCert.URL, wantsCert.Client(), "refused the TLS handshake (tls: certificate required): it may want a client certificate (tls_client_certificate)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
