@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // allowedHosts is the mount's allowed_token_url_hosts setting, parsed. It
@@ -128,6 +130,9 @@ func (a *allowedHosts) checkHost(host string) error {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return a.checkAddress(host, ip)
 	}
+	if err := checkDNSName(host); err != nil {
+		return err
+	}
 	name := strings.TrimSuffix(strings.ToLower(host), ".")
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
 		v4, v6 := netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()
@@ -141,60 +146,109 @@ func (a *allowedHosts) checkHost(host string) error {
 	return nil
 }
 
-// checkAddress applies the rules to ip, the address host resolved to (or
-// host itself when it is an IP literal). It runs on every connection, after
-// resolution, so a name that DNS rebinds to an internal address is refused.
-func (a *allowedHosts) checkAddress(host string, ip netip.Addr) error {
-	ip = ip.Unmap()
-	if kind := neverAllowed(ip); kind != "" {
-		return refuse("%s is %s address, which is never allowed", describe(host, ip), kind)
-	}
-	literal := isIPLiteral(host)
-	if kind := internal(ip); kind != "" {
-		if !a.contains(ip) {
-			return refuse("%s is %s address: loopback and private addresses are refused unless allowed_token_url_hosts in the mount's settings has an IP or CIDR entry that contains it", describe(host, ip), kind)
+// checkDNSName refuses a host that is not an IP literal unless it is a
+// DNS name as resolvers read one: labels of letters, digits, hyphens (not
+// first or last) and underscores, and a last label that is not a number.
+// Resolvers that follow inet_aton, and many proxies, read a host whose
+// last label is a number (2852039166, 0xa9fea9fe, 0251.0376.0251.0376,
+// 169.254.169.254.) as an IPv4 address, which the address rules would
+// never see; the WHATWG URL standard reads them so too.
+func checkDNSName(host string) error {
+	ascii := strings.TrimSuffix(host, ".")
+	if !isASCII(ascii) {
+		// What Go's HTTP client dials for an internationalized name.
+		var err error
+		if ascii, err = idna.Lookup.ToASCII(ascii); err != nil {
+			ascii = ""
 		}
-		return nil
 	}
-	if literal && len(a.entries) > 0 && !a.contains(ip) {
-		return refuse("address %s is not in the mount's allowed_token_url_hosts (%s)", ip, strings.Join(a.entries, ", "))
+	if ascii == "" || len(ascii) > 253 {
+		return refuse("host %s is neither an IP address nor a DNS name (labels of letters, digits, hyphens and underscores, separated by dots)", host)
+	}
+	labels := strings.Split(strings.ToLower(ascii), ".")
+	for _, label := range labels {
+		if !dnsLabel(label) {
+			return refuse("host %s is neither an IP address nor a DNS name: the label %q is not one (1 to 63 letters, digits, hyphens and underscores, not starting or ending with a hyphen)", host, label)
+		}
+	}
+	if last := labels[len(labels)-1]; numericLabel(last) {
+		return refuse("host %s is neither an IP address nor a DNS name: its last label %s is a number, which resolvers and proxies may read as an IPv4 address; write the address as four decimal numbers without leading zeros, or use the partner's DNS name", host, last)
 	}
 	return nil
 }
 
-func describe(host string, ip netip.Addr) string {
-	if isIPLiteral(host) {
-		return ip.String()
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
 	}
-	return fmt.Sprintf("%s (resolved to %s)", host, ip)
+	return true
 }
 
-// thisNetwork is 0.0.0.0/8: "this host on this network" (RFC 1122
-// §3.2.1.3); Linux connects 0.0.0.0 to the local host.
-var thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
-
-// neverAllowed names the kind of ip if no setting can allow it: link-local
-// (169.254.0.0/16 holds the cloud metadata service), unspecified and
-// multicast addresses are never a partner's token endpoint.
-func neverAllowed(ip netip.Addr) string {
-	switch {
-	case ip.IsUnspecified() || thisNetwork.Contains(ip):
-		return "an unspecified"
-	case ip.IsLinkLocalUnicast():
-		return "a link-local"
-	case ip.IsMulticast():
-		return "a multicast"
+func dnsLabel(label string) bool {
+	if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+		return false
 	}
-	return ""
+	for _, r := range label {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
-// internal names the kind of ip if only an IP or CIDR entry can allow it.
-func internal(ip netip.Addr) string {
-	switch {
-	case ip.IsLoopback():
-		return "a loopback"
-	case ip.IsPrivate():
-		return "a private"
+// numericLabel reports whether label is a number in the eyes of an IPv4
+// parser: decimal or octal digits, or 0x and hexadecimal digits (the
+// WHATWG URL standard's "ends in a number").
+func numericLabel(label string) bool {
+	digits, base := label, "0123456789"
+	if rest, ok := strings.CutPrefix(label, "0x"); ok {
+		digits, base = rest, "0123456789abcdef"
+	} else if digits == "" {
+		return false
 	}
-	return ""
+	for _, r := range digits {
+		if !strings.ContainsRune(base, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkAddress applies the rules to ip, the address host resolved to (or
+// host itself when it is an IP literal). It runs on every connection, after
+// resolution, so a name that DNS rebinds to an internal address is refused.
+func (a *allowedHosts) checkAddress(host string, ip netip.Addr) error {
+	class := classifyAddress(ip)
+	switch class.block.rule {
+	case neverDialled:
+		return refuse("%s is %s address, which is never allowed", describe(host, ip, class), class.block.kind)
+	case listedOnly:
+		if !a.contains(class.addr) {
+			return refuse("%s is %s address, which is refused unless allowed_token_url_hosts in the mount's settings has an IP or CIDR entry that contains it", describe(host, ip, class), class.block.kind)
+		}
+		return nil
+	}
+	if isIPLiteral(host) && len(a.entries) > 0 && !a.contains(class.addr) {
+		return refuse("address %s is not in the mount's allowed_token_url_hosts (%s)", describe(host, ip, class), strings.Join(a.entries, ", "))
+	}
+	return nil
+}
+
+// describe names the address the rules looked at: as written or as host
+// resolved to, and the IPv4 address it carries.
+func describe(host string, ip netip.Addr, class addressClass) string {
+	subject, notes := ip.String(), []string{}
+	if !isIPLiteral(host) {
+		subject, notes = host, append(notes, "resolved to "+ip.String())
+	}
+	if class.carrier != nil {
+		kind := strings.TrimPrefix(strings.TrimPrefix(class.carrier.kind, "an "), "a ")
+		notes = append(notes, fmt.Sprintf("the %s form of %s", kind, class.addr))
+	}
+	if len(notes) == 0 {
+		return subject
+	}
+	return fmt.Sprintf("%s (%s)", subject, strings.Join(notes, ", "))
 }

@@ -22,8 +22,8 @@ func TestAllowedHostsRules(t *testing.T) {
 		ip      string // the address it resolved to; empty for a literal host
 		want    string // substring of the refusal; empty when allowed
 	}{
-		{"any public host is allowed when the list is empty", nil, "partner.example", "203.0.113.7", ""},
-		{"a public IP literal is allowed when the list is empty", nil, "203.0.113.7", "", ""},
+		{"any public host is allowed when the list is empty", nil, "partner.example", "8.8.8.8", ""},
+		{"a public IP literal is allowed when the list is empty", nil, "8.8.8.8", "", ""},
 		{"the cloud metadata address is never allowed", nil, "169.254.169.254", "", "link-local address, which is never allowed"},
 		{"a link-local address is refused even when a CIDR contains it", []string{"169.254.0.0/16"}, "169.254.169.254", "", "never allowed"},
 		{"an IPv6 link-local address is refused", nil, "fe80::1", "", "link-local"},
@@ -46,14 +46,14 @@ func TestAllowedHostsRules(t *testing.T) {
 		{"a name resolving to a private address needs a CIDR entry too", []string{"partner.example"}, "partner.example", "192.168.1.1", "private address"},
 		{"a listed name resolving to an allowed private address is allowed", []string{"partner.internal", "192.168.0.0/16"}, "partner.internal", "192.168.1.1", ""},
 		{"a name resolving to the metadata service is refused", []string{"partner.example"}, "partner.example", "169.254.169.254", "never allowed"},
-		{"a listed name is allowed", []string{"partner.example"}, "partner.example", "203.0.113.7", ""},
-		{"names match without regard to case or a final dot", []string{"Partner.Example"}, "PARTNER.example.", "203.0.113.7", ""},
-		{"an unlisted name is refused when the list is set", []string{"partner.example"}, "other.example", "203.0.113.7", "host other.example is not in the mount's allowed_token_url_hosts (partner.example)"},
-		{"a suffix pattern allows names below it", []string{"*.partner.example"}, "auth.eu.partner.example", "203.0.113.7", ""},
-		{"a suffix pattern does not allow the domain itself", []string{"*.partner.example"}, "partner.example", "203.0.113.7", "not in the mount's allowed_token_url_hosts"},
-		{"a suffix pattern does not allow a look-alike", []string{"*.partner.example"}, "evilpartner.example", "203.0.113.7", "not in the mount's allowed_token_url_hosts"},
-		{"a public IP literal must be listed when the list is set", []string{"partner.example"}, "203.0.113.7", "", "address 203.0.113.7 is not in"},
-		{"a public IP literal inside a listed CIDR is allowed", []string{"203.0.113.0/24"}, "203.0.113.7", "", ""},
+		{"a listed name is allowed", []string{"partner.example"}, "partner.example", "8.8.8.8", ""},
+		{"names match without regard to case or a final dot", []string{"Partner.Example"}, "PARTNER.example.", "8.8.8.8", ""},
+		{"an unlisted name is refused when the list is set", []string{"partner.example"}, "other.example", "8.8.8.8", "host other.example is not in the mount's allowed_token_url_hosts (partner.example)"},
+		{"a suffix pattern allows names below it", []string{"*.partner.example"}, "auth.eu.partner.example", "8.8.8.8", ""},
+		{"a suffix pattern does not allow the domain itself", []string{"*.partner.example"}, "partner.example", "8.8.8.8", "not in the mount's allowed_token_url_hosts"},
+		{"a suffix pattern does not allow a look-alike", []string{"*.partner.example"}, "evilpartner.example", "8.8.8.8", "not in the mount's allowed_token_url_hosts"},
+		{"a public IP literal must be listed when the list is set", []string{"partner.example"}, "8.8.8.8", "", "address 8.8.8.8 is not in"},
+		{"a public IP literal inside a listed CIDR is allowed", []string{"8.8.8.0/24"}, "8.8.8.8", "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,5 +273,61 @@ func TestProxiedRequestsAreCheckedByURL(t *testing.T) {
 		if _, err := env.b.guard.proxy(req); (err == nil) != allowed {
 			t.Fatalf("%s: allowed=%v, got %v", url, allowed, err)
 		}
+	}
+}
+
+// TestHostsThatAreNotDNSNamesAreRefused: a host that is neither an IP
+// literal nor a DNS name is refused at config write and before a proxy is
+// chosen, since a proxy (or a resolver) may read a numeric last label as an
+// IPv4 address.
+func TestHostsThatAreNotDNSNamesAreRefused(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"allowed_token_url_hosts": ""})
+	for _, url := range []string{
+		"https://2852039166/token",           // 169.254.169.254 as one decimal number
+		"https://0xa9fea9fe/token",           // as one hexadecimal number
+		"https://0251.0376.0251.0376/token",  // in octal parts
+		"https://169.254.169.254./token",     // a literal with the root's dot
+		"https://169.254.43518/token",        // the last two octets as one number
+		"https://0x7f.1/token",               // a numeric last label after a hex one
+		"https://partner.0x1f/token",         // a hexadecimal last label
+		"https://010.0.0.1/token",            // leading zeros, octal to some readers
+		"https://exa$mple.com/token",         // a character no DNS name has
+		"https://partner..example/token",     // an empty label
+		"https://-partner.example.com/token", // a label that starts with a hyphen
+	} {
+		resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
+			"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
+		})
+		if err != nil || resp == nil || !resp.IsError() {
+			t.Errorf("%s: want a 400, got %v %v", url, resp, err)
+			continue
+		}
+		if msg := resp.Error().Error(); !strings.Contains(msg, "token_url") || !strings.Contains(msg, "is neither an IP address nor a DNS name") {
+			t.Errorf("%s: message %q does not name token_url and the rule", url, msg)
+		}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.b.guard.proxy(req); err == nil || !strings.Contains(err.Error(), "is neither an IP address nor a DNS name") {
+			t.Errorf("%s: the proxy check allowed it (%v)", url, err)
+		}
+	}
+	if keys, _ := env.storage.List(t.Context(), configPrefix); len(keys) != 0 {
+		t.Fatalf("refused writes stored %v", keys)
+	}
+	for _, url := range []string{
+		"https://partner.example./token", // an absolute name
+		"https://auth-1.eu.partner.example/token",
+		"https://Auth_EU.ab--cd.Partner.example/token",
+		"https://0x1f.partner.example/token", // only the last label is read as a number
+		"https://bücher.example/token",       // an internationalized name
+		"https://[2a00:1450:4001:80b::200e]/token",
+		"https://8.8.8.8/token",
+	} {
+		env.mustOK(logical.CreateOperation, "config/p", map[string]any{
+			"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
+		})
 	}
 }

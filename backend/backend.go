@@ -147,7 +147,8 @@ func newBackend(opts Options) *backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Credentials and the tokens minted from them are encrypted
-			// again with the seal where Vault supports seal wrapping.
+			// again with the seal where the server seal-wraps (Vault
+			// Enterprise with a seal that supports it).
 			SealWrapStorage: []string{configPrefix, tokenPrefix},
 		},
 		// token/ first: the framework tries the paths in order, and token
@@ -181,6 +182,12 @@ func (b *backend) tokenURL(cfg *Config) string {
 	return cfg.effectiveTokenURL(p.Spec())
 }
 
+// maxResponseHeaderBytes bounds the header block of a partner's answer, as
+// provider.MaxBodySize bounds its body: a token answer's headers are a few
+// hundred bytes, and Go's default (10 MiB) would let a partner, or
+// something in front of it, hold that much of Vault's memory per request.
+const maxResponseHeaderBytes = 64 << 10
+
 // newHTTPClient is the client every partner request goes through. Redirects
 // are refused: following one would send the credentials to a URL the
 // operator never configured (a 307 re-sends the body, custom auth headers
@@ -190,6 +197,7 @@ func newHTTPClient(logger func() hclog.Logger, guard *dialGuard, tlsConfig *tls.
 	transport := cleanhttp.DefaultPooledTransport()
 	transport.DialContext = guard.dialContext
 	transport.Proxy = guard.proxy
+	transport.MaxResponseHeaderBytes = maxResponseHeaderBytes
 	if tlsConfig != nil {
 		transport.TLSClientConfig = tlsConfig
 	}

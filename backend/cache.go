@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,6 +20,9 @@ var (
 	// errConfigChanged is returned by a mint whose config was rewritten
 	// while the partner was answering; its token is thrown away.
 	errConfigChanged = errors.New("config changed during the mint")
+	// errConfigDeleted is the errConfigChanged of a config deleted while
+	// the partner was answering: nothing of the mint is recorded.
+	errConfigDeleted = fmt.Errorf("config deleted during the mint: %w", errConfigChanged)
 	// errStopping is returned by a mint asked for while the mount shuts down.
 	errStopping = errors.New("the mount is shutting down")
 )
@@ -180,70 +184,87 @@ func (c *tokenCache) shareMint(ctx context.Context, seen *cacheEntry, needed fun
 	// A caller whose own flight finds that a mint which ended meanwhile made
 	// its own unnecessary was served by that mint too: it counts as
 	// coalesced as well, so coalesced reads and mints add up to the misses.
+	// A shared read is counted only while the name's config is stored, as
+	// the mint is.
 	minted := false
 	ch := c.flights.DoChan(key, func() (any, error) {
 		if cur := c.lookup(seen.name); cur != nil && cur.config.ID == seen.config.ID && !needed(cur, c.clock.Now()) {
-			return cur, nil
+			return flight{entry: cur, recorded: true}, nil
 		}
 		minted = true
-		return c.mintAndCommit(seen)
+		e, recorded, err := c.mintAndCommit(seen)
+		return flight{entry: e, recorded: recorded}, err
 	})
 	select {
 	case res := <-ch:
-		if !minted {
+		shared := res.Val.(flight)
+		if !minted && shared.recorded {
 			c.metrics.coalescedReads.WithLabelValues(seen.name, seen.config.Provider).Inc()
 		}
 		if res.Err != nil {
 			return nil, res.Err
 		}
-		return res.Val.(*cacheEntry), nil
+		return shared.entry, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
+// flight is what a shared mint gives each of its callers: the entry, and
+// whether the mint was recorded (the name's config was stored when it
+// ended), which decides whether a shared read is counted.
+type flight struct {
+	entry    *cacheEntry
+	recorded bool
+}
+
 // mintAndCommit asks the partner for a token for seen's config and commits
 // it to storage and memory. A refusal is remembered on the entry for the
 // config's refusal_backoff, so readers do not hammer the partner with a bad
-// secret; a partner's requested wait is honoured the same way.
-func (c *tokenCache) mintAndCommit(seen *cacheEntry) (*cacheEntry, error) {
+// secret; a partner's requested wait is honoured the same way. recorded
+// is false when the config was deleted before the mint ended.
+func (c *tokenCache) mintAndCommit(seen *cacheEntry) (e *cacheEntry, recorded bool, err error) {
 	name, cfg := seen.name, seen.config
 	// Counted as a whole, commit included, so cleanup waits for all of it.
 	done, ok := c.track()
 	if !ok {
-		return nil, errStopping
+		return nil, true, errStopping
 	}
 	defer done()
 	if err := seen.refusal(c.clock.Now()); err != nil {
-		return nil, err
+		return nil, true, err
 	}
 	if err := seen.partnerWait(c.clock.Now()); err != nil {
 		c.metrics.retryAfterHeld.WithLabelValues(name, cfg.Provider).Inc()
-		return nil, err
+		return nil, true, err
 	}
 	res, err := c.callPartner(c.ctx, name, cfg)
+	lock := c.lock(name)
 	if err != nil {
+		lock.Lock()
+		recorded := c.recordIfStored(name, res.report)
+		lock.Unlock()
 		if seen.rememberFailure(err, c.clock.Now()) {
 			c.events(eventCredentialsRefused, name, cfg.Provider)
 		}
-		return nil, mintError(name, err)
+		return nil, recorded, mintError(name, err)
 	}
-	lock := c.lock(name)
 	lock.Lock()
-	e, err := c.commit(name, cfg, res)
+	e, err = c.commit(name, cfg, res)
 	lock.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, !errors.Is(err, errConfigDeleted), err
 	}
 	// Sent once the lock is released: a slow events system must not hold
 	// up the readers and writers of every name that shares the lock.
 	c.events(eventTokenMinted, name, cfg.Provider)
-	return e, nil
+	return e, true, nil
 }
 
 // callPartner asks the partner for a token with cfg's credentials, within
-// cfg's timeout and the mount's lifetime, and reports it as every mint is
-// reported: metrics, status/<name>, the log and, for a refusal, an event.
+// cfg's timeout and the mount's lifetime, and logs how it went. The result
+// carries its report, also when err is set: the caller records it, once
+// it knows the config is still stored.
 func (c *tokenCache) callPartner(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -251,22 +272,57 @@ func (c *tokenCache) callPartner(ctx context.Context, name string, cfg *Config) 
 	start := c.clock.Now()
 	res, err := c.mint(ctx, name, cfg)
 	took := c.clock.Since(start)
-	c.metrics.mintDone(cfg, name, took, err)
-	c.statuses.of(name).record(c.clock.Now(), err)
+	report := mintReport{provider: cfg.Provider, took: took, at: c.clock.Now(), err: err}
 	if err != nil {
 		c.logger.Warn("mint failed", "config", name, "provider", cfg.Provider, "status", partnerStatus(err), "duration", took.String(), "error", err.Error())
-		return nil, err
+		return &mintResult{report: report}, err
 	}
 	c.logger.Info("minted token", "config", name, "provider", cfg.Provider, "duration", took.String(),
 		"lifetime", res.token.Lifetime().Round(time.Second).String(),
 		"expires_at", res.token.ExpiresAt.UTC().Format(time.RFC3339), "expiry_source", res.token.ExpirySource)
+	res.report = report
 	return res, nil
+}
+
+// mintReport is what metrics and status/<name> record of one mint.
+type mintReport struct {
+	provider string
+	took     time.Duration
+	at       time.Time
+	err      error
+}
+
+// record reports a mint to metrics and status/<name>. Callers hold the
+// name's lock and have seen its config stored: a name that was never
+// stored, or was deleted while the partner answered, gets no series and
+// no status, so a later config of the name starts from nothing, as
+// removeConfig leaves it.
+func (c *tokenCache) record(name string, r mintReport) {
+	c.metrics.mintDone(r.provider, name, r.took, r.err)
+	c.statuses.of(name).record(r.at, r.err)
+}
+
+// recordIfStored records a mint that stored no token, if name's config is
+// stored, and reports whether it did. Callers hold the name's lock.
+func (c *tokenCache) recordIfStored(name string, r mintReport) bool {
+	stored, err := readConfig(c.ctx, c.storage, name)
+	if err == nil && stored == nil {
+		return false
+	}
+	// A storage failure keeps the record: the name is most likely stored.
+	c.record(name, r)
+	return true
 }
 
 // commit stores a minted token and makes it current, unless cfg is no
 // longer the stored config: a token minted with replaced credentials is
-// thrown away. When the partner took the next secret, the config promotes
-// it. Callers hold the name's lock.
+// thrown away. When the partner took the next secret and the config still
+// holds it as next, the config promotes it; otherwise the token is stored
+// only if the config's current secret is the one that minted it. A mint
+// that started from an entry loaded before another mint promoted the next
+// secret thus neither promotes twice (which would store an empty secret)
+// nor stores a token of a secret the config has dropped. Callers hold the
+// name's lock.
 func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEntry, error) {
 	// The storage context is the mount's: the partner may have used up the
 	// request's budget, and the token must not be lost for want of time.
@@ -274,11 +330,17 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEn
 	if err != nil {
 		return nil, err
 	}
-	if latest == nil || latest.ID != cfg.ID {
+	if latest == nil {
+		c.logger.Info("discarding token: config was deleted during the mint", "config", name)
+		return nil, errConfigDeleted
+	}
+	c.record(name, res.report)
+	if latest.ID != cfg.ID {
 		c.logger.Info("discarding token: config was rewritten during the mint", "config", name)
 		return nil, errConfigChanged
 	}
-	if res.usedNext {
+	switch {
+	case res.usedNext && latest.NextClientSecret == res.secret:
 		// The partner retired the old secret: promote the next one. The ID
 		// stays, since the token was minted with the secret the config now holds.
 		latest.ClientSecret, latest.NextClientSecret = latest.NextClientSecret, ""
@@ -286,16 +348,23 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEn
 			return nil, err
 		}
 		c.logger.Info("promoted next_client_secret to client_secret", "config", name, "provider", latest.Provider)
+	case latest.ClientSecret != res.secret:
+		c.logger.Info("discarding token: the secret that minted it is no longer the config's", "config", name)
+		return nil, errConfigChanged
 	}
-	if res.usedNextKey != "" && latest.NextPrivateKey == res.usedNextKey {
-		// The partner took the next key: it becomes the current one. Only
-		// the key that minted is promoted, never one written since.
+	switch {
+	case res.usedNextKey && latest.NextPrivateKey == res.key:
+		// The partner took the next key: it becomes the current one, as
+		// the next secret does, and only if it is still the pending one.
 		latest.PrivateKey, latest.PrivateKeyID = latest.NextPrivateKey, latest.NextPrivateKeyID
 		latest.NextPrivateKey, latest.NextPrivateKeyID = "", ""
 		if err := writeConfig(c.ctx, c.storage, name, latest); err != nil {
 			return nil, err
 		}
 		c.logger.Info("promoted next_private_key to private_key", "config", name, "provider", latest.Provider)
+	case latest.PrivateKey != res.key:
+		c.logger.Info("discarding token: the private key that minted it is no longer the config's", "config", name)
+		return nil, errConfigChanged
 	}
 	stored := newStoredToken(res.token, latest.ID)
 	if err := writeToken(c.ctx, c.storage, name, stored); err != nil {

@@ -82,15 +82,24 @@ func (c *tokenCache) forceRefresh(ctx context.Context, name string, minInterval 
 }
 
 // verify mints a token with cfg, a config not yet stored, under the
-// writer's ctx, so a writer that gives up stops it. It is reported like
-// every mint; replaceConfig keeps its token.
+// writer's ctx, so a writer that gives up stops it. replaceConfig keeps
+// its token and records it; a failure is recorded only for a name whose
+// config is stored, so a refused write of a new name leaves nothing.
 func (c *tokenCache) verify(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
 	done, ok := c.track()
 	if !ok {
 		return nil, errStopping
 	}
 	defer done()
-	return c.callPartner(ctx, name, cfg)
+	res, err := c.callPartner(ctx, name, cfg)
+	if err != nil {
+		lock := c.lock(name)
+		lock.Lock()
+		c.recordIfStored(name, res.report)
+		lock.Unlock()
+		return nil, err
+	}
+	return res, nil
 }
 
 // replaceConfig applies a config write under name's lock: merge turns the
@@ -110,6 +119,11 @@ func (c *tokenCache) replaceConfig(ctx context.Context, name string, merge func(
 		}
 		cfg, err := merge(stored)
 		if err != nil {
+			if verified != nil && stored != nil {
+				// The verified token is not stored, but its mint was
+				// made: a stored config's history records it.
+				c.record(name, verified.report)
+			}
 			return nil, err
 		}
 		id, err := uuid.NewRandom()

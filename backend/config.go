@@ -140,6 +140,9 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 	if err := validateConfig(cfg, spec, hosts); err != nil {
 		return nil, err
 	}
+	if err := refuseUnleasedCaps(old, cfg, func(field string) bool { _, ok := d.GetOk(field); return ok }); err != nil {
+		return nil, err
+	}
 
 	if old != nil {
 		_, secretGiven := d.GetOk("client_secret")
@@ -286,17 +289,27 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error 
 	if err := validateLeaseMode(cfg.LeaseMode); err != nil {
 		return err
 	}
-	return nil
+	return validateLeaseCaps(cfg)
 }
 
+// maxCredentialLength bounds client_id and the secrets. Real ones are tens
+// of bytes; every mint searches partner messages for each form of them, so
+// their size is the cost of every redaction, in the plugin process that
+// serves every mount.
+const maxCredentialLength = 4096
+
 // checkCredential refuses values that cannot travel in a header or form
-// intact. The message never quotes the value.
+// intact, and values too long for any partner. The message never quotes
+// the value.
 func checkCredential(field, value string) error {
 	if strings.IndexFunc(value, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return fmt.Errorf("%s must not contain control characters such as newlines", field)
 	}
 	if field != "client_id" && len(value) < 4 {
 		return fmt.Errorf("%s is too short: a partner secret has at least 4 characters", field)
+	}
+	if len(value) > maxCredentialLength {
+		return fmt.Errorf("%s is too long: at most %d bytes (4 KiB)", field, maxCredentialLength)
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 // credentials are a config's credentials besides the client id and secret:
 // the private keys it signs assertions with (private_key_jwt, the JWT
 // bearer grant) and the TLS material of its connections. They live in the
-// config's storage entry, seal-wrapped like the secret; the private keys
+// config's storage entry, like the secret; the private keys
 // and tls_client_key are never returned.
 type credentials struct {
 	// PrivateKey is PKCS #8 PEM; PrivateKeyID is the operator's kid,

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -310,5 +312,47 @@ func TestJWTBearerGrantFromAServiceAccountFile(t *testing.T) {
 	env.readToken("g")
 	if got := sim.presented(); !slices.Equal(got, []string{"jwt_bearer/sa-key-1"}) {
 		t.Errorf("the partner saw %v", got)
+	}
+}
+
+// TestAStaleMintNeverPromotesAKeyTwice is TestAStaleMintNeverPromotesTwice
+// for the private key: a mint from an entry loaded before the next key
+// was promoted neither promotes again nor stores a token that the retired
+// key minted.
+func TestAStaleMintNeverPromotesAKeyTwice(t *testing.T) {
+	env := newTestEnv(t)
+	sim := newAuthSim(t, env)
+	env.mustOK(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": sim.sim.TokenURL(partnersim.OAuth2), "client_id": testClientID,
+		"auth_method": "private_key_jwt", "generate_private_key": true, "private_key_id": "key-1",
+		"generate_next_private_key": true, "next_private_key_id": "key-2",
+	})
+	both := jwksOf(env, "p")
+	stale, err := env.b.cache.current(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.accept(partnersim.Client{JWKS: &jose.JSONWebKeySet{Keys: both.Keys[1:]}})
+	env.readToken("p")
+	promoted := env.storedConfig("p")
+	if promoted.PrivateKeyID != "key-2" || promoted.NextPrivateKey != "" {
+		t.Fatalf("the first mint did not promote the next key: kid %q", promoted.PrivateKeyID)
+	}
+	env.clock.Advance(refreshMinInterval)
+	always := func(*cacheEntry, time.Time) bool { return true }
+
+	if _, err := env.b.cache.shareMint(t.Context(), stale, always); err != nil {
+		t.Fatalf("the stale mint with the promoted key: %v", err)
+	}
+	if cfg := env.storedConfig("p"); !reflect.DeepEqual(cfg, promoted) {
+		t.Fatal("the stale mint changed the config")
+	}
+	// The partner takes the old key again: a stale mint with it is thrown away.
+	sim.accept(partnersim.Client{JWKS: both})
+	if _, err := env.b.cache.shareMint(t.Context(), stale, always); !errors.Is(err, errConfigChanged) {
+		t.Fatalf("a token minted with a key the config no longer holds: %v, want it discarded", err)
+	}
+	if cfg := env.storedConfig("p"); !reflect.DeepEqual(cfg, promoted) {
+		t.Fatal("the discarded mint changed the config")
 	}
 }

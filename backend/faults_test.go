@@ -87,3 +87,29 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		t.Fatalf("got %v, want the redirect refused", err)
 	}
 }
+
+// TestResponseHeadersAreBounded: the partner transport reads at most a
+// small header block, as it reads at most 1 MiB of body; a partner (or
+// something in front of it) sending more gets its answer refused.
+func TestResponseHeadersAreBounded(t *testing.T) {
+	env := newTestEnv(t)
+	sim := startSimulator(t, partnersim.Options{})
+	if err := sim.Inject(partnersim.OAuth2, partnersim.Fault{OversizeHeader: true}); err != nil {
+		t.Fatal(err)
+	}
+	client := partnersim.DefaultClients()[partnersim.OAuth2]
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, sim.TokenURL(partnersim.OAuth2), strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client.ID, client.Secret)
+	resp, err := env.b.client.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("a 128 KiB header was read (status %d)", resp.StatusCode)
+	}
+	if !strings.Contains(err.Error(), "response headers exceeded 65536 bytes") {
+		t.Fatalf("want the header bound named, got %v", err)
+	}
+}

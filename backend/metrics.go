@@ -73,13 +73,13 @@ func (m *metrics) register(c prometheus.Collector, vec *prometheus.MetricVec) {
 	m.perConfig = append(m.perConfig, vec)
 }
 
-func (m *metrics) mintDone(cfg *Config, name string, took time.Duration, err error) {
-	m.mintDuration.WithLabelValues(name, cfg.Provider).Observe(took.Seconds())
+func (m *metrics) mintDone(providerName, name string, took time.Duration, err error) {
+	m.mintDuration.WithLabelValues(name, providerName).Observe(took.Seconds())
 	if err == nil {
-		m.mints.WithLabelValues(name, cfg.Provider).Inc()
+		m.mints.WithLabelValues(name, providerName).Inc()
 		return
 	}
-	m.mintFailures.WithLabelValues(name, cfg.Provider, statusClass(err)).Inc()
+	m.mintFailures.WithLabelValues(name, providerName, statusClass(err)).Inc()
 }
 
 // statusClass groups failures for the status_class label: the class of the

@@ -40,12 +40,19 @@ func (p retryPolicy) backOff() backoff.BackOff {
 // mintResult is a token and the credentials that minted it.
 type mintResult struct {
 	token *provider.Token
+	// secret is the client secret the partner took.
+	secret string
 	// usedNext is set when the current secret was refused and
 	// next_client_secret minted the token: the rotation happened at the
 	// partner, and the config should promote the next secret.
 	usedNext bool
-	// usedNextKey is the same for next_private_key, which it holds.
-	usedNextKey string
+	// key is the private key (PEM) of the request, and usedNextKey says
+	// it is next_private_key, which the partner took when it refused the
+	// current one: the config should promote it.
+	key         string
+	usedNextKey bool
+	// report is how the mint went, recorded when it commits.
+	report mintReport
 }
 
 // minter asks partners for tokens: it knows how to mint, never when (that
@@ -79,7 +86,7 @@ func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*m
 		m.logger().Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
 		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.NextClientSecret, key)
 		if err == nil {
-			return &mintResult{token: tok, usedNext: true}, nil
+			return &mintResult{token: tok, secret: cfg.NextClientSecret, usedNext: true, key: cfg.PrivateKey}, nil
 		}
 	}
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextPrivateKey != "" && signsWithKey(p.Spec(), cfg) {
@@ -90,13 +97,13 @@ func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*m
 		}
 		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.ClientSecret, next)
 		if err == nil {
-			return &mintResult{token: tok, usedNextKey: cfg.NextPrivateKey}, nil
+			return &mintResult{token: tok, secret: cfg.ClientSecret, key: cfg.NextPrivateKey, usedNextKey: true}, nil
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &mintResult{token: tok}, nil
+	return &mintResult{token: tok, secret: cfg.ClientSecret, key: cfg.PrivateKey}, nil
 }
 
 // signsWithKey reports whether cfg's requests carry an assertion signed

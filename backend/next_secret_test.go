@@ -1,8 +1,11 @@
 package backend
 
 import (
+	"errors"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -62,5 +65,57 @@ func TestNextSecretCanMoveWithItsEndpoint(t *testing.T) {
 	env.readToken("p") // b refuses the current secret and takes the next one
 	if got := other.presentedSecrets(); !slices.Equal(got, []string{"wrong-for-b-123", testClientSecret}) {
 		t.Fatalf("the other endpoint received %d secrets, want the two written for it", len(got))
+	}
+}
+
+// TestAStaleMintNeverPromotesTwice drives the interleaving in which a forced
+// refresh loaded the config's entry before another mint promoted the next
+// secret, and mints from it once the promoted token is old enough to
+// replace: the promotion is not repeated (which would store an empty
+// secret), and a token minted with a secret the config no longer holds is
+// not stored.
+func TestAStaleMintNeverPromotesTwice(t *testing.T) {
+	const next = "the-next-secret-42"
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"next_client_secret": next})
+	stale, err := env.b.cache.current(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The partner retires the current secret; a read promotes the next.
+	env.partner.acceptSecrets(next)
+	env.readToken("p")
+	if cfg := env.storedConfig("p"); cfg.ClientSecret != next || cfg.NextClientSecret != "" {
+		t.Fatalf("the first mint did not promote the next secret: %+v", cfg)
+	}
+	promoted := env.storedConfig("p")
+	env.clock.Advance(refreshMinInterval)
+	always := func(*cacheEntry, time.Time) bool { return true }
+
+	// The stale mint's current secret is refused and its next secret,
+	// already promoted, mints: the token is stored, the config stays.
+	e, err := env.b.cache.shareMint(t.Context(), stale, always)
+	if err != nil {
+		t.Fatalf("the stale mint with the promoted secret: %v", err)
+	}
+	if cfg := env.storedConfig("p"); !reflect.DeepEqual(cfg, promoted) {
+		t.Fatalf("the stale mint changed the config: %+v, want %+v", cfg, promoted)
+	}
+	if e.token.AccessToken != env.partner.token(2) || e.config.ClientSecret != next {
+		t.Fatalf("the stale mint's token was not committed with the promoted config: %+v", e.config)
+	}
+	env.readToken("p")
+
+	// The partner takes the old secret again (a grace period): a stale
+	// mint with it is thrown away, since the config no longer holds it.
+	env.partner.acceptSecrets(next, testClientSecret)
+	if _, err := env.b.cache.shareMint(t.Context(), stale, always); !errors.Is(err, errConfigChanged) {
+		t.Fatalf("a token minted with a secret the config no longer holds: %v, want it discarded", err)
+	}
+	if cfg := env.storedConfig("p"); !reflect.DeepEqual(cfg, promoted) {
+		t.Fatalf("the discarded mint changed the config: %+v", cfg)
+	}
+	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
+		t.Fatalf("the discarded token replaced the stored one: %v", got)
 	}
 }

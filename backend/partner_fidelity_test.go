@@ -3,6 +3,9 @@ package backend
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // TestPoderoSecretWithFormCharactersMintsThroughTheEngine configures a
@@ -165,4 +169,117 @@ func holdsPartOfSecret(text, secret string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TestDUPRRefusalsAreRememberedAsRefusals has the simulated DUPR refuse a
+// wrong secret (401, as DUPR's errors page says) and a wrong path (403, as
+// its gateway was seen to answer): both are refusals, tried once and
+// remembered, never retried.
+func TestDUPRRefusalsAreRememberedAsRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name, secret, path string
+		status             int
+		want               string
+	}{
+		{"a wrong secret", "definitely-the-wrong-secret", "", 401, `message="Your API credentials are wrong or expired."`},
+		{"a wrong path", "", "/dupr/token", 403, `message="Authentication error. Please provide a valid API key."`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newTestEnv(t)
+			sim := startSimulator(t, partnersim.Options{Now: env.clock.Now})
+			cfg := simConfig(sim, partnersim.DUPR, tc.secret)
+			if tc.path != "" {
+				cfg["token_url"] = sim.URL() + tc.path
+			}
+			env.mustOK(logical.CreateOperation, "config/dupr", cfg)
+			_, err := env.request(logical.ReadOperation, "token/dupr", nil)
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("HTTP %d", tc.status)) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("read: %v, want HTTP %d with %s", err, tc.status, tc.want)
+			}
+			if n := sim.Requests(partnersim.DUPR); n != 1 {
+				t.Errorf("DUPR saw %d requests, want 1: a refusal is never retried", n)
+			}
+			status := env.mustOK(logical.ReadOperation, "status/dupr", nil).Data
+			if status["backoff"] != "credentials refused" || status["last_error_status"] != tc.status {
+				t.Errorf("status backoff = %v, last_error_status = %v; want credentials refused, %d", status["backoff"], status["last_error_status"], tc.status)
+			}
+		})
+	}
+}
+
+// TestDOKUsLongestValidTimeMintsThroughTheEngine asks the simulated DOKU
+// for the longest valid_time the engine accepts: the simulator grants it
+// (it refuses from the same line) and the engine believes the token.
+func TestDOKUsLongestValidTimeMintsThroughTheEngine(t *testing.T) {
+	env := newTestEnvAt(t, time.Now())
+	sim := startSimulator(t, partnersim.Options{})
+	cfg := simConfig(sim, partnersim.DOKU, "")
+	cfg["valid_time"] = strconv.Itoa(provider.DOKUMaxValidTime)
+	env.mustOK(logical.CreateOperation, "config/doku", cfg)
+	env.readToken("doku")
+	if want := "lifetime=" + provider.MaxLifetime.String(); !strings.Contains(env.logs.String(), want) {
+		t.Errorf("the mint log does not say %s:\n%s", want, env.logs.String())
+	}
+
+	cfg["valid_time"] = strconv.Itoa(provider.DOKUMaxValidTime + 1)
+	resp, err := env.request(logical.UpdateOperation, "config/doku", cfg)
+	want := fmt.Sprintf("valid_time: must be at most %d minutes (366 days)", provider.DOKUMaxValidTime)
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), want) {
+		t.Fatalf("a valid_time past the line: %v, %v; want a 400 saying %s", resp, err, want)
+	}
+}
+
+// TestDinieOnItsOtherDocumentedBaseTellsTheOperatorWhatToSet has Dinie
+// serve the developer portal's /v3 base, not the /api/v3 of its SDKs that
+// the built-in URLs follow: the read's error and status/<name> name the
+// portal's URL for the environment, and setting token_url to it mints.
+func TestDinieOnItsOtherDocumentedBaseTellsTheOperatorWhatToSet(t *testing.T) {
+	env := newTestEnv(t)
+	sim := startSimulator(t, partnersim.Options{Now: env.clock.Now, DinieBase: partnersim.DinieBasePortal})
+	providers := provider.Builtin()
+	providers["dinie"] = dinieAt{sim: sim.URL()}
+	env.b = env.newBackendWith(providers)
+	client := partnersim.DefaultClients()[partnersim.Dinie]
+	env.mustOK(logical.CreateOperation, "config/dinie", map[string]any{
+		"provider": "dinie", "environment": "production", "client_id": client.ID, "client_secret": client.Secret,
+	})
+
+	other := sim.URL() + "/dinie/v3/auth/token"
+	want := "; Dinie documents this token URL two ways: set token_url to the other, " + other
+	_, err := env.request(logical.ReadOperation, "token/dinie", nil)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 404") || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("read: %v, want HTTP 404 ending %q", err, want)
+	}
+	status := env.mustOK(logical.ReadOperation, "status/dinie", nil).Data
+	if msg, _ := status["last_error"].(string); !strings.HasSuffix(msg, want) || status["last_error_status"] != 404 {
+		t.Errorf("status last_error = %v (%v), want HTTP 404 ending %q", status["last_error"], status["last_error_status"], want)
+	}
+
+	env.mustOK(logical.UpdateOperation, "config/dinie", map[string]any{"token_url": other, "client_secret": client.Secret})
+	if tok := env.readToken("dinie").Data["access_token"].(string); !strings.HasPrefix(tok, "dinie_at_") {
+		t.Errorf("token %q is not Dinie's", tok)
+	}
+}
+
+// dinieAt is Dinie with its environments' hosts moved to the simulator at
+// sim and their paths kept, as DNS pointing Dinie's hosts there would.
+type dinieAt struct {
+	provider.Dinie
+	sim string
+}
+
+func (d dinieAt) Spec() provider.Spec {
+	spec := d.Dinie.Spec()
+	spec.Environments = slices.Clone(spec.Environments)
+	move := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			panic(err)
+		}
+		return d.sim + "/dinie" + u.Path
+	}
+	for i, env := range spec.Environments {
+		spec.Environments[i].TokenURL, spec.Environments[i].OtherDocumentedURL = move(env.TokenURL), move(env.OtherDocumentedURL)
+	}
+	return spec
 }

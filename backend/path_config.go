@@ -20,10 +20,11 @@ Each config holds one partner client: the provider kind, where its token
 endpoint is (a documented environment or token_url), the client id and the
 client secret. The secret is write-only: reads show only that it is set.
 
-Writes merge with the stored config. Changing provider, environment or
-token_url requires client_secret in the same write, and drops a stored
-next_client_secret unless the write supplies one, so a stored secret is
-never sent to an endpoint it was not written for. Every write and delete
+Writes merge with the stored config. Changing provider or the effective
+token URL (token_url, or environment to one with another URL) requires
+client_secret in the same write; such a write, and any change of
+environment, drops a stored next_client_secret unless it supplies one, so
+a stored secret is never sent to an endpoint it was not written for. Every write and delete
 drops the cached token: the next read mints with the new settings.
 `
 
@@ -218,6 +219,9 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			"verified":   true,
 			"expires_at": e.token.ExpiresAt.UTC().Format(time.RFC3339),
 		}}
+		if cut := e.config.marginCut(e.token.lifetime()); cut != "" {
+			resp.AddWarning(cut)
+		}
 	}
 	return deprecationNotice(b.providers[e.config.Provider].Spec(), resp), nil
 }

@@ -47,6 +47,10 @@ func TestConfigValidation(t *testing.T) {
 		{"an unparsable ttl is refused", valid(map[string]any{"ttl": "soon"}), "ttl"},
 		{"a negative max_ttl is refused", valid(map[string]any{"max_ttl": -1}), `field "max_ttl": cannot provide negative value`},
 		{"ttl above max_ttl is refused", valid(map[string]any{"ttl": "2h", "max_ttl": "1h"}), "must not exceed max_ttl"},
+		{"a ttl no cached read can be served under is refused with the floor", valid(map[string]any{"ttl": "1s"}), "ttl must be 0 (no cap) or at least 2s, not 1s"},
+		{"a max_ttl no cached read can be served under is refused with the floor", valid(map[string]any{"max_ttl": 1}), "max_ttl must be 0 (no cap) or at least 2s, not 1s"},
+		{"a ttl with lease_mode=none is refused", valid(map[string]any{"lease_mode": "none", "ttl": "5m"}), "ttl (5m0s) caps a lease, and with lease_mode=none reads get no lease"},
+		{"a max_ttl with lease_mode=none is refused", valid(map[string]any{"lease_mode": "none", "max_ttl": "1s"}), "write max_ttl=0 with lease_mode=none"},
 		{"a zero timeout is refused", valid(map[string]any{"timeout": 0}), "timeout must be between"},
 		{"an hour-long timeout is refused", valid(map[string]any{"timeout": "1h"}), "timeout must be between"},
 		{"a refresh_fraction of 1 is refused", valid(map[string]any{"refresh_fraction": 1.0}), "refresh_fraction must be between"},
@@ -57,6 +61,9 @@ func TestConfigValidation(t *testing.T) {
 		{"a scope with a space is refused", valid(map[string]any{"scopes": []any{"read write"}}), "no spaces"},
 		{"a secret with a newline is refused without echoing it", valid(map[string]any{"client_secret": "abc\ndefgh"}), "must not contain control characters"},
 		{"a too short secret is refused", valid(map[string]any{"client_secret": "abc"}), "client_secret is too short"},
+		{"a client_id over 4 KiB is refused", valid(map[string]any{"client_id": strings.Repeat("i", 4097)}), "client_id is too long: at most 4096 bytes"},
+		{"a client_secret over 4 KiB is refused without echoing it", valid(map[string]any{"client_secret": strings.Repeat("s", 4097)}), "client_secret is too long: at most 4096 bytes"},
+		{"a next_client_secret over 4 KiB is refused", valid(map[string]any{"next_client_secret": strings.Repeat("n", 4097)}), "next_client_secret is too long: at most 4096 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,6 +86,16 @@ func TestConfigValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConfigAcceptsCredentialsOf4KiB: the bound on credentials is
+// inclusive.
+func TestConfigAcceptsCredentialsOf4KiB(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": "https://partner.example/oauth/token", "client_id": strings.Repeat("i", 4096),
+		"client_secret": strings.Repeat("s", 4096), "next_client_secret": strings.Repeat("n", 4096),
+	})
 }
 
 func TestConfigAcceptsLoopbackHTTPAndDefaults(t *testing.T) {
@@ -175,5 +192,32 @@ func TestConfigDeleteIsIdempotent(t *testing.T) {
 	env.mustOK(logical.DeleteOperation, "config/p", nil)
 	if resp, _ := env.request(logical.ReadOperation, "config/p", nil); resp != nil {
 		t.Fatalf("deleted config still readable: %v", resp)
+	}
+}
+
+// TestChangingEnvironmentNeedsTheSecretOnlyWhenTheURLChanges pins what
+// docs/security.md says: a write that changes environment needs
+// client_secret only when the effective token URL changes (not for an
+// alias of the same environment, nor under a token_url override), and any
+// change of environment drops a stored next_client_secret it does not
+// supply.
+func TestChangingEnvironmentNeedsTheSecretOnlyWhenTheURLChanges(t *testing.T) {
+	env := newTestEnv(t)
+	env.mustOK(logical.CreateOperation, "config/d", map[string]any{
+		"provider": "dupr", "environment": "sandbox", "client_id": testClientID,
+		"client_secret": testClientSecret, "next_client_secret": "next-secret-123",
+	})
+	env.mustOK(logical.UpdateOperation, "config/d", map[string]any{"environment": "uat"}) // sandbox's alias
+	if cfg := env.storedConfig("d"); cfg.ClientSecret != testClientSecret || cfg.NextClientSecret != "" {
+		t.Fatalf("an alias of the same environment: secret kept %v, next dropped %v", cfg.ClientSecret == testClientSecret, cfg.NextClientSecret == "")
+	}
+	resp, err := env.request(logical.UpdateOperation, "config/d", map[string]any{"environment": "production"})
+	if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "requires client_secret in the same write") {
+		t.Fatalf("another environment's URL without client_secret: %v %v", resp, err)
+	}
+	env.mustOK(logical.UpdateOperation, "config/d", map[string]any{"token_url": "https://partner.example/token", "client_secret": testClientSecret})
+	env.mustOK(logical.UpdateOperation, "config/d", map[string]any{"environment": "production"}) // token_url still decides
+	if cfg := env.storedConfig("d"); cfg.Environment != "production" || cfg.TokenURL != "https://partner.example/token" {
+		t.Fatalf("environment under a token_url override: %+v", cfg)
 	}
 }

@@ -20,10 +20,10 @@ const (
 
 const allowedHostsHelp = `Token endpoints this mount may call: host names (partner.example.com), ` +
 	`*.domain patterns (*.example.com, any host below example.com), IP addresses and CIDRs. ` +
-	`Empty (the default) allows any public host. When set, a token URL's host must match an entry. ` +
-	`Loopback and private addresses are allowed only by an IP or CIDR entry that contains them; ` +
-	`link-local, unspecified and multicast addresses never. Checked when a config is written and ` +
-	`again on the resolved address of every connection.`
+	`Empty (the default) allows any host whose addresses are globally routable. When set, a token URL's host must match an entry. ` +
+	`Addresses that are not globally routable (loopback, private, carrier-grade NAT and the other special-purpose ranges) ` +
+	`are allowed only by an IP or CIDR entry that contains them; link-local, unspecified, multicast and broadcast addresses never. ` +
+	`Checked when a config is written and again on the resolved address of every connection.`
 
 func pathSettings(b *backend) []*framework.Path {
 	return []*framework.Path{{
@@ -105,12 +105,13 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	case err != nil:
 		// The settings are written: an error would say they were not.
 		warning = "the settings were written, but checking which configs they refuse failed: " + err.Error()
+		b.Logger().Warn("settings written; checking which configs allowed_token_url_hosts refuses failed", "error", err.Error())
 	case len(refused) == 0:
 		return nil, nil
 	default:
 		warning = stranded(refused)
+		b.Logger().Warn("allowed_token_url_hosts refuses the token endpoint of stored configs", "configs", len(refused), "warning", warning)
 	}
-	b.Logger().Warn(warning)
 	resp := &logical.Response{}
 	resp.AddWarning(warning)
 	return resp, nil

@@ -32,11 +32,21 @@ func (Dinie) Spec() Spec {
 		DisplayName: "Dinie",
 		Description: "Dinie partner API access token (OAuth2 client credentials with HTTP Basic authentication).",
 		Docs:        "https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken",
-		// The OpenAPI servers carry /api/v3 and /auth/token is relative to
-		// them, as Dinie's current SDKs resolve it (docs/partners.md#dinie).
+		// /auth/token is relative to a base that Dinie documents two ways:
+		// /api/v3 in its current SDKs, /v3 in its developer portal's servers
+		// list. The engine follows the SDKs; a 404 names the portal's URL
+		// (docs/partners.md#dinie).
 		Environments: []Environment{
-			{Name: "sandbox", TokenURL: "https://sandbox.api.dinie.com.br/api/v3/auth/token"},
-			{Name: "production", TokenURL: "https://api.dinie.com.br/api/v3/auth/token"},
+			{
+				Name:               "sandbox",
+				TokenURL:           "https://sandbox.api.dinie.com.br/api/v3/auth/token",
+				OtherDocumentedURL: "https://sandbox.api.dinie.com.br/v3/auth/token",
+			},
+			{
+				Name:               "production",
+				TokenURL:           "https://api.dinie.com.br/api/v3/auth/token",
+				OtherDocumentedURL: "https://api.dinie.com.br/v3/auth/token",
+			},
 		},
 		// "The token expires in 1 hour" (Dinie docs); expires_in is required
 		// in the answer, so this only applies if Dinie ever omits it.

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -10,7 +11,8 @@ import (
 const diniePath = "/api/v3/auth/token"
 
 func TestDinieSpec(t *testing.T) {
-	checkSpec(t, Dinie{}.Spec(), wantSpec{
+	spec := Dinie{}.Spec()
+	checkSpec(t, spec, wantSpec{
 		name: "dinie", displayName: "Dinie",
 		docs:            "https://dinie.nexaedge.dev/apis/openapi/authentication/createtoken",
 		defaultLifetime: time.Hour, // documented
@@ -20,7 +22,102 @@ func TestDinieSpec(t *testing.T) {
 		},
 		environmentCount: 2,
 	})
+	// The developer portal's servers list gives the base without /api.
+	for name, want := range map[string]string{
+		"sandbox":    "https://sandbox.api.dinie.com.br/v3/auth/token",
+		"production": "https://api.dinie.com.br/v3/auth/token",
+	} {
+		if env, _ := spec.Environment(name); env.OtherDocumentedURL != want {
+			t.Errorf("environment %q OtherDocumentedURL = %q, want %q", name, env.OtherDocumentedURL, want)
+		}
+	}
 }
+
+// TestADinie404NamesTheOtherDocumentedURL has Dinie answer a built-in
+// token URL with 404, as it would if it serves the developer portal's /v3
+// base and not the SDKs' /api/v3: the error names the portal's URL for the
+// same environment and says to set token_url to it. Any other 404, or
+// another status, is left as the partner said it.
+func TestADinie404NamesTheOtherDocumentedURL(t *testing.T) {
+	const notFound = `{"type":"https://api.dinie.com.br/errors/not_found","title":"Not Found","status":404,` +
+		`"detail":"The requested resource does not exist.","code":"not_found"}`
+	const said = `title="Not Found" detail="The requested resource does not exist." code="not_found" type="https://api.dinie.com.br/errors/not_found"`
+	tests := []struct {
+		name     string
+		tokenURL string // "" for the fake partner's own URL, as an operator's token_url
+		status   int
+		want     string
+	}{
+		{
+			name:     "production's built-in URL names production's other URL",
+			tokenURL: "https://api.dinie.com.br/api/v3/auth/token",
+			status:   404,
+			want: "Dinie token endpoint answered HTTP 404: " + said +
+				"; Dinie documents this token URL two ways: set token_url to the other, https://api.dinie.com.br/v3/auth/token",
+		},
+		{
+			name:     "sandbox's built-in URL names sandbox's other URL",
+			tokenURL: "https://sandbox.api.dinie.com.br/api/v3/auth/token",
+			status:   404,
+			want: "Dinie token endpoint answered HTTP 404: " + said +
+				"; Dinie documents this token URL two ways: set token_url to the other, https://sandbox.api.dinie.com.br/v3/auth/token",
+		},
+		{
+			name:   "an operator's token_url is not second-guessed",
+			status: 404,
+			want:   "Dinie token endpoint answered HTTP 404: " + said,
+		},
+		{
+			name:     "the portal's URL set as token_url does not point back",
+			tokenURL: "https://api.dinie.com.br/v3/auth/token",
+			status:   404,
+			want:     "Dinie token endpoint answered HTTP 404: " + said,
+		},
+		{
+			name:     "a refusal from a built-in URL is not a wrong path",
+			tokenURL: "https://api.dinie.com.br/api/v3/auth/token",
+			status:   401,
+			want:     "Dinie token endpoint answered HTTP 401: " + said,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPartner(t, func(*testing.T, *http.Request) {},
+				partnerAnswer{Status: tc.status, Header: map[string]string{"Content-Type": "application/problem+json"}, Body: notFound})
+			req := newRequest(p, diniePath, nil)
+			if tc.tokenURL != "" {
+				req.TokenURL, req.Client = tc.tokenURL, routedTo(p)
+			}
+			tok, err := Mint(t.Context(), Dinie{}, req)
+			checkMintFailure(t, tok, err, "Dinie", tc.status, nil, tc.status == 401)
+			if err != nil && err.Error() != tc.want {
+				t.Errorf("error text\n got  %s\n want %s", err, tc.want)
+			}
+			if p.Calls() != 1 {
+				t.Errorf("%d requests, want 1", p.Calls())
+			}
+		})
+	}
+}
+
+// routedTo is a client that sends every request to p, whatever host its
+// URL names, as DNS pointing Dinie's hosts at p would; the path is kept.
+func routedTo(p *fakePartner) *http.Client {
+	target, err := url.Parse(p.URL)
+	if err != nil {
+		panic(err)
+	}
+	next := p.Client().Transport
+	return &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		r = r.Clone(r.Context())
+		r.URL.Scheme, r.URL.Host = target.Scheme, target.Host
+		return next.RoundTrip(r)
+	})}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // dinieRequest is the documented request: Basic credentials of the plain
 // id:secret (curl -u) and a form body with only grant_type.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,9 +20,12 @@ import (
 // docs/partners.md#doku lists the sources of each fact below.
 type DOKU struct{}
 
-// maxValidTime is the longest valid_time worth asking for: finish refuses a
-// token living longer than MaxLifetime anyway.
-const maxValidTime = int(MaxLifetime / time.Minute)
+// DOKUMaxValidTime is the longest valid_time, in minutes, the engine asks
+// DOKU for. DOKU documents no maximum, so the line is the engine's own:
+// finish refuses a token living longer than MaxLifetime anyway. The
+// simulator refuses from the same line, so neither accepts what the other
+// refuses.
+const DOKUMaxValidTime = int(MaxLifetime / time.Minute)
 
 // dokuTokenRequest is the documented body. valid_time is a JSON string of
 // minutes, and is left out when the operator did not set one.
@@ -129,8 +133,8 @@ func parseValidTime(s string) (int, error) {
 		}
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n > maxValidTime {
-		return 0, errors.New("must be at most " + strconv.Itoa(maxValidTime) + " minutes (366 days)")
+	if err != nil || n > DOKUMaxValidTime {
+		return 0, fmt.Errorf("must be at most %d minutes (%d days)", DOKUMaxValidTime, MaxLifetime/(24*time.Hour))
 	}
 	return n, nil
 }

@@ -70,6 +70,24 @@ func (r *Request) failure(resp *response, message string) *Error {
 	}
 }
 
+// pointToOtherDocumentedURL adds to a 404 from an environment's built-in
+// token URL the other URL the partner documents for that environment, and
+// what to do about it: the engine follows one of the partner's sources, and
+// a 404 is the sign that the partner answers where the other says.
+func (r *Request) pointToOtherDocumentedURL(spec Spec, err error) error {
+	perr, ok := AsError(err)
+	if !ok || perr.Status != http.StatusNotFound {
+		return err
+	}
+	for _, env := range spec.Environments {
+		if env.OtherDocumentedURL != "" && env.TokenURL == r.TokenURL {
+			perr.Message += "; " + spec.DisplayName + " documents this token URL two ways: set token_url to the other, " + env.OtherDocumentedURL
+			break
+		}
+	}
+	return err
+}
+
 // malformed builds the error for a 2xx answer we cannot use, with what the
 // partner said in it (a status and message sent with a 2xx are its own
 // explanation of why there is no usable token).
@@ -104,9 +122,11 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 const maxMessageLength = 300
 
 // statusFields are the fields in which partners explain themselves: OAuth2
-// (RFC 6749 §5.2), problem details (RFC 7807), DUPR's and DOKU's
+// (RFC 6749 §5.2: error, error_description and the error_uri of a page
+// explaining it, after the description so that the length limit cuts a
+// long URI first), problem details (RFC 7807), DUPR's and DOKU's
 // status/message wrappers.
-var statusFields = []string{"error", "error_description", "title", "detail", "code", "status", "message", "response_code"}
+var statusFields = []string{"error", "error_description", "error_uri", "title", "detail", "code", "status", "message", "response_code"}
 
 // partnerMessage extracts a human-readable explanation from an error body in
 // any of the shapes partners use, or its text when it has none of them. The

@@ -169,12 +169,13 @@ func testJWT(claims map[string]any) string {
 
 // secretForms are every shape in which the test secret could leak.
 func secretForms(id, secret string) []string {
-	return []string{
-		secret,
-		url.QueryEscape(secret),
-		base64.StdEncoding.EncodeToString([]byte(id + ":" + secret)),
-		base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret))),
+	forms := []string{secret, url.QueryEscape(secret)}
+	for _, raw := range []string{secret, id + ":" + secret, url.QueryEscape(id) + ":" + url.QueryEscape(secret)} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			forms = append(forms, enc.EncodeToString([]byte(raw)))
+		}
 	}
+	return forms
 }
 
 // checkError asserts err is a *Error from partnerName with the given HTTP

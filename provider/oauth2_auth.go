@@ -223,6 +223,7 @@ func (r *Request) sign(key *signing.Key, a signing.Assertion) (string, error) {
 		return "", &Error{Partner: r.partner, Message: "cannot sign the assertion: " + err.Error()}
 	}
 	r.signatures = append(r.signatures, jws[strings.LastIndexByte(jws, '.')+1:])
+	r.red = nil // built again with the signature
 	return jws, nil
 }
 

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -147,4 +149,62 @@ func TestOAuth2WithoutTokenLifetimeRefusesAnAnswerWithoutExpiry(t *testing.T) {
 	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Body: `{"access_token":"opaque","token_type":"Bearer"}`})
 	tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
 	checkMintFailure(t, tok, err, "OAuth2", http.StatusOK, []string{"answer says nothing about when the token expires"}, false)
+}
+
+// TestOAuth2ErrorShowsErrorURI checks that the error_uri of an OAuth2 error
+// (RFC 6749 §5.2) is shown beside error and error_description, and that a
+// secret echoed in it is redacted like in every other field.
+func TestOAuth2ErrorShowsErrorURI(t *testing.T) {
+	// A description that fits the message limit, then a URI that does not.
+	long := strings.TrimSpace(strings.Repeat("The client is not allowed to request this scope. ", 4))
+	longURI := "https://idp.example/docs/oauth2/errors/invalid_scope/explained-at-length-for-operators-and-developers"
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		// want is the whole error text.
+		want string
+	}{
+		{
+			name:   "error_uri follows error and error_description",
+			status: http.StatusBadRequest,
+			body:   `{"error":"invalid_scope","error_description":"Scope ledger is unknown","error_uri":"https://idp.example/errors/invalid_scope"}`,
+			want:   `OAuth2 token endpoint answered HTTP 400: error="invalid_scope" error_description="Scope ledger is unknown" error_uri="https://idp.example/errors/invalid_scope"`,
+		},
+		{
+			name:   "error_uri is shown without error_description",
+			status: http.StatusUnauthorized,
+			body:   `{"error":"invalid_client","error_uri":"https://idp.example/errors/invalid_client"}`,
+			want:   `OAuth2 token endpoint answered HTTP 401: error="invalid_client" error_uri="https://idp.example/errors/invalid_client"`,
+		},
+		{
+			name:   "a secret the partner echoes form-encoded in error_uri is redacted",
+			status: http.StatusUnauthorized,
+			body:   `{"error":"invalid_client","error_uri":"https://idp.example/errors?client_secret=` + url.QueryEscape(testSecret) + `"}`,
+			want:   `OAuth2 token endpoint answered HTTP 401: error="invalid_client" error_uri="https://idp.example/errors?client_secret=[redacted]"`,
+		},
+		{
+			name:   "a secret the partner echoes JSON-escaped in error_uri is redacted",
+			status: http.StatusUnauthorized,
+			body:   `{"error":"invalid_client","error_uri":"https:\/\/idp.example\/errors\/` + strings.ReplaceAll(testSecret, "/", `\/`) + `"}`,
+			want:   `OAuth2 token endpoint answered HTTP 401: error="invalid_client" error_uri="https://idp.example/errors/[redacted]"`,
+		},
+		{
+			name:   "the length limit cuts a long error_uri, not the description before it",
+			status: http.StatusBadRequest,
+			body:   `{"error":"invalid_scope","error_description":"` + long + `","error_uri":"` + longURI + `"}`,
+			want: `OAuth2 token endpoint answered HTTP 400: ` +
+				string([]rune(`error="invalid_scope" error_description="` + long + `" error_uri="` + longURI + `"`)[:maxMessageLength]) + "…",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: tc.status, Body: tc.body})
+			tok, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
+			checkMintFailure(t, tok, err, "OAuth2", tc.status, nil, true)
+			if err != nil && err.Error() != tc.want {
+				t.Errorf("error text\n got  %s\n want %s", err, tc.want)
+			}
+		})
+	}
 }

@@ -58,6 +58,8 @@ type Request struct {
 	// signatures are those of the assertions this request sends: a
 	// partner that quotes one back must not put a usable copy in a log.
 	signatures []string
+	// red is the redactor of the secrets, once a message needed it.
+	red *redactor
 }
 
 // Mint asks p for one token. It holds the contract every provider relies
@@ -67,14 +69,14 @@ type Request struct {
 func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error) {
 	spec := p.Spec()
 	r := *req
-	r.partner, r.documented, r.answer, r.signatures = spec.DisplayName, spec.DefaultLifetime, nil, nil
+	r.partner, r.documented, r.answer, r.signatures, r.red = spec.DisplayName, spec.DefaultLifetime, nil, nil, nil
 	defer func() {
 		if v := recover(); v != nil {
 			tok, err = nil, fmt.Errorf("%s provider failed unexpectedly: %v", spec.Name, v)
 		}
 	}()
 	if tok, err = p.Mint(ctx, &r); err != nil {
-		return nil, err
+		return nil, r.pointToOtherDocumentedURL(spec, err)
 	}
 	return r.finish(tok)
 }
@@ -156,6 +158,10 @@ type Environment struct {
 	// Aliases are the partner's own names for it (DUPR calls its sandbox "uat").
 	Aliases  []string
 	TokenURL string
+	// OtherDocumentedURL is the token URL the partner's other sources give
+	// for this environment, where they disagree with TokenURL's. A 404 from
+	// TokenURL names it, for the operator to set as token_url.
+	OtherDocumentedURL string
 }
 
 // Environment returns the environment called name or one of its aliases.

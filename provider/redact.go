@@ -22,6 +22,10 @@ const (
 	// message unsafe to show: a partner's echo cut at the message limit,
 	// or mangled in a way no form below foresaw, still gives this much away.
 	leakWindow = 8
+	// encodedLeakWindow is the same for base64 encodings of a secret: 12
+	// characters encode 9 bytes. Its alphabet is letters and digits, so a
+	// shorter run would withhold messages for ordinary words.
+	encodedLeakWindow = 12
 	// withheld replaces a partner message that still holds part of a secret.
 	withheld = "[the partner's message is withheld: it contains part of the client secret]"
 )
@@ -32,33 +36,52 @@ const (
 // answer and log is searched: raw, form- and path-encoded, JSON-escaped
 // (Go's, Python's ensure_ascii, PHP's escaped slash), Go-quoted (as a
 // message field is shown) and whitespace-collapsed (as clean leaves it),
-// and the Basic or x-authorization credentials built from it.
+// and the Basic or x-authorization credentials built from it, in every
+// base64 alphabet, padded or not.
 type redactor struct {
 	// forms are replaced by "[redacted]", longest first.
 	forms []string
-	// windows are every leakWindow-character run of each secret, in the
-	// shapes a message shows text in; a message holding one is withheld.
-	windows map[string]bool
+	// windows are the runs a message holding one is withheld for, by
+	// length: every leakWindow-character run of each secret in the shapes
+	// a message shows text in, and every encodedLeakWindow-character run
+	// of each base64 encoding of it.
+	windows map[int]map[string]bool
 }
 
-// redactor builds the redactor of the request's secrets: the one it sends
-// and the others of the same config it never sends but must not show.
+// redactor is the redactor of the request's secrets, built on first use
+// and kept for the rest of the mint: its size grows with the secrets, and
+// a failed mint redacts several messages.
 func (r *Request) redactor() *redactor {
-	red := &redactor{windows: map[string]bool{}}
+	if r.red == nil {
+		r.red = r.newRedactor()
+	}
+	return r.red
+}
+
+// newRedactor builds the redactor of the request's secrets: the one it
+// sends and the others of the same config it never sends but must not show.
+func (r *Request) newRedactor() *redactor {
+	red := &redactor{windows: map[int]map[string]bool{leakWindow: {}, encodedLeakWindow: {}}}
 	seen := map[string]bool{}
-	secrets := append(append([]string{r.ClientSecret}, r.OtherSecrets...), r.signatures...)
-	for _, secret := range secrets {
+	add := func(form string) {
+		if form != "" && !seen[form] {
+			seen[form] = true
+			red.forms = append(red.forms, form)
+		}
+	}
+	for _, secret := range append(append([]string{r.ClientSecret}, r.OtherSecrets...), r.signatures...) {
 		if utf8.RuneCountInString(secret) < minRedactLength {
 			continue
 		}
-		for _, form := range echoForms(r.ClientID, secret) {
-			if form != "" && !seen[form] {
-				seen[form] = true
-				red.forms = append(red.forms, form)
-			}
+		for _, form := range echoForms(secret) {
+			add(form)
 		}
 		for _, shape := range shownShapes(secret) {
-			addWindows(red.windows, shape)
+			addWindows(red.windows[leakWindow], shape, leakWindow)
+		}
+		for _, encoded := range base64Forms(r.ClientID, secret) {
+			add(encoded)
+			addWindows(red.windows[encodedLeakWindow], encoded, encodedLeakWindow)
 		}
 	}
 	// Longest first, so a form that contains another is replaced whole.
@@ -66,10 +89,10 @@ func (r *Request) redactor() *redactor {
 	return red
 }
 
-// echoForms are the shapes in which secret can come back in a body.
-func echoForms(id, secret string) []string {
-	b64 := base64.StdEncoding.EncodeToString
-	forms := []string{
+// echoForms are the shapes in which secret can come back in a body, but
+// for base64Forms.
+func echoForms(secret string) []string {
+	return []string{
 		secret,
 		url.QueryEscape(secret),
 		url.PathEscape(secret),
@@ -80,9 +103,19 @@ func echoForms(id, secret string) []string {
 		quotedInner(strconv.Quote(secret)),
 		quotedInner(strconv.QuoteToASCII(secret)),
 		collapse(secret),
-		b64([]byte(secret)),
-		b64([]byte(id + ":" + secret)),
-		b64([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret))),
+	}
+}
+
+// base64Forms are secret and the Basic credentials built from it (RFC 7617,
+// and RFC 6749 §2.3.1's form-encoded variant; DUPR's x-authorization too)
+// in each base64 alphabet, padded and not (RFC 4648 §4, §5): a partner may
+// quote what it received through any base64 library.
+func base64Forms(id, secret string) []string {
+	var forms []string
+	for _, raw := range []string{secret, id + ":" + secret, url.QueryEscape(id) + ":" + url.QueryEscape(secret)} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			forms = append(forms, enc.EncodeToString([]byte(raw)))
+		}
 	}
 	return forms
 }
@@ -94,10 +127,10 @@ func shownShapes(secret string) []string {
 	return []string{secret, collapse(secret), quoted, collapse(quoted), jsonEscaped(secret, false)}
 }
 
-func addWindows(set map[string]bool, s string) {
+func addWindows(set map[string]bool, s string, size int) {
 	runes := []rune(s)
-	for i := 0; i+leakWindow <= len(runes); i++ {
-		set[string(runes[i:i+leakWindow])] = true
+	for i := 0; i+size <= len(runes); i++ {
+		set[string(runes[i:i+size])] = true
 	}
 }
 
@@ -110,15 +143,18 @@ func (red *redactor) text(s string) string {
 }
 
 // leaks reports whether s still holds leakWindow consecutive characters of
-// a secret in any shape a message shows.
+// a secret in any shape a message shows, or encodedLeakWindow of a base64
+// encoding of it.
 func (red *redactor) leaks(s string) bool {
-	if len(red.windows) == 0 {
-		return false
-	}
 	runes := []rune(s)
-	for i := 0; i+leakWindow <= len(runes); i++ {
-		if red.windows[string(runes[i:i+leakWindow])] {
-			return true
+	for size, set := range red.windows {
+		if len(set) == 0 {
+			continue
+		}
+		for i := 0; i+size <= len(runes); i++ {
+			if set[string(runes[i:i+size])] {
+				return true
+			}
 		}
 	}
 	return false

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -118,4 +119,75 @@ func TestAMessageWithoutTheSecretIsShownWhole(t *testing.T) {
 		Body: `{"error":"invalid_client","error_description":"Client authentication failed"}`})
 	_, err := Mint(t.Context(), OAuth2{}, newRequest(p, "/token", Options{}))
 	checkError(t, err, "OAuth2", http.StatusUnauthorized, []string{`error="invalid_client" error_description="Client authentication failed"`})
+}
+
+// TestBase64EchoesNeverReachTheError has a partner quote the credentials
+// it was sent in every base64 alphabet, padded or not, whole or cut to 14
+// characters: no 12 consecutive characters of any encoding of the secret or
+// of client_id:secret reach the error.
+func TestBase64EchoesNeverReachTheError(t *testing.T) {
+	// Its encodings hold + and / (- and _ URL-safe) and padding.
+	const secret = "s3cr3t?>~~-with-padding"
+	encodings := map[string]*base64.Encoding{
+		"standard": base64.StdEncoding, "unpadded": base64.RawStdEncoding,
+		"URL-safe": base64.URLEncoding, "unpadded URL-safe": base64.RawURLEncoding,
+	}
+	var all []string
+	for _, raw := range []string{secret, testClientID + ":" + secret} {
+		for _, enc := range encodings {
+			all = append(all, enc.EncodeToString([]byte(raw)))
+		}
+	}
+	if std := base64.StdEncoding.EncodeToString([]byte(secret)); !strings.ContainsAny(std, "+/") || !strings.HasSuffix(std, "=") {
+		t.Fatalf("the secret's encoding %s does not exercise the alphabets and padding", std)
+	}
+	for name, enc := range encodings {
+		for what, raw := range map[string]string{"the secret": secret, "client_id:secret": testClientID + ":" + secret} {
+			echo := enc.EncodeToString([]byte(raw))
+			for shape, quoted := range map[string]string{"whole": echo, "cut": echo[len(echo)-16 : len(echo)-2]} {
+				t.Run(name+" "+what+" "+shape, func(t *testing.T) {
+					p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized,
+						Body: `{"error":"invalid_client","error_description":"Authorization: Basic ` + quoted + ` is not valid"}`})
+					req := newRequest(p, "/token", Options{})
+					req.ClientSecret = secret
+					_, err := Mint(t.Context(), OAuth2{}, req)
+					perr, ok := AsError(err)
+					if !ok {
+						t.Fatalf("error %v is not a *provider.Error", err)
+					}
+					for _, form := range all {
+						for i := 0; i+12 <= len(form); i++ {
+							if w := form[i : i+12]; strings.Contains(err.Error(), w) {
+								t.Fatalf("error %q holds %q of %s", err, w, form)
+							}
+						}
+					}
+					if perr.Message != withheld && !strings.Contains(perr.Message, "[redacted]") {
+						t.Errorf("message %q shows neither a redaction nor the withheld notice", perr.Message)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTheRedactorIsBuiltOncePerMint: the redactor of a 4 KiB secret costs
+// allocations in proportion to its size, and a refused mint redacts
+// several messages; they must share one redactor. Counted in allocations,
+// which do not depend on the machine's speed.
+func TestTheRedactorIsBuiltOncePerMint(t *testing.T) {
+	p := newPartner(t, func(*testing.T, *http.Request) {}, partnerAnswer{Status: http.StatusUnauthorized,
+		Body: `{"error":"invalid_client","error_description":"Client authentication failed"}`})
+	req := newRequest(p, "/token", Options{})
+	req.ClientSecret = strings.Repeat("0123456789abcdef", 256)
+	req.OtherSecrets = []string{strings.Repeat("fedcba9876543210", 256)}
+	build := testing.AllocsPerRun(3, func() { req.newRedactor() })
+	mint := testing.AllocsPerRun(3, func() {
+		if _, err := Mint(t.Context(), OAuth2{}, req); err == nil {
+			t.Fatal("the partner's refusal was not an error")
+		}
+	})
+	if mint > 1.5*build {
+		t.Fatalf("a refused mint allocated %.0f times, building one redactor %.0f: it builds more than one", mint, build)
+	}
 }

@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // expectRefused fails the test unless err is an answer with status whose
@@ -92,6 +95,261 @@ func TestTokenURLHostsThroughVault(t *testing.T) {
 	if n := shared.sim.mints(t, p); n != minted {
 		t.Fatalf("the simulator minted %d tokens for a refused address", n-minted)
 	}
+}
+
+// TestSpecialPurposeAddressesThroughVault: on a mount with the default
+// empty allowlist, token URLs at addresses the IANA special-purpose
+// registries mark not globally routable are refused at config write, and
+// an IPv6 address that carries an IPv4 address is judged as that address.
+func TestSpecialPurposeAddressesThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const path, p = "partner-special", "oauth2"
+	root := shared.root
+	if _, err := root.write(ctx, "sys/mounts/"+path, map[string]any{"type": pluginName, "plugin_version": env.pluginVersion}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), "sys/mounts/"+path) })
+	client := shared.sim.client(p)
+	write := func(url string) error {
+		_, err := root.write(ctx, path+"/config/special", map[string]any{
+			"provider": p, "token_url": url, "client_id": client.ID, "client_secret": client.Secret,
+		})
+		return err
+	}
+	for url, want := range map[string]string{
+		"https://100.100.100.200/token":       "100.100.100.200 is a carrier-grade NAT address",
+		"https://192.0.0.8/token":             "192.0.0.8 is a reserved address",
+		"https://198.18.0.1/token":            "198.18.0.1 is a benchmarking address",
+		"https://240.0.0.1/token":             "240.0.0.1 is a reserved address",
+		"https://255.255.255.255/token":       "broadcast address, which is never allowed",
+		"https://[64:ff9b::a00:1]/token":      "64:ff9b::a00:1 (the NAT64 form of 10.0.0.1) is a private address",
+		"https://[64:ff9b:1:a9fe:a9:fe00::]/": "the local-use NAT64 form of 169.254.169.254) is a link-local address, which is never allowed",
+		"https://[2002:a9fe:a9fe::1]/token":   "the 6to4 form of 169.254.169.254) is a link-local address",
+		"https://[::a00:1]/token":             "the IPv4-compatible form of 10.0.0.1) is a private address",
+		"https://[fec0::1]/token":             "fec0::1 is a site-local address",
+	} {
+		expectRefused(t, url, write(url), http.StatusBadRequest, "token_url", want)
+	}
+	if _, err := root.read(ctx, path+"/config/special"); statusOf(err) != http.StatusNotFound {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+	// A CIDR entry allows carrier-grade NAT, never the metadata service
+	// behind NAT64.
+	if _, err := root.write(ctx, path+"/settings", map[string]any{"allowed_token_url_hosts": "100.64.0.0/10,169.254.0.0/16"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("https://100.100.100.200/token"); err != nil {
+		t.Fatalf("with 100.64.0.0/10 allowed: %v", err)
+	}
+	expectRefused(t, "NAT64 of the metadata service with 169.254.0.0/16 allowed", write("https://[64:ff9b::a9fe:a9fe]/token"), http.StatusBadRequest, "token_url", "never allowed")
+}
+
+// TestHostsThatAreNotDNSNamesThroughVault: hosts that a proxy could read
+// as an IPv4 address are refused at config write with a 400 naming
+// token_url, and nothing is stored.
+func TestHostsThatAreNotDNSNamesThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "numeric-host", "oauth2"
+	root := shared.root
+	client := shared.sim.client(p)
+	for _, url := range []string{
+		"https://2852039166/latest/meta-data/",
+		"https://0xa9fea9fe/latest/meta-data/",
+		"https://0251.0376.0251.0376/latest/meta-data/",
+		"https://169.254.169.254./latest/meta-data/",
+	} {
+		_, err := root.write(ctx, mount+"/config/"+name, map[string]any{
+			"provider": p, "token_url": url, "client_id": client.ID, "client_secret": client.Secret,
+		})
+		expectRefused(t, url, err, http.StatusBadRequest, "token_url", "is neither an IP address nor a DNS name")
+	}
+	if _, err := root.read(ctx, mount+"/config/"+name); statusOf(err) != http.StatusNotFound {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+}
+
+// encodedPart is the first run of 12 characters of a base64 encoding of
+// secret or of id:secret (any alphabet, padded or not) that text holds; ""
+// when it holds none.
+func encodedPart(text, id, secret string) string {
+	for _, raw := range []string{secret, id + ":" + secret} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			form := enc.EncodeToString([]byte(raw))
+			for i := 0; i+12 <= len(form); i++ {
+				if strings.Contains(text, form[i:i+12]) {
+					return form[i : i+12]
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// TestBase64EchoesThroughVault has the partner quote the Basic credentials
+// it was sent back unpadded and in URL-safe base64: neither the reader's
+// 502, status/<name>'s last_error, a verify=true write's error nor Vault's
+// log holds 12 characters of any base64 encoding of the secret.
+func TestBase64EchoesThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "echoing", "oauth2"
+	root := shared.root
+	// "?>~~" three times puts "?>~" on every base64 alignment: the
+	// encodings hold + and / (- and _ URL-safe).
+	c := simClient{ID: shared.sim.client(p).ID, Secret: "echo-" + randomString(8) + "?>~~?>~~?>~~"}
+	credentials := []byte(c.ID + ":" + c.Secret)
+	if std := base64.StdEncoding.EncodeToString(credentials); std == base64.URLEncoding.EncodeToString(credentials) {
+		t.Fatalf("the credentials' encodings do not differ by alphabet: %s", std)
+	}
+	echo := func(encoded string) {
+		t.Helper()
+		body := `{"error":"invalid_client","error_description":"Authorization: Basic ` + encoded + ` is not a client we know"}`
+		if err := shared.sim.admin(http.MethodPost, "faults/"+p, map[string]any{"status": 401, "body": body}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{"client_secret": c.Secret}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+name) })
+
+	echo(base64.RawStdEncoding.EncodeToString(credentials))
+	_, err := root.read(ctx, mount+"/token/"+name)
+	expectRefused(t, "a read the partner answers with the unpadded credentials", err, http.StatusBadGateway, "HTTP 401")
+	if part := encodedPart(err.Error(), c.ID, c.Secret); part != "" {
+		t.Errorf("the reader's error %q holds %q of the credentials", err, part)
+	}
+	status, err := root.read(ctx, mount+"/status/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastError, _ := status.Data["last_error"].(string)
+	if lastError == "" {
+		t.Fatalf("status shows no last_error: %v", status.Data)
+	}
+	if part := encodedPart(lastError, c.ID, c.Secret); part != "" {
+		t.Errorf("status/%s's last_error %q holds %q of the credentials", name, lastError, part)
+	}
+
+	echo(base64.RawURLEncoding.EncodeToString(credentials))
+	_, err = root.write(ctx, mount+"/config/"+name, map[string]any{"client_secret": c.Secret, "verify": true})
+	expectRefused(t, "a verify the partner answers with the URL-safe credentials", err, http.StatusBadRequest, "nothing was stored", "HTTP 401")
+	if part := encodedPart(err.Error(), c.ID, c.Secret); part != "" {
+		t.Errorf("the verify error %q holds %q of the credentials", err, part)
+	}
+
+	for _, file := range []string{shared.vault.LogPath, shared.audit} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if part := encodedPart(string(data), c.ID, c.Secret); part != "" {
+			t.Errorf("%s holds %q of the credentials", file, part)
+		}
+	}
+}
+
+// TestCredentialsOver4KiBThroughVault: client_id, client_secret and
+// next_client_secret over 4 KiB are refused with a 400 naming the field,
+// without quoting the value; 4 KiB is accepted.
+func TestCredentialsOver4KiBThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "long-credentials", "oauth2"
+	root := shared.root
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+name) })
+	for _, field := range []string{"client_id", "client_secret", "next_client_secret"} {
+		value := strings.Repeat("x", 4096) + randomString(8)[:1]
+		err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{field: value})
+		expectRefused(t, field+" of 4097 bytes", err, http.StatusBadRequest, field+" is too long: at most 4096 bytes")
+		if strings.Contains(err.Error(), strings.Repeat("x", 64)) {
+			t.Errorf("the refusal of %s quotes the value", field)
+		}
+	}
+	if _, err := root.read(ctx, mount+"/config/"+name); statusOf(err) != http.StatusNotFound {
+		t.Fatalf("a refused config was stored: %v", err)
+	}
+	if err := configure(ctx, root, mount, name, p, shared.sim, map[string]any{"next_client_secret": strings.Repeat("n", 4096)}); err != nil {
+		t.Fatalf("a next_client_secret of 4096 bytes: %v", err)
+	}
+}
+
+// checkNothingRecorded fails the test if the mount's metrics hold a series
+// of config name.
+func checkNothingRecorded(t *testing.T, ctx context.Context, root *vaultClient, name string) {
+	t.Helper()
+	text := rawGet(t, ctx, root, mount+"/metrics?format=prometheus")
+	if label := `config="` + name + `"`; strings.Contains(text, label) {
+		t.Errorf("the metrics hold series of %s, whose config is not stored", name)
+	}
+}
+
+// checkStartsAtZero configures name and fails the test unless its status
+// shows nothing from before.
+func checkStartsAtZero(t *testing.T, ctx context.Context, root *vaultClient, name string) {
+	t.Helper()
+	if err := configure(ctx, root, mount, name, "oauth2", shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	status, err := root.read(ctx, mount+"/status/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.Data["mint_count"] != float64(0) || status.Data["last_error"] != nil || status.Data["last_mint_at"] != nil {
+		t.Errorf("a new config of %s inherits: %v", name, status.Data)
+	}
+}
+
+// TestNamesNeverStoredRecordNothingThroughVault: a verify=true write the
+// partner refuses, and a mint whose config is deleted while the partner
+// answers, leave no metric series and no status under the name; a new
+// config of the name starts at zero.
+func TestNamesNeverStoredRecordNothingThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const p = "oauth2"
+	root := shared.root
+	client := shared.sim.client(p)
+
+	const refused = "verify-refused"
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+refused) })
+	_, err := root.write(ctx, mount+"/config/"+refused, map[string]any{
+		"provider": p, "token_url": shared.sim.tokenURL(p), "client_id": client.ID,
+		"client_secret": "refused-" + randomString(8), "verify": true,
+	})
+	expectRefused(t, "a verify with a wrong secret", err, http.StatusBadRequest, "nothing was stored", "HTTP 401")
+	checkNothingRecorded(t, ctx, root, refused)
+	checkStartsAtZero(t, ctx, root, refused)
+
+	const deleted = "deleted-mid-mint"
+	t.Cleanup(func() { _, _ = root.delete(context.Background(), mount+"/config/"+deleted) })
+	if err := configure(ctx, root, mount, deleted, p, shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.sim.admin(http.MethodPost, "faults/"+p, map[string]any{"delay": "2s"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := simRequests(t, shared.sim, p)
+	reads := make(chan error, 2)
+	for range 2 { // the second shares the first one's mint
+		go func() {
+			_, err := root.read(ctx, mount+"/token/"+deleted)
+			reads <- err
+		}()
+	}
+	for simRequests(t, shared.sim, p) == before {
+		if ctx.Err() != nil {
+			t.Fatal("the mint never reached the simulator")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := root.delete(ctx, mount+"/config/"+deleted); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-reads; err == nil {
+			t.Error("a read of a config deleted during its mint returned a token")
+		}
+	}
+	checkNothingRecorded(t, ctx, root, deleted)
+	checkStartsAtZero(t, ctx, root, deleted)
 }
 
 // TestNamesAreCanonicalThroughVault: Vault matches ACL paths

@@ -23,10 +23,11 @@ resource "vault_mount" "partner" {
 }
 
 # Mount-wide settings. allowed_token_url_hosts empty (the default) lets
-# configs name any public host; when set, every token URL must match an
-# entry, and loopback or private addresses are allowed only by an IP or
-# CIDR entry that contains them. Written even when empty, so that emptying
-# the variable clears the list in Vault.
+# configs name any host whose addresses are globally routable; when set,
+# every token URL must match an entry, and loopback, private and other
+# special-purpose addresses are allowed only by an IP or CIDR entry that
+# contains them. Written even when empty, so that emptying the variable
+# clears the list in Vault.
 resource "vault_generic_endpoint" "settings" {
   path                 = "${vault_mount.partner.path}/settings"
   ignore_absent_fields = true

@@ -27,7 +27,7 @@ variable "mount_path" {
 }
 
 variable "allowed_token_url_hosts" {
-  description = "Token endpoints the mount may call: host names, *.domain patterns, IP addresses, CIDRs. Empty allows any public host; when set, every token URL must match an entry. Loopback and private addresses need an IP or CIDR entry."
+  description = "Token endpoints the mount may call: host names, *.domain patterns, IP addresses, CIDRs. Empty allows any host whose addresses are globally routable; when set, every token URL must match an entry. Loopback, private and other special-purpose addresses need an IP or CIDR entry."
   type        = list(string)
   default     = []
 }

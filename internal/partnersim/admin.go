@@ -24,13 +24,14 @@ type faultJSON struct {
 	TrickleInterval string `json:"trickle_interval"`
 	Oversize        bool   `json:"oversize"`
 	Malformed       bool   `json:"malformed"`
+	OversizeHeader  bool   `json:"oversize_header"`
 	Times           int    `json:"times"`
 }
 
 func (j faultJSON) fault(now time.Time) (Fault, error) {
 	f := Fault{
 		Status: j.Status, Body: j.Body, ContentType: j.ContentType, RetryAfter: j.RetryAfter,
-		Trickle: j.Trickle, Oversize: j.Oversize, Malformed: j.Malformed, Times: j.Times,
+		Trickle: j.Trickle, Oversize: j.Oversize, Malformed: j.Malformed, OversizeHeader: j.OversizeHeader, Times: j.Times,
 	}
 	var err error
 	if f.Delay, err = optionalDuration("delay", j.Delay); err != nil {

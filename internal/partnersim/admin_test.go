@@ -43,7 +43,7 @@ func TestAdminFaultsUseDurationStrings(t *testing.T) {
 	}
 	post(t, s.TokenURL(Dinie), dinieHeaders(basic(c.ID, c.Secret)), "grant_type=client_credentials").expect(t, 200, nil)
 
-	res = admin(t, s, "POST", "/_sim/faults/dupr", `{"status":503,"rate_limit_reset":"2026-03-01T12:05:00Z","trickle_interval":"5ms","trickle":true,"body":"{}","content_type":"text/plain","oversize":false,"malformed":false}`)
+	res = admin(t, s, "POST", "/_sim/faults/dupr", `{"status":503,"rate_limit_reset":"2026-03-01T12:05:00Z","trickle_interval":"5ms","trickle":true,"body":"{}","content_type":"text/plain","oversize":false,"malformed":false,"oversize_header":false}`)
 	if res.status != http.StatusNoContent {
 		t.Fatalf("a fault using every field: %d %s", res.status, res.body)
 	}

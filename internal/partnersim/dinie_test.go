@@ -109,16 +109,35 @@ func TestDinieRateLimitFollowsTheSimulatorClock(t *testing.T) {
 	checkRateLimitHeaders(t, res, 2, 1, epoch.Add(2*time.Minute))
 }
 
-// TestDinieServesOnlyTheDocumentedAPIV3Path checks the token endpoint
-// lives under the OpenAPI server's /api/v3 base, and that the /v3 path an
-// earlier SDK used is an unknown resource.
-func TestDinieServesOnlyTheDocumentedAPIV3Path(t *testing.T) {
-	s, _ := start(t, Options{})
+// TestDinieServesOneOfItsTwoDocumentedBases checks the token endpoint lives
+// under the base the simulator was given, the SDKs' /api/v3 by default or
+// the developer portal's /v3, and that the other is an unknown resource, as
+// on a deployment that serves only one.
+func TestDinieServesOneOfItsTwoDocumentedBases(t *testing.T) {
 	c := demo(Dinie)
 	header := map[string]string{"Authorization": basic(c.ID, c.Secret), "Content-Type": formType}
-	if !strings.HasSuffix(s.TokenURL(Dinie), "/dinie/api/v3/auth/token") {
-		t.Fatalf("TokenURL = %s", s.TokenURL(Dinie))
+	for _, tc := range []struct {
+		name, base, served, other string
+	}{
+		{"by default the SDKs' base", "", "/dinie/api/v3/auth/token", "/dinie/v3/auth/token"},
+		{"the SDKs' base", DinieBaseSDK, "/dinie/api/v3/auth/token", "/dinie/v3/auth/token"},
+		{"the developer portal's base", DinieBasePortal, "/dinie/v3/auth/token", "/dinie/api/v3/auth/token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := start(t, Options{DinieBase: tc.base})
+			if want := s.URL() + tc.served; s.TokenURL(Dinie) != want {
+				t.Fatalf("TokenURL = %s, want %s", s.TokenURL(Dinie), want)
+			}
+			post(t, s.TokenURL(Dinie), header, "grant_type=client_credentials").expect(t, http.StatusOK, map[string]any{"token_type": "bearer"})
+			post(t, s.URL()+tc.other, header, "grant_type=client_credentials").expect(t, http.StatusNotFound, map[string]any{"code": "not_found"})
+		})
 	}
-	post(t, s.TokenURL(Dinie), header, "grant_type=client_credentials").expect(t, http.StatusOK, map[string]any{"token_type": "bearer"})
-	post(t, s.URL()+"/dinie/v3/auth/token", header, "grant_type=client_credentials").expect(t, http.StatusNotFound, map[string]any{"code": "not_found"})
+}
+
+func TestDinieBaseMustBeADocumentedOne(t *testing.T) {
+	s := New(Options{DinieBase: "/api/v4"})
+	t.Cleanup(s.Close)
+	if err := s.Start(); err == nil || !strings.Contains(err.Error(), `"/api/v4" is neither /api/v3 nor /v3`) {
+		t.Fatalf("Start = %v, want an error naming the two documented bases", err)
+	}
 }

@@ -39,6 +39,10 @@
 // accepts tls_client_auth: client_id in the body, the certificate as the
 // credential. [Server.IssueClientCertificate] issues client certificates.
 //
+// Dinie's documentation gives two bases for its API, /api/v3 (its SDKs)
+// and /v3 (its developer portal); the simulator serves only the one
+// [Options.DinieBase] names, the SDKs' by default, as a deployment would.
+//
 // DUPR's result.expiry comes in the documented shape unless
 // [Options.DUPRExpiryLayout] asks for a Java serialiser's (or none), for
 // tests of the engine's expiry fallbacks.
@@ -57,7 +61,8 @@
 // # Faults
 //
 // [Server.Inject] queues a [Fault] for a partner: a custom status or body,
-// a delay, a body trickled byte by byte, an oversized or malformed body. The
+// a delay, a body trickled byte by byte, an oversized or malformed body, an
+// oversized header. The
 // next requests to that partner consume the queue in order; a faulted
 // request is counted in Faults, not in Mints or Rejections.
 //
@@ -74,7 +79,8 @@
 //	     {"status":503,"body":"...","content_type":"...","retry_after":"2",
 //	      "rate_limit_reset":"2026-01-02T15:04:05Z" or "30s" (from now),
 //	      "delay":"2s","trickle":true,"trickle_interval":"200ms",
-//	      "oversize":false,"malformed":false,"times":1}   -> 204
+//	      "oversize":false,"malformed":false,"oversize_header":false,
+//	      "times":1}   -> 204
 //	PUT  /_sim/lifetimes/<partner>  {"lifetime":"30s"}   -> 204
 //	PUT  /_sim/clients/<partner>    {"id":"...","secret":"...","previous_secrets":["..."],
 //	                                 "jwks":{"keys":[...]},"tls_client_auth_subject_dn":"CN=...",

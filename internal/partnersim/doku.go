@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // DOKUTimestampWindow is how far Request-Timestamp may be from the
@@ -19,10 +21,6 @@ const DOKUTimestampWindow = 5 * time.Minute
 // dokuTimestampLayout is ISO-8601 UTC with second precision, e.g.
 // 2020-08-11T08:45:42Z.
 const dokuTimestampLayout = "2006-01-02T15:04:05Z"
-
-// dokuMaxValidTime bounds valid_time (one year of minutes): DOKU documents
-// no maximum, this only keeps expiry arithmetic sane.
-const dokuMaxValidTime = 365 * 24 * 60
 
 // dokuRequestIDMemory is how long a Request-Id is remembered.
 const dokuRequestIDMemory = 24 * time.Hour
@@ -101,9 +99,15 @@ func (s *Server) mintDOKU(r *http.Request, body []byte) *reply {
 		if json.Unmarshal(raw, &v) != nil {
 			return dokuFail(http.StatusBadRequest, "INVALID_PARAMETER", "valid_time must be a string of minutes, e.g. \"360\"")
 		}
+		// DOKU documents no maximum: the line is the engine's own
+		// (provider.DOKUMaxValidTime), so the simulator never refuses a
+		// valid_time the engine sends, nor accepts one it would not.
 		minutes, err := strconv.Atoi(v)
-		if err != nil || strings.TrimSpace(v) != v || strings.HasPrefix(v, "+") || minutes < 1 || minutes > dokuMaxValidTime {
+		if err != nil || strings.TrimSpace(v) != v || strings.HasPrefix(v, "+") || minutes < 1 {
 			return dokuFail(http.StatusBadRequest, "INVALID_PARAMETER", "valid_time must be a positive whole number of minutes")
+		}
+		if minutes > provider.DOKUMaxValidTime {
+			return dokuFail(http.StatusBadRequest, "INVALID_PARAMETER", "valid_time must be at most "+strconv.Itoa(provider.DOKUMaxValidTime)+" minutes")
 		}
 		lifetime = time.Duration(minutes) * time.Minute
 	}

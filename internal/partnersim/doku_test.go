@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // The self-computed vectors d1-d8 (docs/partners.md#doku), computed with
@@ -92,6 +95,7 @@ func TestDOKUIssuesATokenForASignedRequest(t *testing.T) {
 		{"without valid_time the configured lifetime applies", `{"grant_type":"client_credentials"}`, 5 * time.Minute},
 		{"valid_time asks for minutes", `{"grant_type":"client_credentials","valid_time":"360"}`, 360 * time.Minute},
 		{"formatting and extra fields are signed as sent", "{\n  \"valid_time\": \"2\",\n  \"grant_type\": \"client_credentials\"\n}", 2 * time.Minute},
+		{"the longest valid_time the engine asks for is granted", `{"grant_type":"client_credentials","valid_time":"` + strconv.Itoa(provider.DOKUMaxValidTime) + `"}`, provider.MaxLifetime},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDOKURequest(s)
@@ -217,6 +221,12 @@ func TestDOKURefusals(t *testing.T) {
 				h[k] = v
 			}
 		}, 400, badParam},
+		{"valid_time a minute longer than the engine ever asks for", func(d *dokuRequest, h map[string]string) {
+			d.body = `{"grant_type":"client_credentials","valid_time":"` + strconv.Itoa(provider.DOKUMaxValidTime+1) + `"}`
+			for k, v := range d.headers() {
+				h[k] = v
+			}
+		}, 400, badParam},
 		{"valid_time of zero", func(d *dokuRequest, h map[string]string) {
 			d.body = `{"grant_type":"client_credentials","valid_time":"0"}`
 			for k, v := range d.headers() {
@@ -249,7 +259,7 @@ func TestDOKURefusals(t *testing.T) {
 			post(t, s.TokenURL(DOKU), h, d.body).expect(t, tc.status, map[string]any{"status": "FAILED", "response_code": tc.code})
 		})
 	}
-	counters(t, s, DOKU, Stats{Requests: 20, Mints: 1, Rejections: 19})
+	counters(t, s, DOKU, Stats{Requests: 21, Mints: 1, Rejections: 20})
 }
 
 func TestDOKUInvalidSignatureMessage(t *testing.T) {

@@ -14,27 +14,29 @@ import (
 // mintDUPR serves DUPR's partner token
 // (https://dupr.gitbook.io/dupr-raas/get-started/partner-access-token-generation):
 // header x-authorization = base64(ClientKey:ClientSecret) with no scheme,
-// no body parameters. The swagger documents only 403 for this operation, so
-// every credential refusal is a 403 FAILURE wrapper.
+// no body parameters. Every credential refusal is a 401 FAILURE wrapper:
+// DUPR's errors page gives 401 for "Your API credentials are wrong or
+// expired". 403, the only status its swagger lists, is kept for a wrong
+// path, where a third party saw it (docs/partners.md#dupr).
 func (s *Server) mintDUPR(r *http.Request, body []byte) *reply {
-	const denied = "Authentication error. Please provide a valid API key."
+	const wrong = "Your API credentials are wrong or expired."
 	values := r.Header.Values("X-Authorization")
 	if len(values) != 1 || strings.TrimSpace(values[0]) == "" {
-		return duprFail(http.StatusForbidden, "", "Missing x-authorization header. "+denied)
+		return duprFail(http.StatusUnauthorized, "", "Missing x-authorization header. "+wrong)
 	}
 	v := values[0]
 	// The official example is the bare base64 string; a "Basic " prefix (seen
 	// in one third-party client) is not base64 and is refused.
 	if scheme, _, ok := strings.Cut(v, " "); ok {
-		return duprFail(http.StatusForbidden, "", "x-authorization must be base64(client key:client secret) without a scheme, not "+scheme+" credentials. "+denied)
+		return duprFail(http.StatusUnauthorized, "", "x-authorization must be base64(client key:client secret) without a scheme, not "+scheme+" credentials. "+wrong)
 	}
 	raw, err := base64.StdEncoding.Strict().DecodeString(v)
 	if err != nil {
-		return duprFail(http.StatusForbidden, "", denied)
+		return duprFail(http.StatusUnauthorized, "", wrong)
 	}
 	id, secret, ok := strings.Cut(string(raw), ":")
 	if !ok || !s.authenticate(DUPR, id, secret) {
-		return duprFail(http.StatusForbidden, "", denied)
+		return duprFail(http.StatusUnauthorized, "", wrong)
 	}
 
 	// The swagger declares no body parameters and consumes application/json:

@@ -62,13 +62,13 @@ func TestDUPRRefusals(t *testing.T) {
 		body   string
 		status int
 	}{
-		{"a request without x-authorization is forbidden", "POST", url, nil, "", 403},
-		{"credentials with a Basic prefix are forbidden", "POST", url, map[string]string{"x-authorization": "Basic " + good}, "", 403},
-		{"credentials in Authorization instead of x-authorization are forbidden", "POST", url, map[string]string{"Authorization": good}, "", 403},
-		{"a wrong secret is forbidden", "POST", url, map[string]string{"x-authorization": duprAuth(c.ID, "cs-wrong")}, "", 403},
-		{"an unknown client key is forbidden", "POST", url, map[string]string{"x-authorization": duprAuth("ck-unknown", c.Secret)}, "", 403},
-		{"base64url instead of standard base64 is forbidden", "POST", url, map[string]string{"x-authorization": base64.RawURLEncoding.EncodeToString([]byte(c.ID + ":" + c.Secret))}, "", 403},
-		{"credentials without a colon are forbidden", "POST", url, map[string]string{"x-authorization": base64.StdEncoding.EncodeToString([]byte(c.ID + c.Secret))}, "", 403},
+		{"a request without x-authorization is unauthorized", "POST", url, nil, "", 401},
+		{"credentials with a Basic prefix are unauthorized", "POST", url, map[string]string{"x-authorization": "Basic " + good}, "", 401},
+		{"credentials in Authorization instead of x-authorization are unauthorized", "POST", url, map[string]string{"Authorization": good}, "", 401},
+		{"a wrong secret is unauthorized", "POST", url, map[string]string{"x-authorization": duprAuth(c.ID, "cs-wrong")}, "", 401},
+		{"an unknown client key is unauthorized", "POST", url, map[string]string{"x-authorization": duprAuth("ck-unknown", c.Secret)}, "", 401},
+		{"base64url instead of standard base64 is unauthorized", "POST", url, map[string]string{"x-authorization": base64.RawURLEncoding.EncodeToString([]byte(c.ID + ":" + c.Secret))}, "", 401},
+		{"credentials without a colon are unauthorized", "POST", url, map[string]string{"x-authorization": base64.StdEncoding.EncodeToString([]byte(c.ID + c.Secret))}, "", 401},
 		{"a body with parameters is a bad request", "POST", url, map[string]string{"x-authorization": good, "Content-Type": "application/json"}, `{"grant_type":"client_credentials"}`, 400},
 		{"a body that is not JSON is a bad request", "POST", url, map[string]string{"x-authorization": good, "Content-Type": "application/json"}, `{}}`, 400},
 		{"a form body is an unsupported media type", "POST", url, map[string]string{"x-authorization": good, "Content-Type": "application/x-www-form-urlencoded"}, "a=b", 415},

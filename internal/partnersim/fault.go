@@ -17,11 +17,16 @@ const DefaultTrickleInterval = 200 * time.Millisecond
 // should be willing to read from a token endpoint.
 const oversizeBody = 1<<20 + 1024
 
+// oversizeHeader is how large the header an OversizeHeader fault adds is:
+// far over the few kilobytes of headers a token answer has, and under the
+// 10 MiB Go's HTTP client reads by default.
+const oversizeHeader = 128 << 10
+
 // Fault is a misbehaviour injected into a partner's next answers.
 //
 // A fault that sets Status, Body, Oversize or Malformed replaces the
-// partner's answer; one that sets only Delay, Trickle, RetryAfter or
-// RateLimitReset alters the partner's real answer (a token may then be
+// partner's answer; one that sets only Delay, Trickle, RetryAfter,
+// RateLimitReset or OversizeHeader alters the partner's real answer (a token may then be
 // minted that the client never reads, as at a real partner).
 type Fault struct {
 	// Status is the answer's status; default 200 when a body is forced.
@@ -47,6 +52,8 @@ type Fault struct {
 	Oversize bool
 	// Malformed answers with truncated JSON.
 	Malformed bool
+	// OversizeHeader adds a 128 KiB header to the answer.
+	OversizeHeader bool
 	// Times is how many requests the fault applies to; 0 means once.
 	Times int
 }

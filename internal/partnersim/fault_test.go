@@ -116,6 +116,24 @@ func TestDelayPostponesTheRealAnswer(t *testing.T) {
 	counters(t, s, OAuth2, Stats{Requests: 1, Mints: 1})
 }
 
+func TestOversizeHeaderPadsTheRealAnswer(t *testing.T) {
+	s, _ := start(t, Options{})
+	_ = s.Inject(OAuth2, Fault{OversizeHeader: true})
+	c := demo(OAuth2)
+	req, _ := http.NewRequest(http.MethodPost, s.TokenURL(OAuth2), strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", formType)
+	req.SetBasicAuth(c.ID, c.Secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := len(resp.Header.Get("X-Partnersim-Padding")); resp.StatusCode != http.StatusOK || n != oversizeHeader {
+		t.Fatalf("status %d with a %d-byte padding header, want 200 with %d bytes", resp.StatusCode, n, oversizeHeader)
+	}
+	counters(t, s, OAuth2, Stats{Requests: 1, Mints: 1})
+}
+
 func TestDelayStopsWhenTheClientGivesUp(t *testing.T) {
 	s, _ := start(t, Options{})
 	_ = s.Inject(OAuth2, Fault{Delay: time.Minute})

@@ -11,7 +11,8 @@ import (
 type partner struct {
 	name string
 	// paths are the token paths below "/<name>"; the first is the
-	// documented one TokenURL returns.
+	// documented one TokenURL returns. Read them through Server.paths:
+	// Dinie's depends on the server's options.
 	paths []string
 	mint  func(s *Server, r *http.Request, body []byte) *reply
 	// fail builds the partner's error answer; code is its error code, if
@@ -94,11 +95,12 @@ var partners = map[string]*partner{
 		},
 	},
 	Dinie: {
-		name:  Dinie,
-		paths: []string{"/api/v3/auth/token"},
-		mint:  (*Server).mintDinie,
-		fail:  dinieFail,
-		code:  dinieCode,
+		name: Dinie,
+		// No fixed path: Server.paths gives /auth/token under the one of
+		// Dinie's two documented bases that Options.DinieBase names.
+		mint: (*Server).mintDinie,
+		fail: dinieFail,
+		code: dinieCode,
 		notFound: func() *reply {
 			return dinieFail(http.StatusNotFound, "not_found", "The requested resource does not exist.")
 		},

@@ -72,8 +72,11 @@ func DefaultClients() map[string]Client {
 	}
 }
 
-// DefaultLifetimes returns each partner's documented token lifetime (DOKU
-// documents none; its sample token lives 5 minutes).
+// DefaultLifetimes returns each partner's documented token lifetime. DOKU
+// documents none for a token requested without valid_time, and its sample
+// tokens differ: the Generate Token page's, requested with valid_time 360,
+// lives 360 minutes (exp - iat), the Upload File page's 5; the simulator
+// takes the shorter (docs/partners.md#doku).
 func DefaultLifetimes() map[string]time.Duration {
 	return map[string]time.Duration{
 		DUPR:   time.Hour,
@@ -116,7 +119,22 @@ type Options struct {
 	// Java (Spring), whose serialisers also write fractional seconds and
 	// +0000 offsets; DUPRNoExpiry leaves the field out.
 	DUPRExpiryLayout string
+	// DinieBase is the one base path Dinie's token endpoint is served
+	// under, as a deployment serves one: DinieBaseSDK (the default) or
+	// DinieBasePortal. A client on the other gets Dinie's 404.
+	DinieBase string
 }
+
+// Dinie's two documented base paths for Options.DinieBase
+// (docs/partners.md#dinie): /auth/token is relative to either.
+const (
+	// DinieBaseSDK is the base of Dinie's current official SDKs, which the
+	// engine's built-in URLs follow.
+	DinieBaseSDK = "/api/v3"
+	// DinieBasePortal is the base of the servers Dinie's developer portal
+	// lists.
+	DinieBasePortal = "/v3"
+)
 
 // DUPR's result.expiry shapes for Options.DUPRExpiryLayout.
 const (
@@ -150,6 +168,7 @@ type Server struct {
 	tlsAddr        string
 	dinieRateLimit int
 	duprExpiry     string
+	dinieBase      string
 	optErr         error
 
 	ln       net.Listener
@@ -189,6 +208,7 @@ func New(opts Options) *Server {
 		tlsAddr:        opts.TLSAddr,
 		dinieRateLimit: opts.DinieRateLimit,
 		duprExpiry:     opts.DUPRExpiryLayout,
+		dinieBase:      opts.DinieBase,
 		done:           make(chan struct{}),
 		clients:        DefaultClients(),
 		lifetimes:      DefaultLifetimes(),
@@ -213,6 +233,13 @@ func New(opts Options) *Server {
 	}
 	if s.dinieRateLimit <= 0 {
 		s.dinieRateLimit = DefaultDinieRateLimit
+	}
+	switch s.dinieBase {
+	case "":
+		s.dinieBase = DinieBaseSDK
+	case DinieBaseSDK, DinieBasePortal:
+	default:
+		s.optErr = errors.Join(s.optErr, fmt.Errorf("Dinie's base path %q is neither %s nor %s", s.dinieBase, DinieBaseSDK, DinieBasePortal))
 	}
 	for _, p := range Partners() {
 		s.stats[p] = &Stats{}
@@ -303,7 +330,16 @@ func (s *Server) TokenURL(partner string) string {
 	if p == nil || s.ln == nil {
 		return ""
 	}
-	return s.URL() + "/" + p.name + p.paths[0]
+	return s.URL() + "/" + p.name + s.paths(p)[0]
+}
+
+// paths are the token paths s serves for p below "/<name>": the partner's,
+// or for Dinie the one under the base s was given.
+func (s *Server) paths(p *partner) []string {
+	if p.name == Dinie {
+		return []string{s.dinieBase + "/auth/token"}
+	}
+	return p.paths
 }
 
 // Close stops serving and aborts delayed and trickling answers. It is safe
@@ -537,6 +573,9 @@ func (s *Server) serveToken(p *partner, w http.ResponseWriter, r *http.Request) 
 	if f != nil && f.RetryAfter != "" {
 		rep.header.Set("Retry-After", f.RetryAfter)
 	}
+	if f != nil && f.OversizeHeader {
+		rep.header.Set("X-Partnersim-Padding", strings.Repeat("x", oversizeHeader))
+	}
 	interval := time.Duration(0)
 	if f != nil && f.Trickle {
 		interval = f.TrickleInterval
@@ -553,7 +592,7 @@ func (s *Server) serveToken(p *partner, w http.ResponseWriter, r *http.Request) 
 func (s *Server) handle(p *partner, r *http.Request, body []byte, bodyErr error) *reply {
 	path := strings.TrimPrefix(r.URL.Path, "/"+p.name)
 	known := false
-	for _, want := range p.paths {
+	for _, want := range s.paths(p) {
 		known = known || path == want
 	}
 	if !known {

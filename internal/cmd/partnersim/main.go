@@ -84,6 +84,8 @@ func main() {
 	dinieLimit := flag.Int("dinie-rate-limit", partnersim.DefaultDinieRateLimit, "Dinie token requests accepted per one-minute window")
 	duprExpiry := flag.String("dupr-expiry-layout", partnersim.DUPRExpiryDocumented,
 		"Go time layout of DUPR's result.expiry (e.g. "+partnersim.DUPRExpiryJackson+" as a Java service may write it), or "+partnersim.DUPRNoExpiry+" to leave it out")
+	dinieBase := flag.String("dinie-base", partnersim.DinieBaseSDK,
+		"the one base path Dinie's token endpoint is served under: "+partnersim.DinieBaseSDK+" (Dinie's SDKs) or "+partnersim.DinieBasePortal+" (its developer portal)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "partnersim: unexpected arguments %q\n", flag.Args())
@@ -101,6 +103,7 @@ func main() {
 		Logger:           logger,
 		DinieRateLimit:   *dinieLimit,
 		DUPRExpiryLayout: *duprExpiry,
+		DinieBase:        *dinieBase,
 	})
 	if err := srv.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
