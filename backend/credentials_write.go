@@ -20,9 +20,22 @@ import (
 // maxKeyIDLength bounds private_key_id, which travels in every assertion.
 const maxKeyIDLength = 256
 
+// maxPEMSizes bound the PEM fields: a key is a few KiB, a chain or a CA
+// bundle some dozens; more is a mistake (a wrong file) that would only
+// cost every mint its parsing.
+var maxPEMSizes = map[string]int{
+	"private_key": 16 << 10, "next_private_key": 16 << 10, "tls_client_key": 16 << 10,
+	"service_account_json": 16 << 10, "tls_client_certificate": 64 << 10, "ca_certificates": 1 << 20,
+}
+
 // mergeCredentials applies a write's credential fields to cfg, whose
 // other fields are merged already, and checks the TLS material at now.
 func mergeCredentials(cfg *Config, d *framework.FieldData, spec provider.Spec, now time.Time) error {
+	for field, limit := range maxPEMSizes {
+		if v, ok := d.GetOk(field); ok && len(v.(string)) > limit {
+			return fmt.Errorf("%s is larger than %d KiB: write the %s alone", field, limit>>10, strings.ReplaceAll(field, "_", " "))
+		}
+	}
 	if !spec.Signs {
 		for _, f := range keyFields {
 			if given(d, f) {

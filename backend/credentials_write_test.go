@@ -69,6 +69,8 @@ func TestCredentialWritesRefusedWithTheField(t *testing.T) {
 			`service_account_json has type "authorized_user", not service_account`},
 		{"a grant setting with client_credentials", base(map[string]any{"client_secret": testClientSecret, "assertion_subject": "me"}), 0,
 			"assertion_subject applies to grant_type=jwt_bearer only"},
+		{"a private_key the size of a wrong file", base(map[string]any{"auth_method": "private_key_jwt", "private_key": strings.Repeat("A", 17<<10)}), 0,
+			"private_key is larger than 16 KiB: write the private key alone"},
 		{"a key given and generated at once", base(map[string]any{"auth_method": "private_key_jwt", "private_key": ed.PEM(), "generate_private_key": true}), 0,
 			"private_key and generate_private_key=true in one write: give one"},
 		{"a next key of another algorithm", base(map[string]any{"auth_method": "private_key_jwt", "generate_private_key": true, "signing_algorithm": "ES256", "next_private_key": ed.PEM()}), 0,

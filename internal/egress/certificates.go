@@ -22,9 +22,12 @@ import (
 // that a config never holds material that fails at the first handshake;
 // the errors name the config field at fault and never quote a key.
 
-// minClientRSABits is the smallest RSA client key accepted, as for
-// signing keys (NIST SP 800-131A).
-const minClientRSABits = 2048
+// The RSA client keys accepted: at least 2048 bits, as for signing keys
+// (NIST SP 800-131A), and at most 8192, which bounds each handshake's work.
+const (
+	minClientRSABits = 2048
+	maxClientRSABits = 8192
+)
 
 // ClientCertificate is a checked client certificate chain and its key.
 type ClientCertificate struct {
@@ -149,8 +152,8 @@ func parsePrivateKey(text string) (crypto.Signer, error) {
 	}
 	switch key := key.(type) {
 	case *rsa.PrivateKey:
-		if key.N.BitLen() < minClientRSABits {
-			return nil, fmt.Errorf("is an RSA key of %d bits; at least %d are needed", key.N.BitLen(), minClientRSABits)
+		if bits := key.N.BitLen(); bits < minClientRSABits || bits > maxClientRSABits {
+			return nil, fmt.Errorf("is an RSA key of %d bits; %d to %d are supported", bits, minClientRSABits, maxClientRSABits)
 		}
 		return key, nil
 	case *ecdsa.PrivateKey:

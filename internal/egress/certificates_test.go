@@ -122,7 +122,7 @@ func TestParseClientCertificateRefusesWithTheFieldAtFault(t *testing.T) {
 		{"a key that is not PEM", leaf.pem(), "secret", "tls_client_key is not a PEM-encoded private key"},
 		{"a certificate in the key field", leaf.pem(), leaf.pem(), `tls_client_key is a PEM "CERTIFICATE" block`},
 		{"an encrypted key", leaf.pem(), strings.ReplaceAll(leaf.keyPEM(t), "PRIVATE KEY", "ENCRYPTED PRIVATE KEY"), "tls_client_key is encrypted"},
-		{"a weak RSA key", leaf.pem(), weakPEM, "tls_client_key is an RSA key of 1024 bits"},
+		{"a weak RSA key", leaf.pem(), weakPEM, "tls_client_key is an RSA key of 1024 bits; 2048 to 8192 are supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseClientCertificate(tc.chain, tc.key, testNow)

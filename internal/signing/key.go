@@ -45,6 +45,8 @@ const (
 	// minRSABits is the smallest RSA modulus accepted (RFC 7518 §3.3:
 	// "A key of size 2048 bits or larger MUST be used").
 	minRSABits = 2048
+	// maxRSABits bounds the work of every signature.
+	maxRSABits = 8192
 	// generatedRSABits is the size of generated RSA keys.
 	generatedRSABits = 2048
 	// minSecretBytes is the shortest client secret HS256 may sign with
@@ -171,6 +173,8 @@ func fits(private any, algorithm string) error {
 		}
 		if bits := private.N.BitLen(); bits < minRSABits {
 			return fmt.Errorf("is an RSA key of %d bits; %s needs at least %d (RFC 7518 section 3.3)", bits, algorithm, minRSABits)
+		} else if bits > maxRSABits {
+			return fmt.Errorf("is an RSA key of %d bits; at most %d are supported", bits, maxRSABits)
 		}
 		return nil
 	case *ecdsa.PrivateKey:
