@@ -10,7 +10,7 @@ func credentialFields() map[string]*framework.FieldSchema {
 	return map[string]*framework.FieldSchema{
 		"private_key": {
 			Type:         framework.TypeString,
-			Description:  "PEM private key (PKCS #8, PKCS #1 or SEC 1; RSA of 2048 bits or more, P-256 or Ed25519) that signs the config's assertions, for partners that issue keys themselves. Write-only. An empty value removes the key.",
+			Description:  "PEM private key (PKCS #8, PKCS #1 or SEC 1; RSA of 2048 to 8192 bits, P-256 or Ed25519) that signs the config's assertions, for partners that issue keys themselves. Write-only. An empty value removes the key.",
 			DisplayAttrs: sensitive,
 		},
 		"private_key_id": {
