@@ -16,7 +16,7 @@ import (
 // the simulator's, and after each the engine must do what the page says.
 func TestClientAuthenticationDocs(t *testing.T) {
 	ctx := ctxFor(t)
-	const page = "../docs/client-authentication.md"
+	const page = "docs/client-authentication.md"
 	p := newClientAuthPartner(t, nil)
 	client := p.sim.client("oauth2")
 	dir := t.TempDir()
@@ -64,10 +64,10 @@ func TestClientAuthenticationDocs(t *testing.T) {
 	}
 	register()
 
-	runDocBlock(t, ctx, shared.vault, page, "## Mutual TLS and a private CA", dir, with(map[string]string{"client_secret=…": "client_secret=" + client.Secret}))
+	runDocBlock(t, ctx, shared.vault, page, "clientauth-mtls", dir, with(map[string]string{"client_secret=…": "client_secret=" + client.Secret}))
 	mints("mutual TLS")
 
-	runDocBlock(t, ctx, shared.vault, page, "## private_key_jwt", dir, partner)
+	runDocBlock(t, ctx, shared.vault, page, "clientauth-private-key-jwt", dir, partner)
 	jwks, err := os.ReadFile(filepath.Join(dir, "bank-jwks.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -79,22 +79,38 @@ func TestClientAuthenticationDocs(t *testing.T) {
 	register(set.Keys...)
 	mints("private_key_jwt")
 
-	runDocBlock(t, ctx, shared.vault, page, "### Rotating the key without a gap", dir, nil)
+	// The page's policy reads the JWKS and not the config.
+	policy := strings.ReplaceAll(docBlock(t, page, "run", "clientauth-jwks-policy", nil), "partner/", mount+"/")
+	if _, err := shared.root.write(ctx, "sys/policies/acl/jwks-reader", map[string]any{"policy": policy}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := shared.root.childToken(ctx, "jwks-reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := publicKeys(ctx, t, reader, "bank"); len(keys) != 1 {
+		t.Errorf("the page's policy reads %d keys, want the one", len(keys))
+	}
+	if _, err := reader.read(ctx, mount+"/config/bank"); statusOf(err) != http.StatusForbidden {
+		t.Errorf("the page's policy may read the config: %v, want HTTP 403", err)
+	}
+
+	runDocBlock(t, ctx, shared.vault, page, "clientauth-rotation", dir, nil)
 	jwks, _ = os.ReadFile(filepath.Join(dir, "bank-jwks.json"))
 	if err := json.Unmarshal(jwks, &set); err != nil || len(set.Keys) != 2 {
 		t.Fatalf("during the rotation bank-jwks.json holds %d keys (%v), want 2", len(set.Keys), err)
 	}
 
-	runDocBlock(t, ctx, shared.vault, page, "## client_secret_jwt", dir, map[string]string{"client_secret=…": "client_secret=" + client.Secret})
+	runDocBlock(t, ctx, shared.vault, page, "clientauth-secret-jwt", dir, map[string]string{"client_secret=…": "client_secret=" + client.Secret})
 	mints("client_secret_jwt")
 
-	out := runDocBlock(t, ctx, shared.vault, page, "## tls_client_auth", dir, partner)
+	out := runDocBlock(t, ctx, shared.vault, page, "clientauth-tls-client-auth", dir, partner)
 	if !strings.Contains(out, "CN="+clientAuthID) {
 		t.Errorf("the page's status read printed %q, want the certificate's subject", out)
 	}
 	mints("tls_client_auth")
 
-	runDocBlock(t, ctx, shared.vault, page, "## The JWT bearer grant", dir, nil)
+	runDocBlock(t, ctx, shared.vault, page, "clientauth-jwt-bearer", dir, nil)
 	resp, err := shared.root.read(ctx, mount+"/config/gcp")
 	if err != nil {
 		t.Fatal(err)

@@ -278,33 +278,3 @@ func TestClientAuthWrongKeyRefusedWithThePartnersWords(t *testing.T) {
 		t.Errorf("reading with an unregistered key: %v, want the partner's 401 and its words", err)
 	}
 }
-
-// TestClientAuthJWKSForANarrowPolicy: whoever registers keys at the
-// partner reads config/<name>/jwks and nothing else of the config.
-func TestClientAuthJWKSForANarrowPolicy(t *testing.T) {
-	ctx := ctxFor(t)
-	p := newClientAuthPartner(t, nil)
-	const name = "ca-jwks-policy"
-	if _, err := shared.root.write(ctx, mount+"/config/"+name, p.config(map[string]any{
-		"auth_method": "private_key_jwt", "generate_private_key": true,
-	})); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = shared.root.delete(context.Background(), mount+"/config/"+name) })
-	if _, err := shared.root.write(ctx, "sys/policies/acl/key-registrar", map[string]any{
-		"policy": `path "` + mount + `/config/+/jwks" { capabilities = ["read"] }`,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	registrar, err := shared.root.childToken(ctx, "key-registrar")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := publicKeys(ctx, t, registrar, name)
-	if len(keys) != 1 || keys[0]["kty"] != "RSA" || keys[0]["alg"] != "RS256" || keys[0]["d"] != nil {
-		t.Errorf("the registrar's JWKS = %v, want one public RS256 key", keys)
-	}
-	if _, err := registrar.read(ctx, mount+"/config/"+name); statusOf(err) != http.StatusForbidden {
-		t.Errorf("the registrar may read the config: %v, want HTTP 403", err)
-	}
-}

@@ -181,5 +181,5 @@ func (s *Server) TLSTokenURL(partner string) string {
 	if p == nil || s.tlsLn == nil {
 		return ""
 	}
-	return s.TLSURL() + "/" + p.name + p.paths[0]
+	return s.TLSURL() + "/" + p.name + s.paths(p)[0]
 }

@@ -125,6 +125,21 @@ func TestEveryPartnerServesTLSWithThePrivateCA(t *testing.T) {
 	postWith(t, tlsClient(t, s, "", ""), s.TLSTokenURL(DUPR), header, "{}").expect(t, http.StatusUnauthorized, map[string]any{"status": "FAILURE"})
 }
 
+// TestTLSTokenURLs: every partner is on the TLS listener, at the path of
+// its plain HTTP one.
+func TestTLSTokenURLs(t *testing.T) {
+	s, _ := start(t, Options{TLSAddr: "127.0.0.1:0"})
+	for _, p := range Partners() {
+		plain, tls := s.TokenURL(p), s.TLSTokenURL(p)
+		if tls == "" || strings.TrimPrefix(tls, s.TLSURL()) != strings.TrimPrefix(plain, s.URL()) {
+			t.Errorf("%s: TLS token URL %q for %q", p, tls, plain)
+		}
+	}
+	if New(Options{}).TLSTokenURL(OAuth2) != "" {
+		t.Error("a simulator without TLS has a TLS token URL")
+	}
+}
+
 func TestIssueClientCertificate(t *testing.T) {
 	if _, _, err := New(Options{}).IssueClientCertificate("c", time.Hour); err == nil {
 		t.Error("a simulator without TLS issued a certificate")
