@@ -9,8 +9,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/signing"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/signing"
 )
 
 // How a config write changes a config's credentials, and the checks that
