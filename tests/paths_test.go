@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,10 @@ func normaliseSample(v any, key string, began time.Time) any {
 	switch v := v.(type) {
 	case *jsonObject:
 		for _, k := range v.keys {
+			if strings.HasSuffix(k, "_timestamp_seconds") {
+				v.values[k] = normaliseTimestamps(v.values[k], began)
+				continue
+			}
 			v.values[k] = normaliseSample(v.values[k], k, began)
 		}
 	case []any:
@@ -235,6 +240,35 @@ func normaliseSample(v any, key string, began time.Time) any {
 		if at, err := time.Parse(time.RFC3339, v); err == nil {
 			return sampleEpoch.Add(at.Sub(began)).Format(time.RFC3339)
 		}
+	}
+	return v
+}
+
+// timestampStep is what a metric's Unix time is rounded to once moved to
+// sampleEpoch: coarser than the seconds a mint takes after the samples
+// began, so the same answer gives the same sample on every run.
+const timestampStep = 5 * time.Minute
+
+// normaliseTimestamps moves the Unix times of a *_timestamp_seconds metric
+// (its series' values) to sampleEpoch, as normaliseSample moves RFC 3339
+// times, rounded to timestampStep.
+func normaliseTimestamps(v any, began time.Time) any {
+	switch v := v.(type) {
+	case *jsonObject:
+		for _, k := range v.keys {
+			v.values[k] = normaliseTimestamps(v.values[k], began)
+		}
+	case []any:
+		for i := range v {
+			v[i] = normaliseTimestamps(v[i], began)
+		}
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return v
+		}
+		at := time.Unix(0, int64(f*float64(time.Second)))
+		return json.Number(strconv.FormatInt(sampleEpoch.Add(at.Sub(began)).Round(timestampStep).Unix(), 10))
 	}
 	return v
 }
