@@ -56,7 +56,7 @@ func (env *testEnv) newStandby() *standbyNode {
 	return &standbyNode{b: b, storage: storage}
 }
 
-func (s *standbyNode) read(env *testEnv, path string) (*logical.Response, error) {
+func (s *standbyNode) read(path string) (*logical.Response, error) {
 	return s.b.HandleRequest(context.Background(), &logical.Request{
 		Operation: logical.ReadOperation, Path: path, Storage: s.storage, MountPoint: "partner/",
 	})
@@ -73,7 +73,7 @@ func TestStandbyServesUnleasedReadsFromItsReplica(t *testing.T) {
 	standby := env.newStandby()
 
 	for range 3 {
-		resp, err := standby.read(env, "token/none")
+		resp, err := standby.read("token/none")
 		if err != nil {
 			t.Fatalf("token/none on the standby: %v", err)
 		}
@@ -135,7 +135,7 @@ func TestStandbyHandsOverWhatItCannotServe(t *testing.T) {
 		t.Errorf("the standby asked the partner %d times", n)
 	}
 	// What the replica holds is read there.
-	if resp, err := standby.read(env, "config/leased"); err != nil || resp == nil || resp.Data["provider"] == nil {
+	if resp, err := standby.read("config/leased"); err != nil || resp == nil || resp.Data["provider"] == nil {
 		t.Errorf("config/leased on the standby: got %v, %v; want the config", resp, err)
 	}
 
@@ -143,7 +143,7 @@ func TestStandbyHandsOverWhatItCannotServe(t *testing.T) {
 	// active node refreshes it at its refresh time; the standby, not told
 	// (no invalidation), hands one read over and serves its copy until it
 	// is too close to its end.
-	if _, err := standby.read(env, "token/none"); err != nil {
+	if _, err := standby.read("token/none"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := env.storedConfig("none")
@@ -153,14 +153,14 @@ func TestStandbyHandsOverWhatItCannotServe(t *testing.T) {
 	}
 	env.clock.Advance(cfg.refreshAt(tok, 0).Sub(env.clock.Now()))
 	env.waitRefresh(2)
-	if _, err := standby.read(env, "token/none"); !errors.Is(err, logical.ErrReadOnly) {
+	if _, err := standby.read("token/none"); !errors.Is(err, logical.ErrReadOnly) {
 		t.Errorf("the first read of a token due for refresh on the standby: %v, want it handed over", err)
 	}
-	if _, err := standby.read(env, "token/none"); err != nil {
+	if _, err := standby.read("token/none"); err != nil {
 		t.Errorf("the next read of the servable token on the standby: %v", err)
 	}
 	env.clock.Advance(cfg.leaseEnd(tok).Sub(env.clock.Now()) - minServedLease + time.Second)
-	if _, err := standby.read(env, "token/none"); !errors.Is(err, logical.ErrReadOnly) {
+	if _, err := standby.read("token/none"); !errors.Is(err, logical.ErrReadOnly) {
 		t.Errorf("a token too close to its end on the standby: %v, want it handed over", err)
 	}
 	if n := standby.storage.writes.Load(); n != 0 {
@@ -176,7 +176,7 @@ func TestStandbyHandsOverOneReadOfATokenDueForRefresh(t *testing.T) {
 	env.writeConfig("none", map[string]any{"lease_mode": leaseModeNone})
 	env.readToken("none")
 	standby := env.newStandby()
-	if _, err := standby.read(env, "token/none"); err != nil {
+	if _, err := standby.read("token/none"); err != nil {
 		t.Fatal(err)
 	}
 	cfg := env.storedConfig("none")
@@ -185,11 +185,11 @@ func TestStandbyHandsOverOneReadOfATokenDueForRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	env.clock.Advance(cfg.refreshAt(tok, 0).Sub(env.clock.Now()))
-	if _, err := standby.read(env, "token/none"); !errors.Is(err, logical.ErrReadOnly) {
+	if _, err := standby.read("token/none"); !errors.Is(err, logical.ErrReadOnly) {
 		t.Fatalf("the first read past the refresh time: %v, want it handed over", err)
 	}
 	for range 3 {
-		if _, err := standby.read(env, "token/none"); err != nil {
+		if _, err := standby.read("token/none"); err != nil {
 			t.Fatalf("a later read of the still servable token: %v, want it served", err)
 		}
 	}
@@ -204,7 +204,7 @@ func TestStandbyFollowsTheActiveNodesWrites(t *testing.T) {
 	standby := env.newStandby()
 	token := func() any {
 		t.Helper()
-		resp, err := standby.read(env, "token/none")
+		resp, err := standby.read("token/none")
 		if err != nil {
 			t.Fatalf("token/none on the standby: %v", err)
 		}
@@ -227,7 +227,7 @@ func TestStandbyFollowsTheActiveNodesWrites(t *testing.T) {
 	env.mustOK(logical.UpdateOperation, "config/none", map[string]any{"refresh_fraction": 0.7})
 	standby.invalidate(configPrefix + "none")
 	standby.invalidate(tokenPrefix + "none")
-	if _, err := standby.read(env, "token/none"); !errors.Is(err, logical.ErrReadOnly) {
+	if _, err := standby.read("token/none"); !errors.Is(err, logical.ErrReadOnly) {
 		t.Fatalf("after a config rewrite: %v, want the read handed over (no token of the new config yet)", err)
 	}
 	env.readToken("none")
@@ -238,31 +238,8 @@ func TestStandbyFollowsTheActiveNodesWrites(t *testing.T) {
 
 	env.mustOK(logical.DeleteOperation, "config/none", nil)
 	standby.invalidate(configPrefix + "none")
-	if _, err := standby.read(env, "token/none"); !errors.Is(err, logical.ErrReadOnly) {
+	if _, err := standby.read("token/none"); !errors.Is(err, logical.ErrReadOnly) {
 		t.Fatalf("after a config delete: %v, want the read handed over", err)
-	}
-}
-
-// An entry loaded from storage while an invalidation arrives may hold what
-// the write replaced: it serves the read that loaded it, and is not kept.
-func TestInvalidationDuringALoadKeepsTheEntryOutOfMemory(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	c := env.b.cache
-	c.mu.RLock()
-	seen := c.invalidations
-	c.mu.RUnlock()
-	c.invalidate("p")
-	c.installLoaded(&cacheEntry{name: "p", config: env.storedConfig("p")}, seen)
-	if e := c.lookup("p"); e != nil {
-		t.Fatalf("an entry loaded across an invalidation was installed")
-	}
-	c.mu.RLock()
-	seen = c.invalidations
-	c.mu.RUnlock()
-	c.installLoaded(&cacheEntry{name: "p", config: env.storedConfig("p")}, seen)
-	if e := c.lookup("p"); e == nil {
-		t.Fatalf("an entry loaded with no invalidation meanwhile was not installed")
 	}
 }
 
@@ -271,11 +248,11 @@ func TestStandbyStatusSaysItServesFromItsReplica(t *testing.T) {
 	env.writeConfig("none", map[string]any{"lease_mode": leaseModeNone})
 	env.readToken("none")
 	standby := env.newStandby()
-	if _, err := standby.read(env, "token/none"); err != nil {
+	if _, err := standby.read("token/none"); err != nil {
 		t.Fatal(err)
 	}
 	env.clock.Advance(90 * time.Second)
-	resp, err := standby.read(env, "status/none")
+	resp, err := standby.read("status/none")
 	if err != nil {
 		t.Fatal(err)
 	}
