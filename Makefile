@@ -1,10 +1,11 @@
 # Build, test and run the partnertoken secrets engine.
 #
 #   make build      static plugin binary into bin/, with its version compiled in
-#   make test       gofmt and go vet, unit tests (with -race), then the
-#                   end-to-end suite against a real Vault (built once into
-#                   .cache/, 10-20 min) and against OpenBao (from
-#                   ../shared/openbao or BAO_BIN)
+#   make test       gofmt and go vet, unit tests (with -race), fuzz smoke
+#                   runs, then the end-to-end suite against a real Vault
+#                   (built once into .cache/, 10-20 min) and against OpenBao
+#                   (BAO_BIN, bao on PATH or ../shared/openbao); ends with
+#                   a summary of what ran, what was skipped and why
 #   make release    static binaries for four platforms, zipped, with
 #                   SHA256SUMS and SBOMs, into dist/ (scripts/release.sh)
 #   make dev        a Vault dev server with the plugin at partner/ and the
@@ -88,12 +89,11 @@ check: ## Fail on gofmt differences (gofmt -s) in any module and on go vet findi
 	fi
 	$(MAKE) --no-print-directory vet
 
+# scripts/test.sh runs the passes below through make, one after the other,
+# and prints the summary.
 .PHONY: test
-test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao.
-	$(MAKE) --no-print-directory check
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory test-fuzz
-	$(MAKE) --no-print-directory test-e2e
+test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao; a summary at the end.
+	@MAKE="$(MAKE)" E2E_SERVERS="$(E2E_SERVERS)" scripts/test.sh
 
 .PHONY: test-unit
 test-unit: ## Unit tests of the engine (go test -race ./...).
@@ -129,44 +129,57 @@ test-e2e: ## End-to-end tests in tests/ (a real server, the plugin, the simulato
 .PHONY: test-e2e-vault
 test-e2e-vault: e2e-plugin ## End-to-end tests against a real Vault dev server, its Agent and a 3-node Raft cluster.
 	@vault="$$(scripts/get-vault.sh)"; \
+	server=vault; \
 	$(E2E_TOFU) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=vault \
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
 	$(E2E_GO_TEST)
 
-# OpenBao comes from ../shared/openbao or BAO_BIN (scripts/get-openbao.sh).
-# Without either, this pass is skipped with a warning, except in CI.
+# OpenBao is BAO_BIN, bao on PATH, or unpacked from ../shared/openbao
+# (scripts/get-openbao.sh). Without any, this pass is skipped with a
+# warning, except in CI, where it fails; either way it tells the summary of
+# `make test` (scripts/test.sh) why.
 .PHONY: test-e2e-openbao
-test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_BIN, else ../shared/openbao).
+test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_BIN, else bao on PATH, else ../shared/openbao).
 	@status=0; bao="$$(scripts/get-openbao.sh)" || status=$$?; \
-	if [[ $$status == 2 && -z "$(CI)" ]]; then \
-	  echo "warning: no OpenBao binary, so the end-to-end tests did NOT run against OpenBao" >&2; \
-	  exit 0; \
+	if [[ $$status == 2 ]]; then \
+	  echo "WARNING: the end-to-end tests did NOT run against OpenBao$(if $(CI), (a failure: CI is set)): $$bao" >&2; \
+	  if [[ -n "$${PARTNERTOKEN_SUMMARY_DIR:-}" ]]; then echo "$(if $(CI),failed,skipped) $$bao" >"$$PARTNERTOKEN_SUMMARY_DIR/e2e-openbao"; fi; \
+	  exit $(if $(CI),2,0); \
 	fi; \
 	[[ $$status == 0 ]] || exit $$status; \
-	start=$$SECONDS; \
+	server=openbao; \
 	$(E2E_TOFU) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=openbao \
 	PARTNERTOKEN_E2E_BAO_BIN="$$bao" \
-	$(E2E_GO_TEST); \
-	echo "the OpenBao pass took $$(( (SECONDS - start) / 60 ))m$$(( (SECONDS - start) % 60 ))s"
+	$(E2E_GO_TEST)
 
 # The plugin binary both passes run, and how they run the suite: with
-# OpenTofu (its binary, then its CLI config) for TestTerraform.
+# OpenTofu (its binary, then its CLI config) for TestTerraform, or why the
+# Vault provider it needs is unavailable, which the test turns into a skip
+# with a warning, or a failure in CI.
 .PHONY: e2e-plugin
 e2e-plugin:
 	@mkdir -p "$(E2E_PLUGIN_DIR)"
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o "$(E2E_PLUGIN_DIR)/$(PLUGIN)" .
 	@echo "$(VERSION)" > "$(E2E_PLUGIN_DIR)/../plugin-version"
 
-E2E_TOFU = tf="$$(scripts/get-terraform.sh)" || echo "test-e2e: OpenTofu is not installed (see above): TestTerraform will fail" >&2;
+E2E_TOFU = tf_status=0; tf="$$(scripts/get-terraform.sh)" || tf_status=$$?; \
+	if [[ $$tf_status == 2 ]]; then \
+	  tf_unavailable="$$tf" tf=""; \
+	  echo "WARNING: TestTerraform will $(if $(CI),FAIL (CI is set),be SKIPPED): $$tf_unavailable" >&2; \
+	elif [[ $$tf_status != 0 ]]; then \
+	  echo "test-e2e: OpenTofu or the Vault provider could not be obtained (see above): TestTerraform will fail" >&2; \
+	fi;
 
 E2E_GO_TEST = PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
 	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
 	PARTNERTOKEN_E2E_TOFU_BIN="$$(sed -n 1p <<<"$${tf:-}")" \
 	PARTNERTOKEN_E2E_TF_CLI_CONFIG="$$(sed -n 2p <<<"$${tf:-}")" \
+	PARTNERTOKEN_E2E_TERRAFORM_UNAVAILABLE="$${tf_unavailable:-}" \
+	PARTNERTOKEN_E2E_TERRAFORM_RESULT="$${PARTNERTOKEN_SUMMARY_DIR:+$$PARTNERTOKEN_SUMMARY_DIR/terraform-$$server}" \
 	go test -count=1 -timeout $(E2E_TIMEOUT) $(E2E_FLAGS) ./...
 
 .PHONY: dev
@@ -182,13 +195,13 @@ vault: ## Obtain the Vault binary (build it into .cache/bin once, or use VAULT_B
 	@scripts/get-vault.sh
 
 .PHONY: openbao
-openbao: ## Obtain the OpenBao binary (unpack ../shared/openbao into .cache/bin once, or use BAO_BIN) and print its path.
+openbao: ## Obtain the OpenBao binary (BAO_BIN, bao on PATH, or unpack ../shared/openbao into .cache/bin once) and print its path.
 	@scripts/get-openbao.sh
 
 .PHONY: clean
-clean: ## Remove build output and test leftovers; keeps the Vault and OpenBao binaries in .cache/bin.
-	rm -rf bin dist .cache/dev .cache/e2e tests/.work
+clean: ## Remove build output and test leftovers; keeps the Vault, OpenBao and OpenTofu binaries in .cache/.
+	rm -rf bin dist .cache/dev .cache/e2e .cache/test-summary tests/.work
 
 .PHONY: distclean
-distclean: clean ## Also remove .cache/ with the Vault and OpenBao binaries (the next test or dev obtains them again).
+distclean: clean ## Also remove .cache/ with the Vault, OpenBao and OpenTofu binaries (the next test or dev obtains them again).
 	rm -rf .cache

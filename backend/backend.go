@@ -143,7 +143,8 @@ func newBackend(opts Options) *backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			// Credentials and the tokens minted from them are encrypted
-			// again with the seal where Vault supports seal wrapping.
+			// again with the seal where the server seal-wraps (Vault
+			// Enterprise with a seal that supports it).
 			SealWrapStorage: []string{configPrefix, tokenPrefix},
 		},
 		// token/ first: the framework tries the paths in order, and token

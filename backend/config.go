@@ -136,6 +136,9 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 	if err := validateConfig(cfg, spec, hosts); err != nil {
 		return nil, err
 	}
+	if err := refuseUnleasedCaps(old, cfg, func(field string) bool { _, ok := d.GetOk(field); return ok }); err != nil {
+		return nil, err
+	}
 
 	if old != nil {
 		_, secretGiven := d.GetOk("client_secret")
@@ -272,7 +275,7 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *allowedHosts) error 
 	if err := validateLeaseMode(cfg.LeaseMode); err != nil {
 		return err
 	}
-	return nil
+	return validateLeaseCaps(cfg)
 }
 
 // maxCredentialLength bounds client_id and the secrets. Real ones are tens

@@ -58,11 +58,11 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 		},
 		"ttl": {
 			Type:        framework.TypeDurationSecond,
-			Description: "Longest lease handed to a reader. 0 (the default) leases for as long as the token stays valid, less the expiry margin.",
+			Description: "Longest lease handed to a reader: 0 (the default: as long as the token stays valid, less the expiry margin) or at least 2s, the shortest lease a cached token is served with. A cap on the lease of lease_mode=per_read only: with lease_mode=none reads get no lease, and a write that sets ttl there is refused (the ttl such a read returns is another thing: seconds until reading again).",
 		},
 		"max_ttl": {
 			Type:        framework.TypeDurationSecond,
-			Description: "Hard cap on any lease handed to a reader, on top of ttl and the mount's max_lease_ttl. 0 means no cap of its own.",
+			Description: "Hard cap on any lease handed to a reader, on top of ttl and the mount's max_lease_ttl: 0 (the default: no cap of its own) or at least 2s. Like ttl, for lease_mode=per_read only.",
 		},
 		"timeout": {
 			Type:        framework.TypeDurationSecond,
@@ -76,11 +76,11 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 		},
 		"expiry_margin": {
 			Type:        framework.TypeDurationSecond,
-			Description: "How long before the token expires every lease on it ends. 0 (the default) uses 10% of the token's lifetime, at least 5s and at most 5m.",
+			Description: "How long before the token expires every lease on it ends. 0 (the default) uses 10% of the token's lifetime, at least 5s and at most 5m. Never more than half the token's lifetime: a longer margin is cut to half, since the lifetime is known only once a token is minted, and status/<name> (and a verify=true write) warns when it is.",
 		},
 		"lease_mode": {
 			Type:          framework.TypeString,
-			Description:   "per_read (the default): every read of token/<name> is a Vault lease. none: reads return the token with no lease, with ttl (seconds until it is worth reading again) and rotation_period, for readers that read on every request and can use neither Vault Proxy nor Vault Agent; see docs/reading-at-high-rates.md.",
+			Description:   "per_read (the default): every read of token/<name> is a Vault lease. none: reads return the token with no lease, with ttl (seconds until it is worth reading again; not the config's ttl, which caps leases and is refused in this mode) and rotation_period, for readers that read on every request and can use neither Vault Proxy nor Vault Agent; see docs/reading-at-high-rates.md.",
 			AllowedValues: []any{leaseModePerRead, leaseModeNone},
 			Default:       leaseModePerRead,
 		},

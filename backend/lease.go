@@ -1,6 +1,9 @@
 package backend
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 const (
 	// minLease is the shortest lease handed to a reader. Vault turns a TTL
@@ -38,6 +41,27 @@ const (
 	jitterShare = 0.5
 )
 
+// validateLeaseCaps refuses a ttl or max_ttl that no cached read could be
+// served under: leaseTTL caps every lease at them, and a cached token is
+// served only with a lease of minServedLease (see there), so a shorter cap
+// fails every read but the one that mints. Without a lease
+// (lease_mode=none) they cap nothing; refuseUnleasedCaps has that case.
+func validateLeaseCaps(cfg *Config) error {
+	if cfg.leaseMode() != leaseModePerRead {
+		return nil
+	}
+	for _, limit := range []struct {
+		field string
+		value time.Duration
+	}{{"ttl", cfg.TTL}, {"max_ttl", cfg.MaxTTL}} {
+		if limit.value > 0 && limit.value < minServedLease {
+			return fmt.Errorf("%s must be 0 (no cap) or at least %s, not %s: a cached token is served only with a lease of at least %s, "+
+				"so a shorter cap would fail every read but the one that mints", limit.field, minServedLease, limit.value, minServedLease)
+		}
+	}
+	return nil
+}
+
 // margin is how long before the token's expiry every lease on it ends, so
 // no reader ever holds an expired token. It never exceeds half the token's
 // lifetime, so a short-lived token can still be leased.
@@ -47,6 +71,18 @@ func (c *Config) margin(lifetime time.Duration) time.Duration {
 		m = min(max(lifetime/10, minAutoMargin), maxAutoMargin)
 	}
 	return min(m, lifetime/2)
+}
+
+// marginCut tells, for a token of lifetime, that margin cut the config's
+// expiry_margin to half the lifetime, or is "" when it did not. The
+// lifetime is known only once a token is minted, so a write cannot refuse
+// such a margin; status/<name> and a verify=true write say it instead.
+func (c *Config) marginCut(lifetime time.Duration) string {
+	if c.ExpiryMargin <= lifetime/2 {
+		return ""
+	}
+	return fmt.Sprintf("expiry_margin (%s) is more than half the token's lifetime (%s): leases on it end %s before it expires, half its lifetime",
+		c.ExpiryMargin, lifetime.Round(time.Second), c.margin(lifetime).Round(time.Second))
 }
 
 // leaseEnd is when every lease on tok has ended: its safe end.

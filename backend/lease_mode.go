@@ -14,7 +14,7 @@ const (
 	leaseModePerRead = "per_read"
 	// leaseModeNone returns the token with no lease, for readers that read
 	// on every request: a lease per read would pile up in Vault's expiration
-	// manager (about 5.6 KB of Vault memory each, see BENCHMARKS.md).
+	// manager, each costing Vault memory (BENCHMARKS.md, Lease growth).
 	leaseModeNone = "none"
 )
 
@@ -32,6 +32,30 @@ func validateLeaseMode(mode string) error {
 	}
 	return fmt.Errorf("lease_mode must be %s (a Vault lease per read) or %s (no lease; ttl and rotation_period tell when to read again), not %q",
 		leaseModePerRead, leaseModeNone, mode)
+}
+
+// refuseUnleasedCaps refuses a write that leaves a lease_mode=none config
+// with a ttl or max_ttl it set or switched on: they cap a lease, and these
+// reads get none (the ttl a read returns follows the token, rereadTTL). A
+// config stored with both before this rule keeps working, the caps doing
+// nothing, and writes that touch neither (a secret rotation) still apply.
+// given reports whether the write named a field.
+func refuseUnleasedCaps(old, cfg *Config, given func(field string) bool) error {
+	if cfg.leaseMode() != leaseModeNone {
+		return nil
+	}
+	switched := old == nil || old.leaseMode() != leaseModeNone
+	for _, limit := range []struct {
+		field string
+		value time.Duration
+	}{{"ttl", cfg.TTL}, {"max_ttl", cfg.MaxTTL}} {
+		if limit.value > 0 && (switched || given(limit.field)) {
+			return fmt.Errorf("%s (%s) caps a lease, and with lease_mode=none reads get no lease: the ttl they return is the seconds "+
+				"until the token is worth reading again, set by its lifetime and refresh_fraction; write %s=0 with lease_mode=none",
+				limit.field, limit.value, limit.field)
+		}
+	}
+	return nil
 }
 
 // rereadTTL is, for an unleased read at now, how long until it is worth

@@ -69,6 +69,39 @@ func TestRereadTTLEndsBeforeTheToken(t *testing.T) {
 	}
 }
 
+// TestLeaseModeNoneRefusesNewCaps: ttl and max_ttl cap a lease, which a
+// lease_mode=none read does not get. A write that sets one, or switches a
+// capped config to none, is refused; a config stored with both keeps
+// serving, and writes that touch neither still apply.
+func TestLeaseModeNoneRefusesNewCaps(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("capped", map[string]any{"ttl": "10m"})
+	resp, err := env.request(logical.UpdateOperation, "config/capped", map[string]any{"lease_mode": "none"})
+	if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "write ttl=0 with lease_mode=none") {
+		t.Fatalf("switching a config with ttl=10m to lease_mode=none: %v %v, want a 400 naming ttl", resp, err)
+	}
+	env.mustOK(logical.UpdateOperation, "config/capped", map[string]any{"lease_mode": "none", "ttl": 0})
+
+	// A config stored with both before the rule.
+	env.writeConfig("old", map[string]any{"lease_mode": "none"})
+	cfg := env.storedConfig("old")
+	cfg.TTL, cfg.MaxTTL = 10*time.Minute, 20*time.Minute
+	if err := writeConfig(t.Context(), env.storage, "old", cfg); err != nil {
+		t.Fatal(err)
+	}
+	env.b.cache.drop("old")
+	if ttl := env.readToken("old").Data["ttl"]; ttl != int64(48*60) {
+		t.Fatalf("the stored config's read returned ttl %v, want 2880 (the refresh ahead, whatever the stored caps)", ttl)
+	}
+	env.mustOK(logical.UpdateOperation, "config/old", map[string]any{"next_client_secret": "next-secret-0123"})
+	for _, field := range []string{"ttl", "max_ttl"} {
+		resp, err := env.request(logical.UpdateOperation, "config/old", map[string]any{field: "15m"})
+		if err != nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), field+" (15m0s) caps a lease") {
+			t.Errorf("a write of %s=15m to a lease_mode=none config: %v %v, want a 400 naming %s", field, resp, err, field)
+		}
+	}
+}
+
 func TestLeaseModeIsValidated(t *testing.T) {
 	env := newTestEnv(t)
 	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{

@@ -14,9 +14,9 @@ const (
 	rateWindow  = time.Minute
 	rateBuckets = 6
 	// liveLeaseWarning is the number of live leases per config past which
-	// status/<name> warns and the log says so: at about 5.6 KB of Vault
-	// memory each (BENCHMARKS.md), 10,000 leases are 56 MB, and Vault
-	// revokes every one of them through the plugin.
+	// status/<name> warns and the log says so: each costs Vault memory
+	// (BENCHMARKS.md, Lease growth), tens of megabytes at this count, and
+	// Vault revokes every one of them through the plugin.
 	liveLeaseWarning = 10_000
 	// rateWarningEvery bounds the warning's log lines per config.
 	rateWarningEvery = 10 * time.Minute

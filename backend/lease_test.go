@@ -33,6 +33,108 @@ func TestTokenTooShortLivedToLeaseIsRefusedWithA502(t *testing.T) {
 	}
 }
 
+// TestTheTTLFloorIsTheShortestCapACachedReadIsServedUnder: a config
+// stored with ttl=1s (before writes refused it) fails every cached read;
+// at the 2s floor a write accepts, cached reads are served.
+func TestTheTTLFloorIsTheShortestCapACachedReadIsServedUnder(t *testing.T) {
+	for _, tt := range []struct {
+		ttl      time.Duration
+		serves   bool
+		storedAs string
+	}{
+		{time.Second, false, "stored before the floor"},
+		{minServedLease, true, "written"},
+	} {
+		t.Run(tt.ttl.String(), func(t *testing.T) {
+			env := newTestEnv(t)
+			env.writeConfig("p", map[string]any{"ttl": minServedLease.String()})
+			if tt.ttl < minServedLease {
+				cfg := env.storedConfig("p")
+				cfg.TTL = tt.ttl
+				if err := writeConfig(t.Context(), env.storage, "p", cfg); err != nil {
+					t.Fatal(err)
+				}
+				env.b.cache.drop("p")
+			}
+			if resp := env.readToken("p"); resp.Secret.MaxTTL != tt.ttl {
+				t.Fatalf("the minting read got a %s lease, want the %s cap", resp.Secret.MaxTTL, tt.ttl)
+			}
+			_, err := env.request(logical.ReadOperation, "token/p", nil)
+			if served := err == nil; served != tt.serves {
+				t.Fatalf("ttl %s (%s): a cached read returned %v, want served %v", tt.ttl, tt.storedAs, err, tt.serves)
+			}
+			if err != nil && !strings.Contains(err.Error(), "too short to lease") {
+				t.Fatalf("the cached read failed with %v, want too short to lease", err)
+			}
+		})
+	}
+}
+
+// TestAMarginOverHalfTheLifetimeIsCutAndSaidSo: expiry_margin cannot be
+// refused when written (the lifetime comes with the token), so the cut is
+// said where the token is known: a verify=true write and status/<name>.
+func TestAMarginOverHalfTheLifetimeIsCutAndSaidSo(t *testing.T) {
+	env := newTestEnv(t)
+	env.partner.setLifetime(20 * time.Second)
+	const cut = "expiry_margin (1m0s) is more than half the token's lifetime (20s): leases on it end 10s before it expires"
+	written := env.mustOK(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": env.partner.URL(), "client_id": testClientID, "client_secret": testClientSecret,
+		"expiry_margin": "1m", "verify": true,
+	})
+	if len(written.Warnings) != 1 || !strings.Contains(written.Warnings[0], cut) {
+		t.Errorf("the verified write warned %q, want %q", written.Warnings, cut)
+	}
+	if got := env.readToken("p").Secret.MaxTTL; got != 10*time.Second {
+		t.Errorf("lease %s, want 10s: the margin cut to half the lifetime", got)
+	}
+	status := env.mustOK(logical.ReadOperation, "status/p", nil)
+	if len(status.Warnings) != 1 || !strings.Contains(status.Warnings[0], cut) {
+		t.Errorf("status warned %q, want %q", status.Warnings, cut)
+	}
+
+	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"expiry_margin": "10s", "verify": true})
+	if status := env.mustOK(logical.ReadOperation, "status/p", nil); len(status.Warnings) != 0 {
+		t.Errorf("a margin of half the lifetime warned %q", status.Warnings)
+	}
+}
+
+// TestOutageToleranceAfterTheRefreshPoint: a partner outage that begins at
+// the refresh point goes unnoticed by readers until the last instant a
+// cached token is served (its safe end less minServedLease); after it,
+// reads mint and fail. The figures docs/reading-tokens.md quotes, from the
+// rules alone: an hour-long token has a 5m margin (10% capped), refreshes at
+// 48m and is served until 55m; a 15-minute one has a 90s margin, refreshes
+// at 12m and is served until 13m30s; a lower refresh_fraction buys more.
+func TestOutageToleranceAfterTheRefreshPoint(t *testing.T) {
+	tests := []struct {
+		name     string
+		life     time.Duration
+		fraction float64
+		refresh  time.Duration // after the mint
+		served   time.Duration // after the refresh point
+	}{
+		{"an hour-long token with the defaults", time.Hour, defaultRefreshFraction, 48 * time.Minute, 7*time.Minute - minServedLease},
+		{"a 15-minute token with the defaults", 15 * time.Minute, defaultRefreshFraction, 12 * time.Minute, 90*time.Second - minServedLease},
+		{"an hour-long token with refresh_fraction 0.5", time.Hour, 0.5, 30 * time.Minute, 25*time.Minute - minServedLease},
+		{"a 15-minute token with refresh_fraction 0.5", 15 * time.Minute, 0.5, 7*time.Minute + 30*time.Second, 6*time.Minute - minServedLease},
+	}
+	issued := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &Config{RefreshFraction: tt.fraction}
+			tok := &storedToken{IssuedAt: issued, ExpiresAt: issued.Add(tt.life)}
+			refresh := cfg.refreshAt(tok, 0)
+			if got := refresh.Sub(issued); got != tt.refresh {
+				t.Fatalf("refresh %s after the mint, want %s", got, tt.refresh)
+			}
+			last := refresh.Add(tt.served)
+			if !cfg.servable(tok, last, 0) || cfg.servable(tok, last.Add(time.Millisecond), 0) {
+				t.Fatalf("served until %s after the refresh point, want until exactly %s", cfg.leaseEnd(tok).Add(-minServedLease).Sub(refresh), tt.served)
+			}
+		})
+	}
+}
+
 func TestLeaseNeverOutlivesTheTokenSafeEnd(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)

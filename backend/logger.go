@@ -9,8 +9,10 @@ import (
 )
 
 // LogLevelEnv names the environment variable that sets the most detailed
-// level the plugin logs at. Vault hands a plugin only the environment it
-// was registered with: vault plugin register -env PARTNERTOKEN_LOG_LEVEL=trace ...
+// level the plugin logs at. The plugin process gets the server's own
+// environment and the one it was registered with (vault plugin register
+// -env PARTNERTOKEN_LOG_LEVEL=trace ...); Vault lets the registration's
+// value win, OpenBao the server's (docs/operations.md#log-lines).
 const LogLevelEnv = "PARTNERTOKEN_LOG_LEVEL"
 
 // defaultLogLevel keeps every line except the one per read of token/<name>.
@@ -43,8 +45,8 @@ func pluginLogger(level string, out io.Writer) hclog.Logger {
 		JSONFormat: true,
 	})
 	if invalid {
-		logger.Warn(LogLevelEnv+" is not a log level; logging at "+defaultLogLevel.String()+
-			": set it to trace, debug, info, warn, error or off", "value", level)
+		logger.Warn("PARTNERTOKEN_LOG_LEVEL is not a log level; logging at the default level",
+			"value", level, "default", defaultLogLevel.String(), "levels", "trace, debug, info, warn, error, off")
 	}
 	return logger
 }

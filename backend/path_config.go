@@ -217,6 +217,9 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			"verified":   true,
 			"expires_at": e.token.ExpiresAt.UTC().Format(time.RFC3339),
 		}}
+		if cut := e.config.marginCut(e.token.lifetime()); cut != "" {
+			resp.AddWarning(cut)
+		}
 	}
 	return deprecationNotice(b.providers[e.config.Provider].Spec(), resp), nil
 }

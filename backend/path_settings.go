@@ -105,12 +105,13 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	case err != nil:
 		// The settings are written: an error would say they were not.
 		warning = "the settings were written, but checking which configs they refuse failed: " + err.Error()
+		b.Logger().Warn("settings written; checking which configs allowed_token_url_hosts refuses failed", "error", err.Error())
 	case len(refused) == 0:
 		return nil, nil
 	default:
 		warning = stranded(refused)
+		b.Logger().Warn("allowed_token_url_hosts refuses the token endpoint of stored configs", "configs", len(refused), "warning", warning)
 	}
-	b.Logger().Warn(warning)
 	resp := &logical.Response{}
 	resp.AddWarning(warning)
 	return resp, nil

@@ -38,7 +38,8 @@ minted and expires, when the next refresh is due, how many tokens this node
 minted since the plugin started, the last upstream error (HTTP status,
 partner message, time) and any active back-off. Never the token or the
 secret, so it can be granted to on-call without token access. Reading it
-never calls the partner.`,
+never calls the partner. It warns when the config's expiry_margin is more
+than half the cached token's lifetime, and so was cut to half.`,
 		},
 		{
 			Pattern: "status/?$",
@@ -73,7 +74,13 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: b.describeStatus(e)}, nil
+	resp := &logical.Response{Data: b.describeStatus(e)}
+	if e.token != nil {
+		if cut := e.config.marginCut(e.token.lifetime()); cut != "" {
+			resp.AddWarning(cut)
+		}
+	}
+	return resp, nil
 }
 
 func (b *backend) pathStatusList(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

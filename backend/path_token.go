@@ -55,7 +55,8 @@ the config's ttl and max_ttl and the mount's max_lease_ttl, and shortened by
 recent delays and a little jitter. It is renewable (lease_renewable) up to
 that end and never past it, so Vault Proxy can cache it; Vault Agent renews
 it and reads again when it ends. With lease_mode=none there is no lease: ttl
-says in how many seconds to read again, rotation_period the token's lifetime.`,
+says in how many seconds to read again (it is not the config's ttl, which
+caps leases), rotation_period the token's lifetime.`,
 	}}
 }
 

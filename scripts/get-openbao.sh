@@ -4,20 +4,21 @@
 # if needed.
 #
 #   BAO_BIN=/usr/local/bin/bao scripts/get-openbao.sh   # use an existing binary
-#   scripts/get-openbao.sh                              # .cache/bin/bao-<version>
+#   scripts/get-openbao.sh                              # bao on PATH, else .cache/bin/bao-<version>
 #
 # OpenBao's modules are not on the Go module proxy these machines reach, so
-# it cannot be built the way scripts/get-vault.sh builds Vault. Instead a
-# binary built from OpenBao's release tag is distributed beside the
-# repository, in ../shared/openbao (OPENBAO_DIST overrides the directory):
-# bao-<version>-linux-amd64.xz with a README.md giving its provenance and
-# checksum. It is unpacked into .cache/bin once, and used only if its
-# SHA-256 is the one pinned below, copied from that provenance.
+# it cannot be built the way scripts/get-vault.sh builds Vault. BAO_BIN
+# wins; else `bao` on PATH; else a binary built from OpenBao's release tag
+# and distributed beside the repository, in ../shared/openbao
+# (OPENBAO_DIST overrides the directory): bao-<version>-linux-amd64.xz with
+# a README.md giving its provenance and checksum. It is unpacked into
+# .cache/bin once, and used only if its SHA-256 is the one pinned below,
+# copied from that provenance.
 #
 # Only the path goes to stdout; progress and errors go to stderr, so
 # `bao=$(scripts/get-openbao.sh)` works. Exit status 2 means no OpenBao is
-# available at all (neither BAO_BIN nor the distributed archive); any other
-# failure is 1.
+# available at all (none of the three, or no xz to unpack the archive);
+# then the one line on stdout says why. Any other failure is 1.
 set -euo pipefail
 
 # The tested version and the SHA-256 of its unpacked linux/amd64 binary
@@ -29,7 +30,11 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf 'get-openbao: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
-unavailable() { log "$*"; exit 2; }
+unavailable() {
+  log "$*"
+  echo "$*"
+  exit 2
+}
 
 # An existing binary chosen by the user wins, as VAULT_BIN does for Vault.
 if [[ -n "${BAO_BIN:-}" ]]; then
@@ -38,6 +43,13 @@ if [[ -n "${BAO_BIN:-}" ]]; then
   [[ -f "$bin" && -x "$bin" ]] || die "BAO_BIN=$BAO_BIN is not an executable file"
   "$bin" version 2>/dev/null | grep -q '^OpenBao ' || die "BAO_BIN=$BAO_BIN is not an OpenBao binary (\`$bin version\` does not say OpenBao)"
   echo "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+  exit 0
+fi
+
+# Else one on PATH, which is what an operator who installed OpenBao runs.
+if bin="$(command -v bao)" && "$bin" version 2>/dev/null | grep -q '^OpenBao '; then
+  log "using $bin ($("$bin" version | head -n 1))"
+  echo "$bin"
   exit 0
 fi
 
@@ -77,10 +89,10 @@ for dist in "${dists[@]}"; do
     break
   fi
 done
-[[ -n "$archive" ]] || unavailable "no OpenBao $version: set BAO_BIN to a bao binary, or provide bao-$version-linux-amd64.xz in ${OPENBAO_DIST:-../shared/openbao (beside the repository)}"
+[[ -n "$archive" ]] || unavailable "no BAO_BIN, no bao on PATH, and no bao-$version-linux-amd64.xz in ${OPENBAO_DIST:-../shared/openbao (beside the repository)}"
 
 [[ "$(uname -s)/$(uname -m)" == Linux/x86_64 ]] || die "$archive is for linux/amd64, this is $(uname -s)/$(uname -m): set BAO_BIN to an OpenBao $version binary for this machine"
-command -v xz >/dev/null 2>&1 || die "xz is needed to unpack $archive (apt-get install xz-utils), or set BAO_BIN"
+command -v xz >/dev/null 2>&1 || unavailable "xz, which unpacks $archive, is not installed (apt-get install xz-utils), and there is no BAO_BIN or bao on PATH"
 
 mkdir -p "$bindir"
 # Unpack into a temporary name and rename when checked, so an interrupted

@@ -47,58 +47,9 @@ if usable; then
   exit 0
 fi
 
-command -v go >/dev/null 2>&1 || die "Go is not installed: it is needed to build Vault $version (or set VAULT_BIN)"
-mkdir -p "$bindir"
-
-# One build at a time: a second caller (say, two terminals running
-# `make dev` and `make test`) waits for the first and reuses its binary.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$bindir/.vault-$version.lock"
-  if ! flock -n 9; then
-    log "another build of Vault $version is running; waiting for it"
-    flock 9
-  fi
-  if usable; then
-    echo "$bin"
-    exit 0
-  fi
-fi
-
-log "building Vault $version from the Go module proxy into ${bin#"$root"/}"
-log "this takes 10-20 minutes on a 2-core machine, and happens once"
-
-# Build into a temporary name and rename at the end, so an interrupted build
-# never leaves a half-written binary at the final path.
-tmp="$bin.tmp.$$"
-buildlog="$bindir/vault-$version.build.log"
-start=$SECONDS
-
-# `go build -v` prints each package as it compiles; count them for progress.
-(cd "$tools" && exec go build -v -ldflags "-s -w" -o "$tmp" github.com/hashicorp/vault) >"$buildlog" 2>&1 &
-build=$!
-trap 'kill "$build" 2>/dev/null || true; rm -f "$tmp"' EXIT
-
-while kill -0 "$build" 2>/dev/null; do
-  # Sleep in short steps so a finished build is noticed within a second,
-  # and report every 30 seconds.
-  for _ in $(seq 30); do
-    kill -0 "$build" 2>/dev/null || break
-    sleep 1
-  done
-  if kill -0 "$build" 2>/dev/null; then
-    elapsed=$((SECONDS - start))
-    log "$(printf '%dm%02ds elapsed, %d packages compiled so far' $((elapsed / 60)) $((elapsed % 60)) "$(grep -c . "$buildlog" || true)")"
-  fi
-done
-
-if ! wait "$build"; then
-  log "building Vault $version failed; the last lines of $buildlog:"
-  tail -n 30 "$buildlog" >&2
-  exit 1
-fi
-mv -f "$tmp" "$bin"
-trap - EXIT
-elapsed=$((SECONDS - start))
-log "$(printf 'built Vault %s in %dm%02ds' "$version" $((elapsed / 60)) $((elapsed % 60)))"
+# shellcheck source=build-tool.sh
+. "$root/scripts/build-tool.sh"
+build_tool "Vault $version" "$tools" github.com/hashicorp/vault "$bin" \
+  "10-20 minutes on a 2-core machine" -ldflags "-s -w"
 usable || die "the freshly built $bin does not run \`version\`"
 echo "$bin"

@@ -38,7 +38,7 @@ dist="$root/dist"
 # A release must be reproducible from its commit.
 [[ "$version" != *dirty* ]] ||
   die "version $version: the checkout has uncommitted changes; commit them, or set VERSION= to release anyway"
-for tool in go zip sha256sum; do
+for tool in go sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed"
 done
 
@@ -52,6 +52,9 @@ epoch="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}"
 log "building cyclonedx-gomod (tools/sbom)"
 cdx="$dist/.tools/cyclonedx-gomod"
 (cd tools/sbom && go build -o "$cdx" github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod)
+# Zips are written by a Go program, so no zip command is needed.
+zip="$dist/.tools/zip"
+go build -o "$zip" scripts/zip.go
 
 for platform in $platforms; do
   os="${platform%/*}" arch="${platform#*/}"
@@ -61,10 +64,7 @@ for platform in $platforms; do
   mkdir -p "$dir"
   CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" \
     go build -trimpath -ldflags "-s -w -X $module/backend.Version=$version" -o "$dir/$plugin" .
-  cp LICENSE "$dir/LICENSE"
-  touch -d "@$epoch" "$dir/$plugin" "$dir/LICENSE"
-  (cd "$dir" && zip -q -X "$dist/$base.zip" "$plugin" LICENSE)
-  rm "$dir/LICENSE"
+  "$zip" -mtime "$epoch" "$dist/$base.zip" "$dir/$plugin" LICENSE
 
   # The SBOM of this binary, from the module list Go embeds in it: exactly
   # what went into this platform's build (module selection depends on GOOS

@@ -62,6 +62,14 @@ auto_auth {
 		t.Fatal(err)
 	}
 
+	return runClientProcess(t, who, dir, config)
+}
+
+// runClientProcess starts `<kind> -config=config` (kind: agent or proxy,
+// from who) in dir, logging at trace level into dir.
+func runClientProcess(t *testing.T, who, dir, config string) *clientProcess {
+	t.Helper()
+	kind := strings.ToLower(who)
 	c := &clientProcess{who: who, logPath: filepath.Join(dir, kind+".log"), exited: make(chan struct{})}
 	logFile, err := os.Create(c.logPath)
 	if err != nil {

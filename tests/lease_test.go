@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -165,5 +166,48 @@ func TestDisableWithLiveLeases(t *testing.T) {
 		t.Fatal(err)
 	} else if len(ids) > 0 {
 		t.Errorf("leases left after disabling the mount: %v", ids)
+	}
+}
+
+// TestLeaseSettingsThatCannotWorkThroughVault: a ttl under the 2 s a cached
+// read is served with, and a ttl with lease_mode=none (where reads get no
+// lease), are refused with a 400 that names the field; an expiry_margin over
+// half the token's lifetime, which only the mint can know, is cut to half,
+// and Vault carries the engine's warning to the client on the verified
+// write and on status/<name>.
+func TestLeaseSettingsThatCannotWorkThroughVault(t *testing.T) {
+	ctx := ctxFor(t)
+	const name, p = "lease-settings", "oauth2"
+	sim, err := startSimulator("lease-settings", map[string]time.Duration{p: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	root := shared.root
+	t.Cleanup(func() { root.delete(context.Background(), mount+"/config/"+name) })
+
+	err = configure(ctx, root, mount, name, p, sim, map[string]any{"ttl": "1s"})
+	expectRefused(t, "ttl=1s", err, http.StatusBadRequest, "ttl must be 0 (no cap) or at least 2s, not 1s")
+	err = configure(ctx, root, mount, name, p, sim, map[string]any{"lease_mode": "none", "max_ttl": "5m"})
+	expectRefused(t, "max_ttl with lease_mode=none", err, http.StatusBadRequest, "max_ttl (5m0s) caps a lease", "write max_ttl=0 with lease_mode=none")
+
+	client := sim.client(p)
+	written, err := root.write(ctx, mount+"/config/"+name, map[string]any{
+		"provider": p, "token_url": sim.tokenURL(p), "client_id": client.ID, "client_secret": client.Secret,
+		"expiry_margin": "1m", "verify": true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cut = "expiry_margin (1m0s) is more than half the token's lifetime (20s): leases on it end 10s before it expires"
+	if !slices.ContainsFunc(written.Warnings, func(w string) bool { return strings.Contains(w, cut) }) {
+		t.Errorf("the verified write's warnings %q do not say %q", written.Warnings, cut)
+	}
+	status, err := root.read(ctx, mount+"/status/"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(status.Warnings, func(w string) bool { return strings.Contains(w, cut) }) {
+		t.Errorf("status/%s warnings %q do not say %q", name, status.Warnings, cut)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,6 +65,70 @@ func TestEngineLogLevelIsSetAtRegistration(t *testing.T) {
 	// Both plugin processes log their mint of the config (info).
 	if n := len(filter(logLines(shared.vault.LogPath, "minted token: "), "config="+name+" ")); n < 2 {
 		t.Errorf("%d \"minted token\" lines for config %s, want one from each registration", n, name)
+	}
+}
+
+// TestEngineLogLevelFromTheServersEnvironment: a plugin process inherits
+// the server's environment, so PARTNERTOKEN_LOG_LEVEL set for the server
+// (a systemd unit's Environment=) sets the level of a registration that
+// has none. Where the registration sets it too, Vault uses the
+// registration's value and OpenBao the server's (serverEnvWins), as
+// docs/operations.md says.
+func TestEngineLogLevelFromTheServersEnvironment(t *testing.T) {
+	ctx := ctxFor(t)
+	dir, err := os.MkdirTemp(env.workDir, "log-level-env-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := startVaultWithEnv(ctx, dir, []string{backend.LogLevelEnv + "=trace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Stop)
+	const name = "log-level"
+	bin := filepath.Join(env.pluginDir, pluginName)
+
+	// Registered with no environment of its own.
+	if err := registerCatalogEntry(ctx, v.root, pluginName, bin, env.pluginVersion); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.mountPlugin(ctx, mount); err != nil {
+		t.Fatal(err)
+	}
+	if err := configure(ctx, v.root, mount, name, "oauth2", shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	inherited := readIDs(ctx, t, v.root, mount+"/token/"+name)
+
+	// The same binary registered under another name with a level of its own.
+	const own, ownMount = pluginName + "-own-log-level", "partner-own-log-level"
+	if err := registerCatalogEntry(ctx, v.root, own, bin, env.pluginVersion, backend.LogLevelEnv+"=info"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.root.write(ctx, "sys/mounts/"+ownMount, map[string]any{
+		"type": own, "config": map[string]any{"plugin_version": env.pluginVersion},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.root.write(ctx, ownMount+"/settings", map[string]any{"allowed_token_url_hosts": "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := configure(ctx, v.root, ownMount, name, "oauth2", shared.sim, nil); err != nil {
+		t.Fatal(err)
+	}
+	registered := readIDs(ctx, t, v.root, ownMount+"/token/"+name)
+
+	lines := logLines(v.LogPath, "leasing token: ")
+	for _, id := range inherited {
+		if !containsAny(lines, "request_id="+id) {
+			t.Errorf("with %s=trace in the server's environment and none at registration, the engine wrote no leasing line for read %s", backend.LogLevelEnv, id)
+		}
+	}
+	for _, id := range registered {
+		if traced := containsAny(lines, "request_id="+id); traced != env.server.serverEnvWins {
+			t.Errorf("%s=trace for the server, =info at registration: %s wrote a leasing line for read %s: %v, want %v (the server's value wins: %v)",
+				backend.LogLevelEnv, env.server.product, id, traced, env.server.serverEnvWins, env.server.serverEnvWins)
+		}
 	}
 }
 

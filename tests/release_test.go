@@ -71,7 +71,17 @@ func TestRelease(t *testing.T) {
 	if got := strings.TrimSpace(runCommand(t, ctx, clone, "make", "-s", "version")); got != version {
 		t.Errorf("make -s version on the tag prints %q, want %s", got, version)
 	}
-	built := runCommand(t, ctx, clone, "make", "--no-print-directory", "build")
+	// docs/installing.md's build from source, which runs make build.
+	fromSource := filepath.Join(work, "from-source")
+	if err := os.MkdirAll(fromSource, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	built := docShell{dir: clone}.run(t, ctx, "installing-source", docBlock(t, "docs/installing.md", "run", "installing-source", map[string]string{
+		"/etc/vault/plugins/": fromSource + "/",
+	}))
+	if sha256Of(t, filepath.Join(fromSource, pluginName)) != sha256Of(t, filepath.Join(clone, "bin", pluginName)) {
+		t.Errorf("installing-source did not copy the binary make build built")
+	}
 	bin := filepath.Join(clone, "bin", pluginName)
 	for _, p := range releasePlatforms {
 		if p.os == runtime.GOOS && p.arch == runtime.GOARCH {
@@ -124,7 +134,7 @@ func TestRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer vault.Stop()
-	runDocBlock(t, ctx, vault, filepath.Join("..", "docs", "installing.md"), "## From a release", dist, map[string]string{
+	runDocBlock(t, ctx, vault, "docs/installing.md", "installing-release", dist, map[string]string{
 		"/etc/vault/plugins/": pluginDir + "/",
 		"VERSION=v0.1.0":      "VERSION=" + version,
 	})
@@ -154,13 +164,7 @@ func runCommand(t *testing.T, ctx context.Context, dir string, name string, args
 	t.Helper()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	for _, kv := range os.Environ() {
-		switch strings.SplitN(kv, "=", 2)[0] {
-		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VERSION", "PLATFORMS":
-			continue
-		}
-		cmd.Env = append(cmd.Env, kv)
-	}
+	cmd.Env = withoutMakeVars(os.Environ())
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	t.Logf("%s %s (%s)", name, strings.Join(args, " "), time.Since(start).Round(time.Second))
@@ -168,6 +172,21 @@ func runCommand(t *testing.T, ctx context.Context, dir string, name string, args
 		t.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), dir, err, out)
 	}
 	return string(out)
+}
+
+// withoutMakeVars is environ without the variables of the `make test` that
+// runs the suite, which a user's shell does not have: make's own, and the
+// ones the Makefile reads.
+func withoutMakeVars(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VERSION", "PLATFORMS":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // readSums reads a sha256sum file: file name to hex digest.

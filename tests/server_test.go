@@ -35,6 +35,12 @@ type serverKind struct {
 	// Raft (disable_standby_reads turns it off); Vault's community edition
 	// forwards every request.
 	standbyReads bool
+	// serverEnvWins: where the server's own environment and a plugin's
+	// registration (-env) set the same variable, the plugin process gets
+	// the server's value. OpenBao lets go-plugin append the server's
+	// environment last; Vault (1.16 and later) puts the registration's last
+	// unless VAULT_PLUGIN_USE_LEGACY_ENV_LAYERING is set.
+	serverEnvWins bool
 }
 
 var (
@@ -51,6 +57,7 @@ var (
 		envPrefix:     "BAO_",
 		auditInConfig: true,
 		standbyReads:  true,
+		serverEnvWins: true,
 	}
 	serverKinds = []serverKind{vaultKind, openbaoKind}
 )

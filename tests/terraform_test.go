@@ -240,11 +240,10 @@ func (e *terraformExample) checkUpgrade() {
 		t.Errorf("after applying the upgrade the mount has plugin_version %s running %s, want %s running %s until a reload",
 			version, running, upgrade.version, env.pluginVersion)
 	}
-	if _, err := v.root.write(ctx, "sys/plugins/reload/backend", map[string]any{"plugin": pluginName}); err != nil {
-		t.Fatalf("reloading the plugin: %v", err)
-	}
-	if _, running := mountVersions(ctx, t, v, exampleMount); running != upgrade.version {
-		t.Errorf("after the reload the mount runs %s, want %s", running, upgrade.version)
+	// The reload as docs/terraform.md says, which prints the version running.
+	out := runDocBlock(t, ctx, v, "docs/terraform.md", "terraform-reload", t.TempDir(), nil)
+	if _, running := mountVersions(ctx, t, v, exampleMount); running != upgrade.version || !strings.HasSuffix(strings.TrimSpace(out), upgrade.version) {
+		t.Errorf("after the reload the mount runs %s, want %s; the block printed:\n%s", running, upgrade.version, out)
 	}
 	if _, err := v.root.read(ctx, "sys/plugins/catalog/secret/"+pluginName+"?version="+env.pluginVersion); statusOf(err) != http.StatusNotFound {
 		t.Errorf("the version upgraded from is still registered (reading it: %v)", err)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/backend"
 )
 
 // TestUpgrade upgrades a mount in place by running the one-node commands
@@ -70,7 +72,7 @@ func TestUpgrade(t *testing.T) {
 		mints[partner] = sim.mints(t, partner)
 	}
 
-	runDocBlock(t, ctx, vault, filepath.Join("..", "docs", "upgrading.md"), "## One node", download, map[string]string{
+	runDocBlock(t, ctx, vault, "docs/upgrading.md", "upgrading-one-node", download, map[string]string{
 		"OLD=v0.1.0 NEW=v0.2.0":      fmt.Sprintf("OLD=%s NEW=%s", older, newer),
 		"PLUGINS=/etc/vault/plugins": "PLUGINS=" + pluginDir,
 	})
@@ -116,6 +118,40 @@ func TestUpgrade(t *testing.T) {
 	}
 	if n := sim.mints(t, "dupr"); n != mints["dupr"]+1 {
 		t.Errorf("a new config on %s caused %d mints, want 1", newer, n-mints["dupr"])
+	}
+
+	// The old version retired as the page says, then the log level of the
+	// version running set as docs/operations.md says: registered again with
+	// the file the upgrade installed, which the old one's name no longer is.
+	sh := docShell{addr: vault.Addr, token: rootToken, dir: work, env: []string{"OLD=" + older, "PLUGINS=" + pluginDir}}
+	sh.run(t, ctx, "upgrading-deregister", docBlock(t, "docs/upgrading.md", "run", "upgrading-deregister", nil))
+	if _, err := os.Stat(oldBin); !os.IsNotExist(err) {
+		t.Errorf("%s is still there after upgrading-deregister (%v)", oldBin, err)
+	}
+	untraced := readIDs(ctx, t, root, path+"/token/after-upgrade")
+	sh.run(t, ctx, "operations-log-level", docBlock(t, "docs/operations.md", "run", "operations-log-level", nil))
+	entry, err := root.read(ctx, "sys/plugins/catalog/secret/"+pluginName+"?version="+newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (OpenBao does not show a catalog entry's env; the leasing lines below
+	// tell whether the plugin has it.)
+	if entry.Data["command"] != filepath.Base(newBin) || entry.Data["sha256"] != sha256Of(t, newBin) {
+		t.Errorf("the catalog entry of %s after operations-log-level: %v, want command %s and its sha256",
+			newer, entry.Data, filepath.Base(newBin))
+	}
+	checkRunningPlugin(t, ctx, root, path, newer, sha256Of(t, newBin))
+	traced := readIDs(ctx, t, root, path+"/token/after-upgrade")
+	lines := logLines(vault.LogPath, "leasing token: ")
+	for _, id := range untraced {
+		if containsAny(lines, "request_id="+id) {
+			t.Errorf("before operations-log-level the engine wrote a leasing line for read %s: it was registered without %s", id, backend.LogLevelEnv)
+		}
+	}
+	for _, id := range traced {
+		if !containsAny(lines, "request_id="+id) {
+			t.Errorf("after operations-log-level the engine wrote no leasing line for read %s", id)
+		}
 	}
 }
 

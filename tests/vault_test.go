@@ -78,6 +78,16 @@ func startVault(ctx context.Context, dir string, extra ...string) (*vaultServer,
 // startVaultWithPlugins is startVault with another plugin directory, for
 // tests of other builds of the plugin (a release, two versions).
 func startVaultWithPlugins(ctx context.Context, dir, pluginDir string, extra ...string) (*vaultServer, error) {
+	return startServer(ctx, dir, pluginDir, nil, extra...)
+}
+
+// startVaultWithEnv is startVault with environ added to the server's own
+// environment, which its plugin processes inherit.
+func startVaultWithEnv(ctx context.Context, dir string, environ []string, extra ...string) (*vaultServer, error) {
+	return startServer(ctx, dir, env.pluginDir, environ, extra...)
+}
+
+func startServer(ctx context.Context, dir, pluginDir string, environ []string, extra ...string) (*vaultServer, error) {
 	port, err := freePortPair()
 	if err != nil {
 		return nil, err
@@ -100,7 +110,7 @@ func startVaultWithPlugins(ctx context.Context, dir, pluginDir string, extra ...
 		// chances to show up.
 		"-log-level=trace",
 	}, extra...)
-	cmd := serverCommand(dir, nil, args...)
+	cmd := serverCommand(dir, environ, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", env.serverBin, err)
