@@ -1,5 +1,3 @@
-// Package backend is the partnertoken secrets engine: partner credentials
-// under config/<name>, their bearer tokens as Vault leases under token/<name>.
 package backend
 
 import (
@@ -10,13 +8,12 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/hashicorp/go-cleanhttp"
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // Version is reported to Vault (`vault plugin list`, `vault secrets list
@@ -32,15 +29,15 @@ expires and kept in storage so restarts do not mint again.
 Write credentials to config/<name>, read the token from token/<name>.
 `
 
-// Options replace the backend's collaborators in tests.
-type Options struct {
-	// Providers replaces the built-in providers.
-	Providers provider.Registry
-	Clock     clockwork.Clock
-	// Retry replaces the waits between attempts of one mint.
-	Retry *retryPolicy
-	// Jitter replaces the random draw that spreads lease ends.
-	Jitter func() float64
+// options replace the backend's collaborators in tests.
+type options struct {
+	// providers replaces the built-in providers.
+	providers provider.Registry
+	clock     clockwork.Clock
+	// retry replaces the waits between attempts of one mint.
+	retry *retryPolicy
+	// jitter replaces the random draw that spreads lease ends.
+	jitter func() float64
 }
 
 // backend is one mount: the paths, and the parts they call.
@@ -49,12 +46,9 @@ type backend struct {
 
 	providers provider.Registry
 	clock     clockwork.Clock
-	client    *http.Client
-	minter    *minter
-	cache     *tokenCache
+	retry     retryPolicy
 	metrics   *metrics
-	statuses  *mintStatuses
-	guard     *dialGuard
+	lastMints *lastMints
 	// delays remembers recent delays that leases must leave room for.
 	delays delayWatch
 	// leaseRates measures each config's leased reads.
@@ -62,6 +56,10 @@ type backend struct {
 	// jitter draws in [0, 1) how much of the jitter share a lease loses.
 	jitter func() float64
 
+	// Built by attach, once the mount's logger and storage are known.
+	allowlist *allowlist
+	client    *http.Client
+	cache     *tokenCache
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
 	ctx    context.Context
@@ -72,7 +70,7 @@ type backend struct {
 
 // Factory builds the backend for Vault.
 func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
-	b := newBackend(Options{})
+	b := newBackend(options{})
 	if err := b.attach(ctx, conf); err != nil {
 		return nil, err
 	}
@@ -80,9 +78,10 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 }
 
 // attach connects the backend to its mount: Vault's system view
-// (remembering the answers asked on every request) and storage, which the
-// token cache and the mount's settings live in. It ends with the
-// framework's own Setup.
+// (remembering the answers asked on every request), the framework's own
+// Setup, and then, in one place, the parts that use the mount's logger and
+// storage: the allowlist, the HTTP client to partners (which connects only
+// where the allowlist allows), the minter and the token cache.
 func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error {
 	if conf.StorageView == nil {
 		return errors.New("the backend config carries no storage view")
@@ -95,30 +94,35 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 	if err := b.Setup(ctx, conf); err != nil {
 		return err
 	}
-	b.guard.storage = conf.StorageView
+	logger := b.Logger()
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.allowlist = &allowlist{storage: conf.StorageView}
+	b.client = egress.NewClient(b.allowlist.current, logger)
+	minter := &minter{providers: b.providers, client: b.client, clock: b.clock, retry: b.retry, logger: logger}
 	b.cache = newTokenCache(cacheDeps{
-		ctx:      b.ctx,
-		storage:  conf.StorageView,
-		clock:    b.clock,
-		logger:   b.Logger(),
-		mint:     b.minter.mintRotating,
-		writable: b.WriteSafeReplicationState,
-		metrics:  b.metrics,
-		statuses: b.statuses,
-		events:   b.sendEvent,
-		limits:   &refreshLimits{storage: conf.StorageView, tokenURL: b.tokenURL},
-		delays:   &b.delays,
+		ctx:          b.ctx,
+		storage:      conf.StorageView,
+		clock:        b.clock,
+		logger:       logger,
+		requestToken: minter.trySecrets,
+		writable:     b.WriteSafeReplicationState,
+		metrics:      b.metrics,
+		lastMints:    b.lastMints,
+		events:       b.sendEvent,
+		limits:       &refreshLimits{storage: conf.StorageView, clock: b.clock, tokenURL: b.tokenURL},
+		delays:       &b.delays,
 	})
 	return nil
 }
 
-func newBackend(opts Options) *backend {
+func newBackend(opts options) *backend {
 	b := &backend{
-		providers: opts.Providers,
-		clock:     opts.Clock,
+		providers: opts.providers,
+		clock:     opts.clock,
+		retry:     defaultRetryPolicy,
+		jitter:    opts.jitter,
 		metrics:   newMetrics(),
-		statuses:  &mintStatuses{},
-		guard:     &dialGuard{},
+		lastMints: &lastMints{},
 	}
 	if b.providers == nil {
 		b.providers = provider.Builtin()
@@ -126,17 +130,12 @@ func newBackend(opts Options) *backend {
 	if b.clock == nil {
 		b.clock = clockwork.NewRealClock()
 	}
-	logger := func() hclog.Logger { return b.Logger() }
-	b.client = newHTTPClient(logger, b.guard)
-	b.minter = &minter{providers: b.providers, client: b.client, clock: b.clock, retry: defaultRetryPolicy, logger: logger}
-	b.jitter = rand.Float64
-	if opts.Jitter != nil {
-		b.jitter = opts.Jitter
+	if opts.retry != nil {
+		b.retry = *opts.retry
 	}
-	if opts.Retry != nil {
-		b.minter.retry = *opts.Retry
+	if b.jitter == nil {
+		b.jitter = rand.Float64
 	}
-	b.ctx, b.cancel = context.WithCancel(context.Background())
 
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -177,27 +176,6 @@ func (b *backend) tokenURL(cfg *Config) string {
 	return cfg.effectiveTokenURL(p.Spec())
 }
 
-// maxResponseHeaderBytes bounds the header block of a partner's answer, as
-// provider.MaxBodySize bounds its body: a token answer's headers are a few
-// hundred bytes, and Go's default (10 MiB) would let a partner, or
-// something in front of it, hold that much of Vault's memory per request.
-const maxResponseHeaderBytes = 64 << 10
-
-// newHTTPClient is the client every partner request goes through. Redirects
-// are refused: following one would send the credentials to a URL the
-// operator never configured (a 307 re-sends the body, custom auth headers
-// survive any redirect). guard connects only where the mount allows.
-func newHTTPClient(logger func() hclog.Logger, guard *dialGuard) *http.Client {
-	transport := cleanhttp.DefaultPooledTransport()
-	transport.DialContext = guard.dialContext
-	transport.Proxy = guard.proxy
-	transport.MaxResponseHeaderBytes = maxResponseHeaderBytes
-	return &http.Client{
-		Transport:     loggingTransport{next: transport, logger: logger},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // invalidate keeps memory in step with storage written elsewhere: on
 // performance standbys and replicated clusters Vault calls it for every key
 // another node changes.
@@ -216,7 +194,7 @@ func (b *backend) invalidate(_ context.Context, key string) {
 // them again.
 func (b *backend) settingsChanged() {
 	b.cache.limits.reset()
-	b.guard.reset()
+	b.allowlist.reset()
 }
 
 // cleanup runs when the mount is unmounted or the plugin reloads: nothing

@@ -59,7 +59,7 @@ func BenchmarkTokenReadMiss(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		// Dropping the entry and the stored token forces a mint.
-		if err := env.b.cache.forget(ctx, "p"); err != nil {
+		if err := env.b.cache.discardToken(ctx, "p"); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := env.request(logical.ReadOperation, "token/p", nil); err != nil {
@@ -85,7 +85,7 @@ func BenchmarkTokenReadMissSimulator(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				if err := env.b.cache.forget(ctx, partner); err != nil {
+				if err := env.b.cache.discardToken(ctx, partner); err != nil {
 					b.Fatal(err)
 				}
 				env.readToken(partner)

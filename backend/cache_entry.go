@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // cacheEntry is what memory holds for one config. Its config and token
@@ -20,9 +20,9 @@ type cacheEntry struct {
 	config *Config
 	token  *storedToken // nil when no token is cached
 
-	// read is set once a reader got this token: only tokens in use are
+	// inUse is set once a reader got this token: only tokens in use are
 	// refreshed ahead, so an idle config costs no mints.
-	read atomic.Bool
+	inUse atomic.Bool
 	// refreshing is set while a background refresh of this entry waits for
 	// its turn or runs, so the timer and the periodic function never both
 	// queue one.

@@ -15,7 +15,7 @@ import (
 var operationsDoc = filepath.Join("..", "docs", "operations.md")
 
 // The plugin's own code: what runs inside Vault and writes its log.
-var pluginSources = []string{filepath.Join("..", "backend", "*.go"), filepath.Join("..", "provider", "*.go"), filepath.Join("..", "main.go")}
+var pluginSources = []string{filepath.Join("..", "backend", "*.go"), filepath.Join("..", "internal", "provider", "*.go"), filepath.Join("..", "internal", "egress", "*.go"), filepath.Join("..", "main.go")}
 
 // logLine is one message the plugin can write, at its level.
 type logLine struct{ level, message string }

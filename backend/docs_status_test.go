@@ -33,10 +33,7 @@ func TestStatusSampleIsWhatTheEngineSays(t *testing.T) {
 		}
 	}
 	// DUPR's production endpoint is answered by the simulator.
-	env.b.minter.client = &http.Client{
-		Transport:     reroute{from: prodURL, to: sim.TokenURL(partnersim.DUPR)},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	env.b.client.Transport = reroute{from: prodURL, to: sim.TokenURL(partnersim.DUPR)}
 	client := partnersim.DefaultClients()[partnersim.DUPR]
 	env.mustOK(logical.CreateOperation, "config/dupr", map[string]any{
 		"provider": "dupr", "environment": "production", "client_id": client.ID, "client_secret": client.Secret,

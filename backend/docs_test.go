@@ -1,8 +1,6 @@
 package backend
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,9 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // The documents that must describe the engine's schema, as the engine
@@ -116,110 +111,6 @@ func TestDocsCoverEveryPath(t *testing.T) {
 			t.Errorf("%s has a section %s for a path the engine does not have", pathsDoc, heading)
 		}
 	}
-}
-
-// oasDocument is the engine's OpenAPI document as plain JSON values.
-type oasDocument struct {
-	Paths      map[string]map[string]any `json:"paths"`
-	Components struct {
-		Schemas map[string]struct {
-			Properties map[string]map[string]any `json:"properties"`
-		} `json:"schemas"`
-	} `json:"components"`
-}
-
-// openAPIDocument asks a backend made by Factory, as Vault makes it, for
-// its OpenAPI document.
-func openAPIDocument(t *testing.T) *oasDocument {
-	t.Helper()
-	ctx := context.Background()
-	conf := logical.TestBackendConfig()
-	conf.StorageView = &logical.InmemStorage{}
-	// The help operation asks Vault for its version.
-	conf.System = &logical.StaticSystemView{PluginEnvironment: &logical.PluginEnvironment{}}
-	b, err := Factory(ctx, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Cleanup(ctx) })
-	resp, err := b.HandleRequest(ctx, &logical.Request{Operation: logical.HelpOperation, Storage: conf.StorageView})
-	if err != nil {
-		t.Fatal(err)
-	}
-	oas, ok := resp.Data["openapi"].(*framework.OASDocument)
-	if !ok {
-		t.Fatalf("no OpenAPI document in the help response: %v", resp.Data)
-	}
-	raw, err := json.Marshal(oas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc oasDocument
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	if len(doc.Paths) == 0 {
-		t.Fatal("the OpenAPI document has no paths")
-	}
-	return &doc
-}
-
-// schemaProperties resolves a schema, inline or a $ref to a component.
-func (d *oasDocument) schemaProperties(t *testing.T, schema any) map[string]map[string]any {
-	t.Helper()
-	s, _ := schema.(map[string]any)
-	if ref, ok := s["$ref"].(string); ok {
-		return d.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")].Properties
-	}
-	props := map[string]map[string]any{}
-	if p, ok := s["properties"].(map[string]any); ok {
-		for name, v := range p {
-			props[name], _ = v.(map[string]any)
-		}
-	}
-	return props
-}
-
-// requestFields are the body fields of method on path.
-func (d *oasDocument) requestFields(t *testing.T, path, method string) map[string]map[string]any {
-	t.Helper()
-	op, _ := d.Paths[path][method].(map[string]any)
-	body, _ := op["requestBody"].(map[string]any)
-	content, _ := body["content"].(map[string]any)
-	media, _ := content["application/json"].(map[string]any)
-	return d.schemaProperties(t, media["schema"])
-}
-
-// operationFields are the query parameters and body fields of method on
-// path; not the path's own parameters (the name).
-func (d *oasDocument) operationFields(t *testing.T, path, method string) []string {
-	t.Helper()
-	op, _ := d.Paths[path][method].(map[string]any)
-	var names []string
-	params, _ := op["parameters"].([]any)
-	for _, p := range params {
-		if param, ok := p.(map[string]any); ok && param["in"] == "query" {
-			names = append(names, param["name"].(string))
-		}
-	}
-	for name := range d.requestFields(t, path, method) {
-		names = append(names, name)
-	}
-	return names
-}
-
-// responseFields are the fields of the declared 200 answer of op.
-func (d *oasDocument) responseFields(t *testing.T, op map[string]any) []string {
-	t.Helper()
-	responses, _ := op["responses"].(map[string]any)
-	ok200, _ := responses["200"].(map[string]any)
-	content, _ := ok200["content"].(map[string]any)
-	media, _ := content["application/json"].(map[string]any)
-	var names []string
-	for name := range d.schemaProperties(t, media["schema"]) {
-		names = append(names, name)
-	}
-	return names
 }
 
 // operationWord is how docs/paths.md names an operation, as Vault's CLI

@@ -1,12 +1,33 @@
 package backend
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
+)
+
+// The errors the engine answers requests with, and the status each
+// becomes: a partner's failure is a 502 that names it, an operator's
+// mistake a 400 that says what to fix.
+
+var (
+	// errNoConfig is returned for a name nobody configured.
+	errNoConfig = errors.New("no such config")
+	// errConfigChanged is returned by a mint whose config was rewritten
+	// while the partner was answering; its token is thrown away.
+	errConfigChanged = errors.New("config changed during the mint")
+	// errConfigDeleted is the errConfigChanged of a config deleted while
+	// the partner was answering: nothing of the mint is recorded.
+	errConfigDeleted = fmt.Errorf("config deleted during the mint: %w", errConfigChanged)
+	// errStopping is returned by a mint asked for while the mount shuts down.
+	errStopping = errors.New("the mount is shutting down")
+	// errLeaseEnding refuses the renewal of a lease with less than minLease
+	// left: its holder must read token/<name> again for the next token.
+	errLeaseEnding = errors.New("the lease is about to end")
 )
 
 // mintError turns a failed mint into what the reader sees: 502 Bad Gateway
@@ -25,4 +46,25 @@ func partnerStatus(err error) int {
 		return perr.Status
 	}
 	return 0
+}
+
+// invalidWrite is a config write the merge refused: the operator's mistake,
+// answered with a 400 that says what to fix.
+type invalidWrite struct{ err error }
+
+func (w invalidWrite) Error() string { return w.err.Error() }
+
+// writeRefusal answers a failed config write: 400 for the operator's
+// mistake, the error itself otherwise.
+func writeRefusal(err error) (*logical.Response, error) {
+	var invalid invalidWrite
+	if errors.As(err, &invalid) {
+		return logical.ErrorResponse("%s", invalid.Error()), nil
+	}
+	return nil, err
+}
+
+// noSuchConfig is the answer for a name nobody configured.
+func noSuchConfig(mount, name string) error {
+	return logical.CodedError(http.StatusNotFound, fmt.Sprintf("no config named %q: write %sconfig/%s first", name, mount, name))
 }

@@ -10,9 +10,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
 )
 
 // testAllowedHosts is the test mounts' allowed_token_url_hosts: the test
@@ -89,14 +90,23 @@ func newTestEnvAt(t testing.TB, start time.Time) *testEnv {
 // reload or a Vault restart does.
 func (env *testEnv) newBackend() *backend {
 	env.t.Helper()
-	return env.newBackendWith(nil)
+	return env.newBackendWith(options{})
 }
 
-// newBackendWith starts another backend on the same storage with the given
-// providers instead of the built-in ones (nil: the built-in ones).
-func (env *testEnv) newBackendWith(providers provider.Registry) *backend {
+// newBackendWith starts another backend on the same storage with opts;
+// what they leave unset is the test clock, retries at once and no jitter.
+func (env *testEnv) newBackendWith(opts options) *backend {
 	env.t.Helper()
-	b := newBackend(Options{Providers: providers, Clock: env.clock, Retry: &retryPolicy{initial: time.Millisecond, max: 10 * time.Millisecond}, Jitter: noJitter})
+	if opts.clock == nil {
+		opts.clock = env.clock
+	}
+	if opts.retry == nil {
+		opts.retry = &atOnce
+	}
+	if opts.jitter == nil {
+		opts.jitter = noJitter
+	}
+	b := newBackend(opts)
 	conf := logical.TestBackendConfig()
 	conf.StorageView = env.storage
 	conf.System = env.system
@@ -197,8 +207,57 @@ func (env *testEnv) readToken(name string) *logical.Response {
 func (env *testEnv) waitRefresh(n int) {
 	env.t.Helper()
 	env.partner.waitMint(n)
-	env.b.cache.background.Wait()
+	env.settle()
 }
+
+// settle waits for the mount's background work to end: shared mints and
+// the events sent after them, background refreshes.
+func (env *testEnv) settle() {
+	env.b.cache.work.Wait()
+}
+
+// requestWaiting sends a request whose waits on the engine's clock (a
+// partner's Retry-After, the back-off between attempts) pass at once: the
+// fake clock moves on by step whenever something waits on it, until the
+// request is answered.
+func (env *testEnv) requestWaiting(step time.Duration, op logical.Operation, path string) (*logical.Response, error) {
+	var resp *logical.Response
+	var err error
+	ctx, answered := context.WithCancel(context.Background())
+	go func() {
+		defer answered()
+		resp, err = env.request(op, path, nil)
+	}()
+	for env.clock.BlockUntilContext(ctx, 1) == nil && ctx.Err() == nil {
+		env.clock.Advance(step)
+	}
+	<-ctx.Done()
+	return resp, err
+}
+
+// atOnce retries a failed attempt at once: the test partners answer on
+// loopback, and only a wait the partner asks for is spent on the fake clock.
+var atOnce = retryPolicy{}
 
 // noJitter draws no jitter, so tests can expect exact lease TTLs.
 func noJitter() float64 { return 0 }
+
+// within fails the test unless done is closed within a generous real-time
+// bound (a deadlock guard, not a timing assertion).
+func within(t *testing.T, what string, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not finish", what)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := c.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.GetCounter().GetValue()
+}

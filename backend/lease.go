@@ -1,190 +1,273 @@
 package backend
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
+	"sync"
 	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// What a read of token/<name> is leased as: the lease a read gets (lease),
+// its answer with a Vault lease or, with lease_mode=none, without one, and
+// what a renewal keeps a lease for. The timing rules they apply are in
+// lease_rules.go; the delay allowance that shortens every lease is
+// delayWatch, below.
+
+// grant is the lease one read gets: ttl from at, shortened by allowance.
+type grant struct {
+	entry          *cacheEntry
+	ttl, allowance time.Duration
+	at             time.Time
+}
+
+// lease finds the token for a read that arrived at arrived and the lease
+// it gets, at least minLease long and ending before the token's safe end
+// even after the delays the answer may meet on its way to the reader: the
+// lease is counted from the request's arrival, and shortened by the delay
+// allowance, which the read's own time in the engine may raise
+// (docs/how-it-works.md#leases-and-delays).
+func (b *backend) lease(ctx context.Context, name string, arrived time.Time) (*grant, error) {
+	tally := readTally{metrics: b.metrics, name: name}
+	defer tally.done()
+	allowance := b.delays.allowance(arrived)
+	for attempt := 0; ; attempt++ {
+		e, minted, err := b.cache.get(ctx, name, allowance, &tally)
+		if err != nil {
+			return nil, err
+		}
+		now := b.clock.Now()
+		if !minted {
+			// A mint's wait is the partner's, not the machine's: only
+			// cached reads measure how slow the engine is.
+			b.delays.observe(now, now.Sub(arrived))
+			allowance = max(allowance, now.Sub(arrived))
+		}
+		allowance = max(allowance, b.delays.allowance(now))
+		ttl := e.config.leaseTTL(e.token, now, allowance, b.System().MaxLeaseTTL(), b.jitter())
+		// A fresh token is served if it can be leased at all; a cached one
+		// only with minServedLease left (see there).
+		if ttl >= minServedLease || (minted && ttl >= minLease) {
+			return &grant{entry: e, ttl: ttl, allowance: allowance, at: now}, nil
+		}
+		if minted || attempt > 0 {
+			return nil, tooShortToLease(name, e, now, allowance)
+		}
+		// Time passed, or the allowance grew, since the token was found
+		// servable: look again, which mints.
+	}
+}
+
+// tooShortToLease is the 502 for a token that cannot be leased for
+// minLease even right after its mint: leasing it anyway would let the lease
+// outlive the token, and every read would mint again.
+func tooShortToLease(name string, e *cacheEntry, now time.Time, allowance time.Duration) error {
+	tok := e.token
+	life := tok.lifetime()
+	return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+		"the partner's token for config %q lives %s, too short to lease: after the %s expiry margin, "+
+			"the %s the mint and the answer took and %s kept for delays, less than %s was left before it expires; "+
+			"ask the partner for longer-lived tokens or lower expiry_margin",
+		name, life.Round(10*time.Millisecond), e.config.margin(life), now.Sub(tok.IssuedAt).Round(10*time.Millisecond),
+		allowance.Round(10*time.Millisecond), minLease))
+}
+
+// tokenData is what every read returns of tok: never the config's secrets.
+func tokenData(tok *storedToken) map[string]any {
+	data := make(map[string]any, len(tok.Extra)+5)
+	for k, v := range tok.Extra {
+		data[k] = v
+	}
+	data["access_token"] = tok.AccessToken
+	data["token_type"] = tok.TokenType
+	data["expires_at"] = tok.ExpiresAt.UTC().Format(time.RFC3339)
+	return data
+}
+
+// leasedResponse shapes a cached token as a lease that ends g.ttl from now.
+// A renewable lease (the default) starts with the config's renewal period
+// and renewals keep it for as much, never past that end (renewalTTL).
+func (b *backend) leasedResponse(g *grant) *logical.Response {
+	cfg, tok := g.entry.config, g.entry.token
+	internal := map[string]any{"config": g.entry.name}
+	ttl := g.ttl
+	if cfg.renewable() {
+		// A TTL of at most the lease less a second: the holder's first
+		// renewal, at once, then returns the whole TTL (left is truncated
+		// to whole seconds), so its LifetimeWatcher does not give up at
+		// once and re-read within the same second
+		// (docs/how-it-works.md#the-two-second-floor).
+		period := cfg.renewalPeriod(tok, g.allowance)
+		ttl = min(max(g.ttl-time.Second, minLease), period)
+	}
+	resp := b.Secret(secretTokenType).Response(tokenData(tok), internal)
+	resp.Secret.TTL = ttl
+	resp.Secret.MaxTTL = g.ttl
+	resp.Secret.Renewable = cfg.renewable()
+	return resp
+}
+
+// The ways token/<name> can be read (config field lease_mode).
 const (
-	// minLease is the shortest lease handed to a reader. Vault turns a TTL
-	// of 0 into the mount's default (32 days by default), so a token that
-	// cannot be leased at least this long is replaced before it is served.
-	minLease = time.Second
-
-	// minServedLease is the shortest lease a cached token is served with;
-	// a token with less left is replaced first. consul-template (Vault
-	// Agent's template engine) drops a Vault read that completes in the same
-	// wall-clock second as the one before: its "index" is
-	// time.Now().Unix() (dependency/dependency.go, respWithMetadata) and a
-	// read with an unchanged index is "no new data (index was the same)"
-	// (watch/view.go, fetch). A 1 s lease made the Agent re-read within the
-	// second, and if that read got the new token it was dropped: the Agent
-	// slept 85-95% of the new lease with the expired token in the file (issue
-	// 16). With 2 s, a non-renewable lease is re-read after at least 1.7 s;
-	// a renewable one, whose TTL is then at most its lease less a second
-	// (tokenResponse), is renewed and re-read at least a second later.
-	minServedLease = 2 * time.Second
-
-	// The safety margin between the end of a reader's lease and the token's
-	// expiry, when the config does not set expiry_margin: 10% of the
-	// lifetime, kept between these bounds.
-	minAutoMargin = 5 * time.Second
-	maxAutoMargin = 5 * time.Minute
-
-	// lastRefreshShare is the latest point, as a share of the time until
-	// every lease on a token has ended, at which it is refreshed: the rest is
-	// left for the mint itself.
-	lastRefreshShare = 0.95
-
-	// jitterShare is the largest share of the margin a lease is shortened
-	// by at random, so leases taken at the same time end spread out.
-	jitterShare = 0.5
+	// leaseModePerRead makes every read a Vault lease: right for Vault Agent
+	// templates and Vault Proxy's cache, which read once per lease.
+	leaseModePerRead = "per_read"
+	// leaseModeNone returns the token with no lease, for readers that read
+	// on every request: a lease per read would pile up in Vault's expiration
+	// manager (docs/how-it-works.md#why-lease_modenone-exists).
+	leaseModeNone = "none"
 )
 
-// validateLeaseCaps refuses a ttl or max_ttl that no cached read could be
-// served under: leaseTTL caps every lease at them, and a cached token is
-// served only with a lease of minServedLease (see there), so a shorter cap
-// fails every read but the one that mints. Without a lease
-// (lease_mode=none) they cap nothing; refuseUnleasedCaps has that case.
-func validateLeaseCaps(cfg *Config) error {
-	if cfg.leaseMode() != leaseModePerRead {
+func (c *Config) leaseMode() string {
+	if c.LeaseMode == "" {
+		return leaseModePerRead
+	}
+	return c.LeaseMode
+}
+
+func validateLeaseMode(mode string) error {
+	switch mode {
+	case "", leaseModePerRead, leaseModeNone:
 		return nil
 	}
-	for _, limit := range []struct {
-		field string
-		value time.Duration
-	}{{"ttl", cfg.TTL}, {"max_ttl", cfg.MaxTTL}} {
-		if limit.value > 0 && limit.value < minServedLease {
-			return fmt.Errorf("%s must be 0 (no cap) or at least %s, not %s: a cached token is served only with a lease of at least %s, "+
-				"so a shorter cap would fail every read but the one that mints", limit.field, minServedLease, limit.value, minServedLease)
+	return fmt.Errorf("lease_mode must be %s (a Vault lease per read) or %s (no lease; ttl and rotation_period tell when to read again), not %q",
+		leaseModePerRead, leaseModeNone, mode)
+}
+
+// unleasedResponse shapes a token for lease_mode=none: no Secret, so Vault
+// keeps no lease, with ttl and rotation_period as Vault's database static
+// roles return them, which Vault Agent reads as when to read again
+// (docs/how-it-works.md#reads-without-a-lease).
+func (b *backend) unleasedResponse(e *cacheEntry, now time.Time, allowance time.Duration) *logical.Response {
+	resp := &logical.Response{Data: tokenData(e.token)}
+	resp.Data["ttl"] = int64(e.config.rereadTTL(e.token, now, allowance) / time.Second)
+	resp.Data["rotation_period"] = int64(e.token.lifetime().Round(time.Second) / time.Second)
+	return resp
+}
+
+const (
+	// internalEnd and internalPeriod are the keys, in the internal data
+	// of leases granted by v0.1.0, of the instant the lease was granted
+	// until and of its renewal period in seconds. Leases now carry
+	// neither (leaseEndOf, periodOf): Vault stores a lease's internal data
+	// with every lease, on integrated storage in the Raft log.
+	internalEnd    = "lease_end"
+	internalPeriod = "lease_period"
+)
+
+// renewalTTL is what a renewal of secret keeps it for: the time left to
+// the end it was granted until, less the delay allowance, at most its
+// renewal period and the increment asked for; errLeaseEnding once less
+// than minLease is left. It never extends a lease.
+func (b *backend) renewalTTL(secret *logical.Secret) (time.Duration, error) {
+	end, err := leaseEndOf(secret)
+	if err != nil {
+		return 0, err
+	}
+	now := b.clock.Now()
+	left := (end.Sub(now) - b.delays.allowance(now)).Truncate(time.Second)
+	if left < minLease {
+		return 0, errLeaseEnding
+	}
+	ttl := left
+	if period := periodOf(secret); period > 0 && period < ttl {
+		ttl = period
+	}
+	if inc := secret.Increment; inc > 0 && inc < ttl {
+		ttl = max(inc, minLease)
+	}
+	return ttl, nil
+}
+
+// periodOf is a lease's renewal period: its TTL, which the first answer
+// set to the period (or to less, for a lease shorter than one) and every
+// renewal since to at most that. Leases granted by v0.1.0 carry it in their
+// internal data, which comes back from Vault through JSON, so the number
+// may be a float or a json.Number.
+func periodOf(secret *logical.Secret) time.Duration {
+	switch v := secret.InternalData[internalPeriod].(type) {
+	case int64:
+		return time.Duration(v) * time.Second
+	case float64:
+		return time.Duration(v) * time.Second
+	case json.Number:
+		n, _ := v.Int64()
+		return time.Duration(n) * time.Second
+	}
+	return secret.TTL
+}
+
+// leaseEndOf is the end a lease was granted until: its issue time plus its
+// max TTL, which is also where Vault (and OpenBao) caps every renewal
+// (framework.CalculateTTL from the lease's IssueTime). Vault issues the
+// lease a moment after the engine computed it, less than the delays the
+// lease was already shortened by (delayWatch) and its truncation to whole
+// seconds. Leases granted by v0.1.0 carry their end in their internal data,
+// which then counts.
+func leaseEndOf(secret *logical.Secret) (time.Time, error) {
+	if s, ok := secret.InternalData[internalEnd].(string); ok {
+		end, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("the lease's %s %q is not a time: %w", internalEnd, s, err)
 		}
+		return end, nil
 	}
-	return nil
-}
-
-// margin is how long before the token's expiry every lease on it ends, so
-// no reader ever holds an expired token. It never exceeds half the token's
-// lifetime, so a short-lived token can still be leased.
-func (c *Config) margin(lifetime time.Duration) time.Duration {
-	m := c.ExpiryMargin
-	if m <= 0 {
-		m = min(max(lifetime/10, minAutoMargin), maxAutoMargin)
+	if secret.IssueTime.IsZero() || secret.MaxTTL <= 0 {
+		return time.Time{}, errors.New("the lease has no issue time and max TTL to renew within")
 	}
-	return min(m, lifetime/2)
+	return secret.IssueTime.Add(secret.MaxTTL), nil
 }
 
-// marginCut tells, for a token of lifetime, that margin cut the config's
-// expiry_margin to half the lifetime, or is "" when it did not. The
-// lifetime is known only once a token is minted, so a write cannot refuse
-// such a margin; status/<name> and a verify=true write say it instead.
-func (c *Config) marginCut(lifetime time.Duration) string {
-	if c.ExpiryMargin <= lifetime/2 {
-		return ""
+const (
+	// delayWindow is how long an observed delay keeps shortening leases: the
+	// longest delay of the current and the previous window counts.
+	delayWindow = time.Minute
+	// maxDelayAllowance bounds what one pathological stall can take off every
+	// lease for the next minute or two.
+	maxDelayAllowance = 30 * time.Second
+)
+
+// delayWatch remembers the longest delay the engine saw recently between a
+// cached read's arrival and its answer, or between a refresh timer's due
+// time and its firing: the delay allowance every lease is shortened by, so
+// a lease still ends before the token does on a starved machine
+// (docs/how-it-works.md#leases-and-delays).
+type delayWatch struct {
+	mu sync.Mutex
+	// start is the beginning of the current window; cur and prev are the
+	// longest delays of the current and the previous window.
+	start     time.Time
+	cur, prev time.Duration
+}
+
+// observe records a delay seen at now.
+func (w *delayWatch) observe(now time.Time, d time.Duration) {
+	if d <= 0 {
+		return
 	}
-	return fmt.Sprintf("expiry_margin (%s) is more than half the token's lifetime (%s): leases on it end %s before it expires, half its lifetime",
-		c.ExpiryMargin, lifetime.Round(time.Second), c.margin(lifetime).Round(time.Second))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.roll(now)
+	w.cur = max(w.cur, min(d, maxDelayAllowance))
 }
 
-// leaseEnd is when every lease on tok has ended: its safe end.
-func (c *Config) leaseEnd(tok *storedToken) time.Time {
-	return tok.ExpiresAt.Add(-c.margin(tok.lifetime()))
+// allowance is the longest delay observed in the current or previous window.
+func (w *delayWatch) allowance(now time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.roll(now)
+	return max(w.cur, w.prev)
 }
 
-// leaseTTL is the lease a reader gets at now: the time left until the
-// lease end less guard (the delays the answer may still meet on its way
-// to the reader, see delayWatch), capped by the config's ttl and max_ttl and
-// by the mount's maximum, shortened by up to the lease slack less a second
-// (jitter in [0, 1)) so that the leases on one token do not all end, and
-// are not all revoked, at the same instant, and truncated to whole seconds
-// as Vault would truncate it anyway. Every step only shortens the lease, so
-// it never ends after the token's safe end; it is below minLease when the
-// token cannot be leased at all.
-func (c *Config) leaseTTL(tok *storedToken, now time.Time, guard, mountMax time.Duration, jitter float64) time.Duration {
-	ttl := c.leaseEnd(tok).Sub(now) - guard
-	for _, limit := range []time.Duration{c.TTL, c.MaxTTL, mountMax} {
-		if limit > 0 && ttl > limit {
-			ttl = limit
-		}
+func (w *delayWatch) roll(now time.Time) {
+	switch elapsed := now.Sub(w.start); {
+	case w.start.IsZero() || elapsed >= 2*delayWindow || elapsed < 0:
+		w.start, w.cur, w.prev = now, 0, 0
+	case elapsed >= delayWindow:
+		w.start, w.prev, w.cur = w.start.Add(delayWindow), w.cur, 0
 	}
-	// The jitter leaves a second of the slack to the truncation below.
-	if spread := time.Duration(jitter * float64(c.leaseSlack(tok.lifetime())-time.Second)); ttl > minServedLease && spread > 0 {
-		ttl -= min(spread, ttl-minServedLease)
-	}
-	return ttl.Truncate(time.Second)
-}
-
-// leaseSlack is the most leaseTTL takes off a lease besides guard: its
-// jitter (up to jitterShare of the margin) and the truncation to whole
-// seconds together, and never less than that one second of truncation.
-// shortestLease counts it, so the refresh ahead comes before any lease on
-// the token can end: a lease read a moment after the mint and truncated by
-// almost a second once ended, and Vault Proxy let it go, just before the
-// refresh, and Proxy read the old token once more
-// (TestProxyServesManyReadsFromOneLeasePerToken under load).
-func (c *Config) leaseSlack(lifetime time.Duration) time.Duration {
-	return max(time.Duration(jitterShare*float64(c.margin(lifetime))), time.Second)
-}
-
-// servable reports whether tok can still be served from the cache at now:
-// leased for at least minServedLease after guard.
-func (c *Config) servable(tok *storedToken, now time.Time, guard time.Duration) bool {
-	return tok != nil && c.leaseEnd(tok).Sub(now)-guard >= minServedLease
-}
-
-// refreshAt is when a replacement for tok is minted in the background:
-// once refresh_fraction of its lifetime has passed, and in any case a little
-// before every lease on it has ended (sooner by guard, the recent delays
-// that shorten leases), so readers never have to wait.
-//
-// Vault Agent re-reads a non-renewable lease after 85% to 95% of it
-// (consul-template dependency/vault_common.go, leaseCheckWait). A token
-// read just after its mint can therefore be re-read slightly before the
-// refresh (85% of a lease of 90% of the lifetime is 76.5%); that re-read gets
-// the same, still valid token with a short lease, and the one after it the
-// new token. Refreshing earlier than 80% would cost more than one mint in 30
-// per day for hour-long tokens.
-//
-// Leases are jittered (leaseTTL): the refresh also comes before the
-// shortest lease a fresh token can get ends.
-func (c *Config) refreshAt(tok *storedToken, guard time.Duration) time.Time {
-	life := tok.lifetime()
-	fraction := c.RefreshFraction
-	if fraction <= 0 {
-		fraction = defaultRefreshFraction
-	}
-	return tok.IssuedAt.Add(min(time.Duration(float64(life)*fraction), time.Duration(float64(c.shortestLease(tok, guard))*lastRefreshShare)))
-}
-
-// shortestLease is the earliest end, counted from tok's mint, of any lease
-// on it: its safe end, less guard and the lease slack (jitter and
-// truncation).
-func (c *Config) shortestLease(tok *storedToken, guard time.Duration) time.Duration {
-	life := tok.lifetime()
-	return max(life-c.margin(life)-guard-c.leaseSlack(life), 0)
-}
-
-// renewalPeriod is the TTL of a renewable lease on tok, and the most a
-// renewal extends it by; its max TTL is the lease's end.
-//
-// Vault Proxy's cache and Agent templates hold a renewable lease through
-// api.LifetimeWatcher, which renews at once and then every 2/3 of the
-// lease duration plus a third of its grace (10-20% of the lease), and gives
-// up, making Proxy evict the read and Agent read again, once a renewal
-// returns no more than 4 graces: at most 0.8 of a period before the
-// lease's end (vault/api lifetime_watcher.go, doRenewWithOptions,
-// calculateSleepDuration, calculateGrace). A lease granted with its whole
-// time as TTL would be let go after 70% of it, before the refresh ahead on
-// a fresh token, so Proxy would come back for the old token and then again
-// for the new one. A period no longer than the time between the refresh
-// ahead and the shortest lease's end makes the holder read again only
-// after the refresh: one read per token lifetime. It is at least a
-// twentieth of the lifetime, for configs whose refresh comes late.
-func (c *Config) renewalPeriod(tok *storedToken, guard time.Duration) time.Duration {
-	refresh := c.refreshAt(tok, guard).Sub(tok.IssuedAt)
-	return max((c.shortestLease(tok, guard) - refresh).Truncate(time.Second), (tok.lifetime() / 20).Truncate(time.Second), minLease)
-}
-
-// renewable reports whether reads get renewable leases.
-func (c *Config) renewable() bool {
-	return c.leaseMode() == leaseModePerRead && !c.LeaseNotRenewable
 }

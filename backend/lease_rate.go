@@ -14,9 +14,9 @@ const (
 	rateWindow  = time.Minute
 	rateBuckets = 6
 	// liveLeaseWarning is the number of live leases per config past which
-	// status/<name> warns and the log says so: each costs Vault memory
-	// (BENCHMARKS.md, Lease growth), tens of megabytes at this count, and
-	// Vault revokes every one of them through the plugin.
+	// status/<name> warns and the log says so: each costs Vault memory and
+	// a revocation through the plugin
+	// (docs/how-it-works.md#why-lease_modenone-exists).
 	liveLeaseWarning = 10_000
 	// rateWarningEvery bounds the warning's log lines per config.
 	rateWarningEvery = 10 * time.Minute
@@ -54,7 +54,7 @@ func (r *leaseRates) of(name string) *leaseRate {
 	return v.(*leaseRate)
 }
 
-func (r *leaseRates) forget(name string) { r.byName.Delete(name) }
+func (r *leaseRates) remove(name string) { r.byName.Delete(name) }
 
 // note counts a lease granted at now that Vault keeps for ttl unless it is
 // renewed, and logs a warning (at most

@@ -2,11 +2,17 @@ package backend
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 func TestPluginLoggerLevel(t *testing.T) {
@@ -66,5 +72,36 @@ func TestCachedReadsLogOnlyAtTrace(t *testing.T) {
 	env.readToken("p")
 	if added := strings.TrimPrefix(env.logs.String(), before); !strings.Contains(added, "leasing token") {
 		t.Errorf("a cached read at trace logged %q, want its leasing line", added)
+	}
+}
+
+func TestLogsNeverContainTheSecret(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", map[string]any{"next_client_secret": "next-secret-0987"})
+	// A full cycle: temporary failures, a retry, a refusal, a fallback to
+	// the next secret, a failed refresh and a forced one.
+	env.partner.inject(partnersim.Fault{Status: 503}, partnersim.Fault{Status: 500})
+	env.readToken("p")
+	env.partner.acceptSecrets("next-secret-0987")
+	env.partner.inject(partnersim.Fault{Status: 401})
+	env.clock.Advance(10 * time.Second)
+	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
+	env.clock.Advance(10 * time.Second)
+	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
+
+	logs := env.logs.String()
+	if !strings.Contains(logs, "minted token") || !strings.Contains(logs, "mint attempt failed") {
+		t.Fatalf("the cycle was not logged:\n%s", logs)
+	}
+	for _, secret := range []string{testClientSecret, "next-secret-0987"} {
+		for _, form := range []string{
+			secret,
+			url.QueryEscape(secret),
+			base64.StdEncoding.EncodeToString([]byte(testClientID + ":" + secret)),
+		} {
+			if strings.Contains(logs, form) {
+				t.Fatalf("logs contain a form of the secret %q:\n%s", form, logs)
+			}
+		}
 	}
 }

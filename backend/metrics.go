@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // metrics are the mount's counters and latency summaries. Each backend (one
@@ -108,8 +108,8 @@ func (m *metrics) mintCount(name, providerName string) int64 {
 	return int64(out.GetCounter().GetValue())
 }
 
-// forget drops a deleted config's series.
-func (m *metrics) forget(name string) {
+// deleteSeries drops a deleted config's series.
+func (m *metrics) deleteSeries(name string) {
 	for _, vec := range m.perConfig {
 		vec.DeletePartialMatch(prometheus.Labels{"config": name})
 	}

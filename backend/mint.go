@@ -12,7 +12,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 const (
@@ -33,6 +34,7 @@ func (p retryPolicy) backOff() backoff.BackOff {
 	b.MaxInterval = p.max
 	b.Multiplier = 2
 	b.RandomizationFactor = 0.5 // jitter, so a fleet of nodes does not retry in step
+	b.Reset()
 	return b
 }
 
@@ -56,21 +58,21 @@ type minter struct {
 	client    *http.Client
 	clock     clockwork.Clock
 	retry     retryPolicy
-	logger    func() hclog.Logger
+	logger    hclog.Logger
 }
 
-// mintRotating asks the partner for one token within ctx, which carries the
-// config's timeout. A refused current secret is retried once with the next
-// one during a rotation.
-func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
+// trySecrets asks the partner for one token with the config's current
+// secret and, during a rotation, when the partner refuses that one, with the
+// next. ctx carries the config's timeout.
+func (m *minter) trySecrets(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
 	p, ok := m.providers[cfg.Provider]
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
 	}
-	tok, err := m.mintRetrying(ctx, name, p, cfg, cfg.ClientSecret)
+	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
-		m.logger().Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
-		tok, err = m.mintRetrying(ctx, name, p, cfg, cfg.NextClientSecret)
+		m.logger.Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
+		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret)
 		if err == nil {
 			return &mintResult{token: tok, secret: cfg.NextClientSecret, usedNext: true}, nil
 		}
@@ -81,11 +83,12 @@ func (m *minter) mintRotating(ctx context.Context, name string, cfg *Config) (*m
 	return &mintResult{token: tok, secret: cfg.ClientSecret}, nil
 }
 
-// mintRetrying makes attempts with one secret until one succeeds, one fails
-// for good or the budget is spent. Network errors, timeouts, 408, 429 and
-// 5xx are retried with exponential backoff and jitter (a 429 waits as long
-// as the partner asks); refusals are not.
-func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
+// retryAttempts makes attempts with one secret until one succeeds, one fails
+// for good or the budget (cfg.Timeout, counted on the engine's clock) is
+// spent. Network errors, timeouts, 408, 429 and 5xx are retried with
+// exponential backoff and jitter (a 429 or 503 waits as long as the partner
+// asks); refusals are not.
+func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
 	req := &provider.Request{
 		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
 		ClientID:     cfg.ClientID,
@@ -94,70 +97,66 @@ func (m *minter) mintRetrying(ctx context.Context, name string, p provider.Provi
 		Options:      cfg.Options,
 		Client:       m.client,
 		Now:          m.clock.Now,
+		Logger:       m.logger,
 	}
-	attempts := 0
-	var last error
-	tok, err := backoff.Retry(ctx, func() (*provider.Token, error) {
-		attempts++
+	intervals := m.retry.backOff()
+	began := m.clock.Now()
+	for attempt := 1; ; attempt++ {
 		start := m.clock.Now()
-		tok, err := provider.Mint(ctx, p, req) // one attempt
-		if err != nil {
-			last = err
-			m.logger().Debug("mint attempt failed", "config", name, "provider", cfg.Provider, "attempt", attempts,
-				"status", partnerStatus(err), "duration", m.clock.Since(start).String(), "error", err.Error())
-			return nil, retryable(err)
+		tok, err := provider.Mint(ctx, p, req)
+		if err == nil {
+			return tok, nil
 		}
-		return tok, nil
-	},
-		backoff.WithBackOff(m.retry.backOff()),
-		backoff.WithMaxElapsedTime(cfg.Timeout),
-	)
-	if err == nil {
-		return tok, nil
-	}
-	if last == nil {
-		return nil, err
-	}
-	var later *retryLater
-	switch {
-	case errors.As(err, &later) && later.wait > 0:
-		return nil, fmt.Errorf("%w (the partner asked to wait %s before trying again, beyond the %s timeout)", last, later.wait, cfg.Timeout)
-	case attempts > 1:
-		return nil, fmt.Errorf("gave up after %d attempts within the %s timeout: %w", attempts, cfg.Timeout, last)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return nil, fmt.Errorf("%w (within the %s timeout)", last, cfg.Timeout)
-	default:
-		return nil, last
+		m.logger.Debug("mint attempt failed", "config", name, "provider", cfg.Provider, "attempt", attempt,
+			"status", partnerStatus(err), "duration", m.clock.Since(start).String(), "error", err.Error())
+		wait, again, asked := retryWait(err, intervals)
+		switch {
+		case !again || ctx.Err() != nil:
+			return nil, gaveUp(ctx, err, attempt, cfg.Timeout)
+		case m.clock.Since(began)+wait > cfg.Timeout && asked:
+			return nil, fmt.Errorf("%w (the partner asked to wait %s before trying again, beyond the %s timeout)", err, wait, cfg.Timeout)
+		case m.clock.Since(began)+wait > cfg.Timeout:
+			return nil, gaveUp(ctx, err, attempt, cfg.Timeout)
+		}
+		timer := m.clock.NewTimer(wait)
+		select {
+		case <-timer.Chan():
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, gaveUp(ctx, err, attempt, cfg.Timeout)
+		}
 	}
 }
 
-// retryLater carries a partner's requested wait to the retry loop while
-// keeping the partner's error for the final message.
-type retryLater struct {
-	partner *provider.Error
-	wait    time.Duration
-}
-
-func (r *retryLater) Error() string { return r.partner.Error() }
-
-func (r *retryLater) Unwrap() []error {
-	return []error{r.partner, &backoff.RetryAfterError{Duration: r.wait}}
-}
-
-// retryable classifies a failed attempt for the retry loop.
-func retryable(err error) error {
+// retryWait decides what follows a failed attempt: whether to try again,
+// and after how long; asked says the partner named the wait.
+func retryWait(err error, intervals backoff.BackOff) (wait time.Duration, again, asked bool) {
 	perr, ok := provider.AsError(err)
 	switch {
-	case errors.Is(err, errAddressRefused):
+	case errors.Is(err, egress.ErrRefused):
 		// The mount does not allow the address: it will not allow it on
 		// the next attempt either.
-		return backoff.Permanent(err)
-	case !ok, !perr.Temporary():
+		return 0, false, false
+	case !ok, !perr.Transient():
 		// Refusals and unusable answers: the same request fails again.
-		return backoff.Permanent(err)
+		return 0, false, false
 	case perr.RetryAfter > 0:
-		return &retryLater{partner: perr, wait: min(perr.RetryAfter, maxRetryAfter)}
+		intervals.Reset()
+		return min(perr.RetryAfter, maxRetryAfter), true, true
 	default:
-		return err
+		return intervals.NextBackOff(), true, false
+	}
+}
+
+// gaveUp is the error of a mint that stopped retrying after last, its
+// attempts'th failed attempt: how many there were, or that the budget ran out.
+func gaveUp(ctx context.Context, last error, attempts int, timeout time.Duration) error {
+	switch {
+	case attempts > 1:
+		return fmt.Errorf("gave up after %d attempts within the %s timeout: %w", attempts, timeout, last)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w (within the %s timeout)", last, timeout)
+	default:
+		return last
 	}
 }

@@ -1,15 +1,14 @@
 package backend
 
 import (
-	"encoding/base64"
-	"errors"
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 	"net"
 	"net/http"
-	"net/url"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -50,13 +49,25 @@ func TestRetryAfterIsHonouredWithinTheBudget(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
 	env.partner.inject(partnersim.Fault{Status: http.StatusTooManyRequests, RetryAfter: "1"})
-	start := time.Now()
-	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
-		t.Fatalf("got %v", got)
+	done := make(chan struct{})
+	var resp *logical.Response
+	var err error
+	go func() {
+		defer close(done)
+		resp, err = env.request(logical.ReadOperation, "token/p", nil)
+	}()
+	// The mint waits on the engine's clock for the second the partner asked.
+	if err := env.clock.BlockUntilContext(t.Context(), 1); err != nil {
+		t.Fatal(err)
 	}
-	// A floor, not a timing assertion: the retry must not come early.
-	if waited := time.Since(start); waited < time.Second {
-		t.Fatalf("retried after %s, before the partner's Retry-After of 1s", waited)
+	env.clock.Advance(time.Second - time.Millisecond)
+	if n := env.partner.requests(); n != 1 {
+		t.Fatalf("the partner saw %d requests before its Retry-After of 1s had passed, want 1", n)
+	}
+	env.clock.Advance(time.Millisecond)
+	within(t, "the read after the partner's wait", done)
+	if err != nil || resp.Data["access_token"] != env.partner.token(1) {
+		t.Fatalf("got %v %v", resp, err)
 	}
 }
 
@@ -75,6 +86,7 @@ func TestRetryAfterBeyondTheBudgetSaysSo(t *testing.T) {
 
 func TestUnreachablePartnerExhaustsTheBudgetClearly(t *testing.T) {
 	env := newTestEnv(t)
+	env.b = env.newBackendWith(options{retry: &retryPolicy{initial: 10 * time.Millisecond, max: 100 * time.Millisecond}})
 	// A port nothing listens on: connections are refused at once.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -83,40 +95,11 @@ func TestUnreachablePartnerExhaustsTheBudgetClearly(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	env.writeConfig("p", map[string]any{"token_url": "http://" + addr + "/token", "timeout": "1s"})
-	_, err = env.request(logical.ReadOperation, "token/p", nil)
+	// The back-off between attempts passes on the engine's clock, which
+	// spends the budget.
+	_, err = env.requestWaiting(100*time.Millisecond, logical.ReadOperation, "token/p")
 	if err == nil || !strings.Contains(err.Error(), "gave up after") || !strings.Contains(err.Error(), "within the 1s timeout") {
 		t.Fatalf("got %v", err)
-	}
-}
-
-func TestRefusalIsRememberedUntilTheConfigChanges(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	env.partner.failNext(http.StatusUnauthorized)
-	if _, err := env.request(logical.ReadOperation, "token/p", nil); err == nil {
-		t.Fatal("refused read succeeded")
-	}
-	_, err := env.request(logical.ReadOperation, "token/p", nil)
-	var coded logical.HTTPCodedError
-	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway ||
-		!strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "remembered: no new attempt for another 30s") {
-		t.Fatalf("second read: %v, want a 502 saying the refusal is remembered", err)
-	}
-	if n := env.partner.requests(); n != 1 {
-		t.Fatalf("a remembered refusal still reached the partner: %d requests", n)
-	}
-
-	env.clock.Advance(30 * time.Second)
-	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(1) {
-		t.Fatalf("after the back-off got %v", got)
-	}
-
-	env.partner.failNext(http.StatusUnauthorized)
-	env.mustOK(logical.UpdateOperation, "config/p", nil)
-	env.request(logical.ReadOperation, "token/p", nil)
-	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_secret": testClientSecret})
-	if got := env.readToken("p").Data["access_token"]; got != env.partner.token(2) {
-		t.Fatalf("a config write did not clear the refusal: %v", got)
 	}
 }
 
@@ -144,68 +127,80 @@ func TestRotationFallsBackToTheNextSecretAndPromotesIt(t *testing.T) {
 	}
 }
 
-func TestVerifyRefusesCredentialsThePartnerRejects(t *testing.T) {
-	env := newTestEnv(t)
-	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
-		"provider": "oauth2", "token_url": env.partner.URL(), "client_id": testClientID,
-		"client_secret": "wrong-secret-123", "verify": true,
-	})
-	if err != nil || resp == nil || !resp.IsError() {
-		t.Fatalf("got %v %v", resp, err)
+// TestPartnerFaults drives every kind of partner misbehaviour through the
+// engine against the simulator: each ends in a clear error or a token,
+// never a panic, an empty token or a cached failure.
+func TestPartnerFaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		partner string
+		faults  []partnersim.Fault
+		timeout string
+		want    string // substring of the error; "" when the read must succeed
+	}{
+		{"malformed JSON with 200 is refused", partnersim.Podero, []partnersim.Fault{{Malformed: true}}, "", "answer is not the expected JSON"},
+		{"a body over 1 MiB is refused", partnersim.Dinie, []partnersim.Fault{{Oversize: true}}, "", "larger than 1048576 bytes"},
+		{"a 200 without a token is refused", partnersim.OAuth2, []partnersim.Fault{{Status: 200, Body: `{"token_type":"bearer","expires_in":3600}`, ContentType: "application/json"}}, "", "answer has no token"},
+		{"a negative lifetime is refused", partnersim.OAuth2, []partnersim.Fault{{Status: 200, Body: `{"access_token":"abc","expires_in":-5}`, ContentType: "application/json"}}, "", "already expired"},
+		{"an absurd lifetime is refused", partnersim.Podero, []partnersim.Fault{{Status: 200, Body: `{"access_token":"abc","expires_in":99999999999,"token_type":"Bearer"}`, ContentType: "application/json"}}, "", "implausibly long"},
+		{"a lifetime of the wrong type is refused", partnersim.Dinie, []partnersim.Fault{{Status: 200, Body: `{"access_token":"abc","expires_in":{"s":1},"token_type":"bearer"}`, ContentType: "application/json"}}, "", "not the expected JSON"},
+		{"a body that trickles past the budget times out clearly", partnersim.DUPR, []partnersim.Fault{{Trickle: true, TrickleInterval: 300 * time.Millisecond, Times: 10}}, "1s", "no complete answer before the deadline (within the 1s timeout)"},
+		{"a slow answer past the budget times out clearly", partnersim.Setu, []partnersim.Fault{{Delay: 5 * time.Second, Times: 10}}, "1s", "within the 1s timeout"},
+		{"503 then a token is retried to success", partnersim.DOKU, []partnersim.Fault{{Status: 503}, {Status: 502}}, "", ""},
+		{"429 with Retry-After then a token succeeds", partnersim.Dinie, []partnersim.Fault{{Status: 429, RetryAfter: "1"}}, "", ""},
+		{"429 with X-RateLimit-Reset is honoured", partnersim.Dinie, []partnersim.Fault{{Status: 429, RateLimitReset: time.Now().Add(time.Second)}}, "", ""},
+		{"a refusal with the partner's body names it", partnersim.DUPR, []partnersim.Fault{{Status: 403}}, "", "HTTP 403"},
 	}
-	msg := resp.Error().Error()
-	for _, want := range []string{"nothing was stored", "HTTP 401", "invalid_client"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("%q does not mention %q", msg, want)
-		}
-	}
-	if strings.Contains(msg, "wrong-secret-123") {
-		t.Fatalf("message echoes the secret: %s", msg)
-	}
-	if cfg, _ := readConfig(t.Context(), env.storage, "p"); cfg != nil {
-		t.Fatal("rejected credentials were stored")
-	}
-
-	resp = env.mustOK(logical.CreateOperation, "config/p", map[string]any{
-		"provider": "oauth2", "token_url": env.partner.URL(), "client_id": testClientID,
-		"client_secret": testClientSecret, "verify": true,
-	})
-	if resp.Data["verified"] != true {
-		t.Fatalf("verify response: %v", resp.Data)
-	}
-	env.readToken("p")
-	if n := env.partner.mints(); n != 1 {
-		t.Fatalf("the verifying token was not kept: %d mints", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Real time for the simulator: these faults play out on the
+			// wire. The engine's clock starts at the same time, for DOKU's
+			// timestamp window.
+			env := newTestEnvAt(t, time.Now())
+			sim := startSimulator(t, partnersim.Options{})
+			data := simConfig(sim, tt.partner, "")
+			if tt.timeout != "" {
+				data["timeout"] = tt.timeout
+			}
+			env.mustOK(logical.CreateOperation, "config/p", data)
+			for _, f := range tt.faults {
+				if err := sim.Inject(tt.partner, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A partner's Retry-After passes on the engine's clock.
+			resp, err := env.requestWaiting(time.Second, logical.ReadOperation, "token/p")
+			if tt.want == "" {
+				if err != nil || resp.Data["access_token"] == "" {
+					t.Fatalf("got %v %v, want a token", resp, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got a token %v, want an error about %q", resp.Data["access_token"], tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %q does not say %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), data["client_secret"].(string)) {
+				t.Fatalf("error echoes the secret: %v", err)
+			}
+			if tok, _ := readToken(t.Context(), env.storage, "p"); tok != nil {
+				t.Fatal("a failed mint left a token in storage")
+			}
+		})
 	}
 }
 
-func TestLogsNeverContainTheSecret(t *testing.T) {
+func TestRedirectsAreNotFollowed(t *testing.T) {
 	env := newTestEnv(t)
-	env.writeConfig("p", map[string]any{"next_client_secret": "next-secret-0987"})
-	// A full cycle: temporary failures, a retry, a refusal, a fallback to
-	// the next secret, a failed refresh and a forced one.
-	env.partner.inject(partnersim.Fault{Status: 503}, partnersim.Fault{Status: 500})
-	env.readToken("p")
-	env.partner.acceptSecrets("next-secret-0987")
-	env.partner.inject(partnersim.Fault{Status: 401})
-	env.clock.Advance(10 * time.Second)
-	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
-	env.clock.Advance(10 * time.Second)
-	env.mustOK(logical.UpdateOperation, "refresh/p", nil)
-
-	logs := env.logs.String()
-	if !strings.Contains(logs, "minted token") || !strings.Contains(logs, "mint attempt failed") {
-		t.Fatalf("the cycle was not logged:\n%s", logs)
-	}
-	for _, secret := range []string{testClientSecret, "next-secret-0987"} {
-		for _, form := range []string{
-			secret,
-			url.QueryEscape(secret),
-			base64.StdEncoding.EncodeToString([]byte(testClientID + ":" + secret)),
-		} {
-			if strings.Contains(logs, form) {
-				t.Fatalf("logs contain a form of the secret %q:\n%s", form, logs)
-			}
-		}
+	// Not a partner: a server that only redirects.
+	redirect := httptest.NewServer(http.RedirectHandler("https://attacker.example/token", http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	env.writeConfig("p", map[string]any{"token_url": redirect.URL + "/token", "client_secret": testClientSecret})
+	_, err := env.request(logical.ReadOperation, "token/p", nil)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 307") {
+		t.Fatalf("got %v, want the redirect refused", err)
 	}
 }

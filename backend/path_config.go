@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -29,6 +28,18 @@ drops the cached token: the next read mints with the new settings.
 `
 
 func pathConfig(b *backend) []*framework.Path {
+	// Creating and updating a config are one write: it merges with what is
+	// stored, if anything.
+	write := &framework.PathOperation{
+		Callback: b.pathConfigWrite,
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationVerb: "write",
+		},
+		// verify=true calls the partner before the storage write;
+		// forwarding first keeps it to one call.
+		ForwardPerformanceStandby:   true,
+		ForwardPerformanceSecondary: true,
+	}
 	return []*framework.Path{
 		{
 			Pattern: "config/" + framework.GenericNameRegex("name"),
@@ -39,26 +50,8 @@ func pathConfig(b *backend) []*framework.Path {
 			Fields:         configFields(b.providers),
 			ExistenceCheck: b.pathConfigExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.CreateOperation: &framework.PathOperation{
-					Callback: b.pathConfigWrite,
-					DisplayAttrs: &framework.DisplayAttributes{
-						OperationVerb: "write",
-					},
-					// verify=true calls the partner before the storage
-					// write; forwarding first keeps it to one call.
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback: b.pathConfigWrite,
-					DisplayAttrs: &framework.DisplayAttributes{
-						OperationVerb: "write",
-					},
-					// verify=true calls the partner before the storage
-					// write; forwarding first keeps it to one call.
-					ForwardPerformanceStandby:   true,
-					ForwardPerformanceSecondary: true,
-				},
+				logical.CreateOperation: write,
+				logical.UpdateOperation: write,
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: b.pathConfigRead,
 					DisplayAttrs: &framework.DisplayAttributes{
@@ -155,7 +148,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, _ *logical.Request, d *f
 	if err := b.cache.removeConfig(ctx, name); err != nil {
 		return nil, err
 	}
-	b.leaseRates.forget(name)
+	b.leaseRates.remove(name)
 	return nil, nil
 }
 
@@ -169,7 +162,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 			strings.Join(unknown, ", "), req.MountPoint+req.Path), nil
 	}
 	merge := func(stored *Config) (*Config, error) {
-		hosts, err := b.guard.allowed(ctx)
+		hosts, err := b.allowlist.current(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -222,20 +215,4 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		}
 	}
 	return deprecationNotice(b.providers[e.config.Provider].Spec(), resp), nil
-}
-
-// invalidWrite is a config write the merge refused: the operator's mistake,
-// answered with a 400 that says what to fix.
-type invalidWrite struct{ err error }
-
-func (w invalidWrite) Error() string { return w.err.Error() }
-
-// writeRefusal answers a failed config write: 400 for the operator's
-// mistake, the error itself otherwise.
-func writeRefusal(err error) (*logical.Response, error) {
-	var invalid invalidWrite
-	if errors.As(err, &invalid) {
-		return logical.ErrorResponse("%s", invalid.Error()), nil
-	}
-	return nil, err
 }

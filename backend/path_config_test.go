@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -174,8 +174,8 @@ func TestConfigRedirectingTheSecretNeedsTheSecret(t *testing.T) {
 func TestConfigFieldOfAnotherProviderIsRefused(t *testing.T) {
 	env := newTestEnv(t)
 	providers := provider.Builtin()
-	providers["other"] = otherProvider{}
-	env.b = env.newBackendWith(providers)
+	providers["other"] = otherProvider{providers["oauth2"]}
+	env.b = env.newBackendWith(options{providers: providers})
 	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
 		"provider": "other", "token_url": "https://x.example/t", "client_id": "a", "client_secret": "secret",
 		"scopes": "read",
@@ -221,3 +221,10 @@ func TestChangingEnvironmentNeedsTheSecretOnlyWhenTheURLChanges(t *testing.T) {
 		t.Fatalf("environment under a token_url override: %+v", cfg)
 	}
 }
+
+// otherProvider is a second provider kind for tests about fields that
+// belong to one provider and not another: oauth2's protocol under another
+// spec, which the tests never mint with.
+type otherProvider struct{ provider.Provider }
+
+func (otherProvider) Spec() provider.Spec { return provider.Spec{Name: "other", DisplayName: "Other"} }

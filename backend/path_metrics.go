@@ -2,9 +2,10 @@ package backend
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -102,8 +103,8 @@ func metricsJSON(families []*dto.MetricFamily) map[string]any {
 			}
 			series = append(series, s)
 		}
-		sort.Slice(series, func(i, j int) bool {
-			return series[i]["config"].(string) < series[j]["config"].(string)
+		slices.SortStableFunc(series, func(a, b map[string]any) int {
+			return cmp.Compare(configLabel(a), configLabel(b))
 		})
 		out[mf.GetName()] = map[string]any{
 			"help":   mf.GetHelp(),
@@ -112,4 +113,10 @@ func metricsJSON(families []*dto.MetricFamily) map[string]any {
 		}
 	}
 	return out
+}
+
+// configLabel is the config a series is about; "" for one without the label.
+func configLabel(series map[string]any) string {
+	config, _ := series["config"].(string)
+	return config
 }

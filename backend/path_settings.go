@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
 )
 
 const (
@@ -85,12 +87,12 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	if !(s.RefreshRate >= 0.01 && s.RefreshRate <= 10000) {
 		return logical.ErrorResponse("refresh_rate must be between 0.01 and 10000 refreshes a second"), nil
 	}
-	var hosts *allowedHosts
+	var hosts *egress.Allowlist
 	if v, ok := d.GetOk("allowed_token_url_hosts"); ok {
-		if hosts, err = parseAllowedHosts(v.([]string)); err != nil {
+		if hosts, err = egress.ParseAllowlist(v.([]string)); err != nil {
 			return logical.ErrorResponse("%s", err.Error()), nil
 		}
-		s.AllowedTokenURLHosts = hosts.entries
+		s.AllowedTokenURLHosts = hosts.Entries()
 	}
 	if err := writeSettings(ctx, req.Storage, s); err != nil {
 		return nil, err
@@ -121,7 +123,7 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 // The allowlist is the operator's to narrow, so the write stands; but
 // those configs keep serving their cached tokens only until they expire,
 // and then every mint fails, so the writer learns which ones now.
-func (b *backend) configsRefusedBy(ctx context.Context, storage logical.Storage, hosts *allowedHosts) ([]string, error) {
+func (b *backend) configsRefusedBy(ctx context.Context, storage logical.Storage, hosts *egress.Allowlist) ([]string, error) {
 	names, err := listConfigs(ctx, storage)
 	if err != nil {
 		return nil, err
@@ -139,7 +141,7 @@ func (b *backend) configsRefusedBy(ctx context.Context, storage logical.Storage,
 		if err != nil || u.Host == "" {
 			continue
 		}
-		if hosts.checkHost(u.Hostname()) != nil {
+		if hosts.CheckHost(u.Hostname()) != nil {
 			refused = append(refused, name)
 		}
 	}

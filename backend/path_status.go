@@ -125,11 +125,11 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 	if tok := e.token; tok != nil {
 		data["minted_at"] = rfc3339(tok.IssuedAt)
 		data["expires_at"] = rfc3339(tok.ExpiresAt)
-		guard := b.delays.recent(now)
-		data["token_valid"] = cfg.servable(tok, now, guard)
-		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, guard))
+		allowance := b.delays.allowance(now)
+		data["token_valid"] = cfg.servable(tok, now, allowance)
+		data["next_refresh_at"] = rfc3339(cfg.refreshAt(tok, allowance))
 		// Only tokens read during their lifetime are refreshed ahead.
-		data["refresh_scheduled"] = e.read.Load()
+		data["refresh_scheduled"] = e.inUse.Load()
 	}
 	data["lease_mode"] = cfg.leaseMode()
 	if cfg.leaseMode() == leaseModePerRead {
@@ -140,9 +140,9 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 			data["lease_warning"] = w
 		}
 	}
-	lastMint, lastErr := b.statuses.of(e.name).snapshot()
-	if !lastMint.IsZero() {
-		data["last_mint_at"] = rfc3339(lastMint)
+	lastMintAt, lastErr := b.lastMints.of(e.name).snapshot()
+	if !lastMintAt.IsZero() {
+		data["last_mint_at"] = rfc3339(lastMintAt)
 	}
 	if lastErr != nil {
 		data["last_error"] = lastErr.message

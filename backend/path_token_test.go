@@ -1,11 +1,9 @@
 package backend
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,39 +66,6 @@ func TestTokenCacheHitAndMiss(t *testing.T) {
 	}
 }
 
-func TestConcurrentColdReadsMintOnce(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	arrived, release := env.partner.hold()
-
-	const readers = 1000
-	var wg sync.WaitGroup
-	tokens := make([]any, readers)
-	errs := make([]error, readers)
-	for i := range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := env.request(logical.ReadOperation, "token/p", nil)
-			errs[i] = err
-			if err == nil {
-				tokens[i] = resp.Data["access_token"]
-			}
-		}()
-	}
-	<-arrived
-	release()
-	wg.Wait()
-	for i := range readers {
-		if errs[i] != nil || tokens[i] != env.partner.token(1) {
-			t.Fatalf("reader %d: token %v, error %v", i, tokens[i], errs[i])
-		}
-	}
-	if n := env.partner.mints(); n != 1 {
-		t.Fatalf("%d concurrent cold reads caused %d mints, want 1", readers, n)
-	}
-}
-
 func TestLeaseTTLMapping(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -151,66 +116,6 @@ func TestTokenWithoutAMeaningfulLeaseIsReplacedFirst(t *testing.T) {
 		t.Fatalf("got %v with TTL %s, want a fresh token", resp.Data["access_token"], resp.Secret.MaxTTL)
 	}
 }
-func TestConfigWriteAndDeleteDropTheCachedToken(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	env.readToken("p")
-	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"ttl": "10m"})
-	if tok := env.readToken("p").Data["access_token"]; tok != env.partner.token(2) {
-		t.Fatalf("after a config write got %v, want a new token", tok)
-	}
-	env.mustOK(logical.DeleteOperation, "config/p", nil)
-	if _, err := env.request(logical.ReadOperation, "token/p", nil); err == nil {
-		t.Fatal("token of a deleted config still served")
-	}
-	if entry, _ := env.storage.Get(t.Context(), tokenPrefix+"p"); entry != nil {
-		t.Fatal("deleted config left its token in storage")
-	}
-}
-
-func TestANewBackendOnTheSameStorageReusesTheToken(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	first := env.readToken("p")
-	reloaded := env.newBackend()
-	resp, err := env.requestTo(reloaded, logical.ReadOperation, "token/p", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Data["access_token"] != first.Data["access_token"] || env.partner.mints() != 1 {
-		t.Fatal("a reloaded backend minted again")
-	}
-}
-
-func TestTokenMintedDuringAConfigRewriteIsDiscarded(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	arrived, release := env.partner.hold()
-	result := make(chan *logical.Response)
-	go func() {
-		resp, err := env.request(logical.ReadOperation, "token/p", nil)
-		if err != nil {
-			t.Error(err)
-		}
-		result <- resp
-	}()
-	<-arrived
-	// The operator replaces the client, which the partner issued, while
-	// the partner is answering.
-	env.partner.acceptClient("new-client")
-	env.mustOK(logical.UpdateOperation, "config/p", map[string]any{"client_id": "new-client"})
-	release()
-	resp := <-result
-	if got := env.partner.seenClientIDs(); len(got) != 2 || got[1] != "new-client" {
-		t.Fatalf("partner saw clients %v, want the old one then the new one", got)
-	}
-	if resp.Data["access_token"] != env.partner.token(2) {
-		t.Fatalf("reader got %v, minted with the replaced credentials", resp.Data["access_token"])
-	}
-	if again := env.readToken("p"); again.Data["access_token"] != env.partner.token(2) {
-		t.Fatalf("cache holds %v", again.Data["access_token"])
-	}
-}
 
 // A standby that serves reads itself (OpenBao's by default, Vault
 // Enterprise's performance standbys) must hand every token read to the
@@ -245,40 +150,5 @@ func TestStandbyForwardsTokenReads(t *testing.T) {
 	}
 	if n := env.partner.mints(); n != 1 {
 		t.Fatalf("standby minted: %d mints", n)
-	}
-}
-
-func TestInvalidateDropsMemory(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	env.readToken("p")
-	// Another node rewrote the config: storage changed under this node.
-	cfg, _ := readConfig(t.Context(), env.storage, "p")
-	cfg.ID = "rewritten-elsewhere"
-	if err := writeConfig(t.Context(), env.storage, "p", cfg); err != nil {
-		t.Fatal(err)
-	}
-	env.b.Invalidate(context.Background(), configPrefix+"p")
-	if tok := env.readToken("p").Data["access_token"]; tok != env.partner.token(2) {
-		t.Fatalf("after invalidation got %v, want a token for the new config", tok)
-	}
-}
-
-func TestPartnerRefusalIsAClearErrorWithoutTheSecret(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	env.partner.failNext(http.StatusUnauthorized)
-	_, err := env.request(logical.ReadOperation, "token/p", nil)
-	var coded logical.HTTPCodedError
-	if !errors.As(err, &coded) || coded.Code() != http.StatusBadGateway {
-		t.Fatalf("got %v, want a 502", err)
-	}
-	for _, want := range []string{`config "p"`, "OAuth2", "HTTP 401", "client is disabled"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
-	}
-	if strings.Contains(err.Error(), testClientSecret) {
-		t.Fatalf("error echoes the secret: %v", err)
 	}
 }

@@ -1,10 +1,10 @@
 package backend
 
 import (
-	"fmt"
-	"net/http"
 	"regexp"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -33,7 +33,11 @@ func nameField(description string) *framework.FieldSchema {
 	}
 }
 
-func capitalize(s string) string { return string(s[0]-'a'+'A') + s[1:] }
+// capitalize upper-cases the first letter of s, whatever its encoding.
+func capitalize(s string) string {
+	first, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(first)) + s[size:]
+}
 
 // configName is the request's config name, or the 400 answer for a name
 // that is not canonical; nothing has been read or written then.
@@ -57,9 +61,4 @@ func unknownFields(data map[string]any, schema map[string]*framework.FieldSchema
 	}
 	slices.Sort(unknown)
 	return unknown
-}
-
-// noSuchConfig is the answer for a name nobody configured.
-func noSuchConfig(mount, name string) error {
-	return logical.CodedError(http.StatusNotFound, fmt.Sprintf("no config named %q: write %sconfig/%s first", name, mount, name))
 }

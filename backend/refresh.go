@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/jonboulle/clockwork"
 	"golang.org/x/time/rate"
 )
 
@@ -20,10 +21,10 @@ import (
 // noteRead records that a reader got e's token. The first read arms the
 // refresh-ahead timer.
 func (c *tokenCache) noteRead(e *cacheEntry) {
-	if e.read.Load() || !e.read.CompareAndSwap(false, true) {
+	if e.inUse.Load() || !e.inUse.CompareAndSwap(false, true) {
 		return
 	}
-	c.schedule(e, e.config.refreshAt(e.token, c.delays.recent(c.clock.Now())))
+	c.schedule(e, e.config.refreshAt(e.token, c.delays.allowance(c.clock.Now())))
 }
 
 // schedule arms e's refresh for at.
@@ -33,16 +34,14 @@ func (c *tokenCache) schedule(e *cacheEntry, at time.Time) {
 	if e.dropped {
 		return
 	}
-	if e.timer != nil && e.timer.Stop() {
-		c.timers.Done()
+	if e.timer != nil {
+		e.timer.Stop()
 	}
-	c.timers.Add(1)
 	e.timer = c.clock.AfterFunc(at.Sub(c.clock.Now()), func() {
-		defer c.timers.Done()
 		// A timer that fires late measures how starved the machine is.
 		now := c.clock.Now()
 		c.delays.observe(now, now.Sub(at))
-		c.refreshInBackground(e)
+		c.start(func() { c.refreshInBackground(e) })
 	})
 }
 
@@ -51,8 +50,8 @@ func (c *tokenCache) cancelRefresh(e *cacheEntry) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.dropped = true
-	if e.timer != nil && e.timer.Stop() {
-		c.timers.Done()
+	if e.timer != nil {
+		e.timer.Stop()
 	}
 	e.timer = nil
 }
@@ -61,8 +60,6 @@ func (c *tokenCache) cancelRefresh(e *cacheEntry) {
 // getting it. A failure is retried with backoff for as long as the token
 // can still be served; after that, readers mint themselves.
 func (c *tokenCache) refreshInBackground(e *cacheEntry) {
-	c.background.Add(1)
-	defer c.background.Done()
 	if err := c.refreshIfCurrent(e); err != nil && !errors.Is(err, errConfigChanged) {
 		now := c.clock.Now()
 		e.mu.Lock()
@@ -76,7 +73,7 @@ func (c *tokenCache) refreshInBackground(e *cacheEntry) {
 		retryAt := e.retryAt
 		e.mu.Unlock()
 		c.events(eventRefreshFailed, e.name, e.config.Provider)
-		if e.config.servable(e.token, retryAt, c.delays.recent(now)) {
+		if e.config.servable(e.token, retryAt, c.delays.allowance(now)) {
 			c.logger.Warn("refresh ahead failed; still serving the current token", "config", e.name,
 				"provider", e.config.Provider, "retry_in", wait.String(), "error", err.Error())
 			c.schedule(e, retryAt)
@@ -116,11 +113,11 @@ func (c *tokenCache) refreshIfCurrent(e *cacheEntry) error {
 // and that is not waiting to retry a failure, and waits for them.
 func (c *tokenCache) refreshDue() {
 	now := c.clock.Now()
-	guard := c.delays.recent(now)
+	allowance := c.delays.allowance(now)
 	c.mu.RLock()
 	var due []*cacheEntry
 	for _, e := range c.entries {
-		if e.token == nil || !e.read.Load() || now.Before(e.config.refreshAt(e.token, guard)) {
+		if e.token == nil || !e.inUse.Load() || now.Before(e.config.refreshAt(e.token, allowance)) {
 			continue
 		}
 		e.mu.Lock()
@@ -132,20 +129,25 @@ func (c *tokenCache) refreshDue() {
 	}
 	c.mu.RUnlock()
 
-	var wg sync.WaitGroup
+	finished := make(chan struct{}, len(due))
+	started := 0
 	for _, e := range due {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		if c.start(func() {
 			c.refreshInBackground(e)
-		}()
+			finished <- struct{}{}
+		}) {
+			started++
+		}
 	}
-	wg.Wait()
+	for range started {
+		<-finished
+	}
 }
 
 // refreshLimits holds one rate limiter per partner endpoint host.
 type refreshLimits struct {
 	storage logical.Storage
+	clock   clockwork.Clock
 	// tokenURL is where a config's tokens are requested from; its host
 	// names the endpoint.
 	tokenURL func(*Config) string
@@ -162,7 +164,8 @@ func (l *refreshLimits) reset() {
 }
 
 // wait blocks a background refresh of cfg's token until its partner
-// endpoint may see it.
+// endpoint may see it. The limiter is asked with the engine's clock, and
+// the wait is on it too.
 func (l *refreshLimits) wait(ctx context.Context, cfg *Config) error {
 	tokenURL := l.tokenURL(cfg)
 	if tokenURL == "" {
@@ -172,7 +175,21 @@ func (l *refreshLimits) wait(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	return limiter.Wait(ctx)
+	now := l.clock.Now()
+	turn := limiter.ReserveN(now, 1)
+	delay := turn.DelayFrom(now)
+	if delay == 0 {
+		return nil
+	}
+	timer := l.clock.NewTimer(delay)
+	defer timer.Stop()
+	select {
+	case <-timer.Chan():
+		return nil
+	case <-ctx.Done():
+		turn.CancelAt(l.clock.Now())
+		return ctx.Err()
+	}
 }
 
 func (l *refreshLimits) limiter(ctx context.Context, tokenURL string) (*rate.Limiter, error) {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // The mount's storage: one key per config, one per cached token, one for
@@ -50,7 +50,7 @@ func (t *storedToken) same(o *storedToken) bool {
 // settings are the mount-wide tunables (config/ holds the partners).
 type settings struct {
 	RefreshRate float64 `json:"refresh_rate"`
-	// AllowedTokenURLHosts limits where token_url may point; see allowedHosts.
+	// AllowedTokenURLHosts limits where token_url may point; see egress.Allowlist.
 	AllowedTokenURLHosts []string `json:"allowed_token_url_hosts,omitempty"`
 }
 

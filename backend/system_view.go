@@ -12,9 +12,8 @@ import (
 // Vault. Two of them would otherwise run on every cached token read: the
 // SDK framework asks for the replication state before any operation of a
 // path declared with Operations (to forward it from performance standbys),
-// and the lease needs the mount's max_lease_ttl. Through a real Vault the
-// replication state call alone cost a cached read about 12% of its
-// throughput (BENCHMARKS.md), so both answers are remembered briefly.
+// and the lease needs the mount's max_lease_ttl. Both answers are
+// remembered briefly (docs/how-it-works.md#asking-vault-less-on-every-read).
 const (
 	// replicationStateRefresh bounds how long a change of the node's
 	// replication state goes unseen. Vault sets a mount up anew when a

@@ -32,7 +32,7 @@ func TestCachedReadsDoNotAskVaultEachTime(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("p", nil)
 	sys := &countingSystemView{StaticSystemView: env.system}
-	b := newBackend(Options{Clock: env.clock, Jitter: noJitter})
+	b := newBackend(options{clock: env.clock, jitter: noJitter})
 	conf := logical.TestBackendConfig()
 	conf.StorageView = env.storage
 	conf.System = sys

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 const (
@@ -538,7 +541,7 @@ func (s *haSuite) testRefreshAcrossKill(t *testing.T) {
 type refreshWatch struct {
 	s             *haSuite
 	name, partner string
-	before        simStats
+	before        partnersim.Stats
 	logged        map[string]int
 	first         *lease
 	readers       *haReaders
@@ -828,7 +831,7 @@ func (r *haReaders) waitToken(ctx context.Context, t *testing.T, want func(*leas
 				return nil
 			}
 		}
-		return fmt.Errorf("no reader got the next token yet")
+		return errors.New("no reader got the next token yet")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -863,16 +866,6 @@ func sleepUntil(ctx context.Context, at time.Time) {
 	case <-ctx.Done():
 	case <-time.After(time.Until(at)):
 	}
-}
-
-// allStats are the simulator's counters of every partner.
-func (s *simulator) allStats(t testing.TB) map[string]simStats {
-	t.Helper()
-	var stats map[string]simStats
-	if err := s.admin(http.MethodGet, "stats", nil, &stats); err != nil {
-		t.Fatalf("asking the simulator for its counters: %v", err)
-	}
-	return stats
 }
 
 // allMints are the tokens the simulator issued, per partner.

@@ -443,11 +443,7 @@ func TestNextSecretStaysWithItsEndpointThroughVault(t *testing.T) {
 // simRequests counts the requests that reached partner at s.
 func simRequests(t *testing.T, s *simulator, partner string) int {
 	t.Helper()
-	var stats map[string]simStats
-	if err := s.admin(http.MethodGet, "stats", nil, &stats); err != nil {
-		t.Fatalf("asking the simulator for its counters: %v", err)
-	}
-	return stats[partner].Requests
+	return s.allStats(t)[partner].Requests
 }
 
 // TestRetryAfterIsRememberedThroughVault: a 429 with Retry-After: 120 is

@@ -10,12 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/simadmin"
 )
 
@@ -66,7 +67,7 @@ func startSimulator(name string, lifetimes map[string]time.Duration) (*simulator
 		for p, d := range lifetimes {
 			list = append(list, p+"="+d.String())
 		}
-		sort.Strings(list)
+		slices.Sort(list)
 		args = append(args, "-lifetime", strings.Join(list, ","))
 	}
 	s := &simulator{
@@ -148,22 +149,22 @@ func (s *simulator) admin(method, path string, body, out any) error {
 	return simadmin.Client{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
 }
 
-// simStats are one partner's counters.
-type simStats struct {
-	Mints      int `json:"mints"`
-	Requests   int `json:"requests"`
-	Rejections int `json:"rejections"`
-	Faults     int `json:"faults"`
+// allStats are the simulator's counters of every partner.
+func (s *simulator) allStats(t testing.TB) map[string]partnersim.Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stats, err := simadmin.Client{URL: s.URL, HTTP: s.http}.Stats(ctx)
+	if err != nil {
+		t.Fatalf("asking the simulator for its counters: %v", err)
+	}
+	return stats
 }
 
 // mints counts the tokens the simulator issued for partner.
 func (s *simulator) mints(t testing.TB, partner string) int {
 	t.Helper()
-	var stats map[string]simStats
-	if err := s.admin(http.MethodGet, "stats", nil, &stats); err != nil {
-		t.Fatalf("asking the simulator for its counters: %v", err)
-	}
-	st, ok := stats[partner]
+	st, ok := s.allStats(t)[partner]
 	if !ok {
 		t.Fatalf("the simulator has no counters for %s", partner)
 	}
@@ -197,8 +198,7 @@ func TestSimAdminClient(t *testing.T) {
 	if err := c.Call(t.Context(), http.MethodPut, "lifetimes/dinie", map[string]string{"lifetime": "2m"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	var stats map[string]simStats
-	if err := c.Call(t.Context(), http.MethodGet, "stats", nil, &stats); err != nil || len(stats) != len(partners) {
+	if stats, err := c.Stats(t.Context()); err != nil || len(stats) != len(partners) {
 		t.Fatalf("stats: %v %v", stats, err)
 	}
 	err = c.Call(t.Context(), http.MethodPut, "lifetimes/dinie", map[string]string{"lifetime": "soon"}, nil)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,7 +59,7 @@ func (tl *timeline) add(at time.Time, source, tok, format string, args ...any) {
 
 // String prints the events in time order, each with its token's number.
 func (tl *timeline) String() string {
-	sort.SliceStable(tl.events, func(i, j int) bool { return tl.events[i].at.Before(tl.events[j].at) })
+	slices.SortStableFunc(tl.events, func(a, b timelineEvent) int { return a.at.Compare(b.at) })
 	var b strings.Builder
 	fmt.Fprintf(&b, "timeline of %s (UTC; #n is the nth token met):\n", tl.config)
 	for _, e := range tl.events {
@@ -165,8 +165,8 @@ func (tl *timeline) addEngine(logPath, name string, tokenOf map[string]string, s
 		ttl, _ := time.ParseDuration(kv["ttl"])
 		tok := tokenOf[kv["request_id"]]
 		tl.add(arrived, "engine", tok, "read %s arrived in the engine", shortID(kv["request_id"]))
-		tl.add(leasedAt, "engine", tok, "read %s leased: ttl %s (ends about %s), guard %s, token minted %s, expires %s (engine's count)",
-			shortID(kv["request_id"]), kv["ttl"], leasedAt.Add(ttl).UTC().Format("15:04:05.000"), kv["guard"],
+		tl.add(leasedAt, "engine", tok, "read %s leased: ttl %s (ends about %s), delay allowance %s, token minted %s, expires %s (engine's count)",
+			shortID(kv["request_id"]), kv["ttl"], leasedAt.Add(ttl).UTC().Format("15:04:05.000"), kv["delay_allowance"],
 			clock(kv["minted_at"]), clock(kv["expires_at"]))
 	})
 }

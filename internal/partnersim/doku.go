@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // DOKUTimestampWindow is how far Request-Timestamp may be from the

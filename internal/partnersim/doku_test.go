@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/partnertoken/vault-plugin-secrets-partnertoken/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
 )
 
 // The self-computed vectors d1-d8 (docs/partners.md#doku), computed with
@@ -95,7 +95,7 @@ func TestDOKUIssuesATokenForASignedRequest(t *testing.T) {
 		{"without valid_time the configured lifetime applies", `{"grant_type":"client_credentials"}`, 5 * time.Minute},
 		{"valid_time asks for minutes", `{"grant_type":"client_credentials","valid_time":"360"}`, 360 * time.Minute},
 		{"formatting and extra fields are signed as sent", "{\n  \"valid_time\": \"2\",\n  \"grant_type\": \"client_credentials\"\n}", 2 * time.Minute},
-		{"the longest valid_time the engine asks for is granted", `{"grant_type":"client_credentials","valid_time":"` + strconv.Itoa(provider.DOKUMaxValidTime) + `"}`, provider.MaxLifetime},
+		{"the longest valid_time the engine asks for is granted", `{"grant_type":"client_credentials","valid_time":"` + strconv.Itoa(provider.DOKUMaxValidTime) + `"}`, time.Duration(provider.DOKUMaxValidTime) * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDOKURequest(s)

@@ -10,7 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -664,7 +664,7 @@ func repeated(form map[string][]string) string {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	if len(keys) == 0 {
 		return ""
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/simadmin"
 )
 
@@ -196,14 +197,6 @@ type simulator struct {
 	http *http.Client
 }
 
-// simStats are one partner's counters.
-type simStats struct {
-	Mints      int `json:"mints"`
-	Requests   int `json:"requests"`
-	Rejections int `json:"rejections"`
-	Faults     int `json:"faults"`
-}
-
 func loadSimulator(path string) (*simulator, error) {
 	if path == "" {
 		return nil, errors.New("this mode needs -sim-handshake: the file holding the simulator's first stdout line")
@@ -223,14 +216,14 @@ func (s *simulator) admin(ctx context.Context, method, path string, body, out an
 	return simadmin.Client{URL: s.URL, HTTP: s.http}.Call(ctx, method, path, body, out)
 }
 
-func (s *simulator) stats(ctx context.Context, partner string) (simStats, error) {
-	var all map[string]simStats
-	if err := s.admin(ctx, http.MethodGet, "stats", nil, &all); err != nil {
-		return simStats{}, err
+func (s *simulator) stats(ctx context.Context, partner string) (partnersim.Stats, error) {
+	all, err := simadmin.Client{URL: s.URL, HTTP: s.http}.Stats(ctx)
+	if err != nil {
+		return partnersim.Stats{}, err
 	}
 	st, ok := all[partner]
 	if !ok {
-		return simStats{}, fmt.Errorf("the simulator has no partner %q", partner)
+		return partnersim.Stats{}, fmt.Errorf("the simulator has no partner %q", partner)
 	}
 	return st, nil
 }

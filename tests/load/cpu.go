@@ -3,7 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +70,7 @@ func (p *processes) names() []string {
 			out = append(out, name)
 		}
 	}
-	sort.Strings(out)
+	slices.Sort(out)
 	if _, ok := p.pids["vault"]; ok {
 		out = append([]string{"vault"}, out...)
 	}

@@ -1,8 +1,10 @@
 // Package simadmin calls the admin API (/_sim/...) of a partner simulator
 // (internal/cmd/partnersim of the engine's module) running in another
 // process. It lives in the tests module because the end-to-end suite and
-// the load tool are its only users, and the simulator itself is internal
-// to the engine's module, which another module may not import.
+// the load tool are its only users. It speaks in the simulator's own types:
+// Go allows an import of an internal/ package from any package whose import
+// path lies under the internal directory's parent, whatever its module,
+// and this module's path lies under the engine's.
 package simadmin
 
 import (
@@ -12,12 +14,23 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/partnersim"
 )
 
 // Client calls the admin API of a simulator running in another process.
 type Client struct {
 	URL  string // the simulator's base URL, as its handshake line gives it
 	HTTP *http.Client
+}
+
+// Stats are the simulator's counters, per partner.
+func (c Client) Stats(ctx context.Context) (map[string]partnersim.Stats, error) {
+	var stats map[string]partnersim.Stats
+	if err := c.Call(ctx, http.MethodGet, "stats", nil, &stats); err != nil {
+		return nil, err
+	}
+	return stats, nil
 }
 
 // Call sends body (when not nil) as JSON to /_sim/<path> and decodes the

@@ -1,0 +1,58 @@
+// Package backend is the partnertoken secrets engine: partner credentials
+// under config/<name>, their bearer tokens as Vault leases under
+// token/<name>. The story of why it works as it does is in
+// docs/how-it-works.md.
+//
+// # A read, through the code
+//
+// A read of token/<name> that finds no token it can lease goes, one layer
+// a line:
+//
+//	pathTokenRead             path_token.go                   parses the name, shapes the answer
+//	backend.lease             lease.go                        the lease the read gets (its rules: lease_rules.go)
+//	tokenCache.get            cache_read.go                   a cached token, or else a mint
+//	tokenCache.shareMint      cache_mint.go                   one mint for every concurrent caller
+//	tokenCache.mintAndCommit  cache_mint.go                   remembered refusals and waits; record, commit
+//	tokenCache.timedMint      cache_mint.go                   the config's timeout; the log
+//	minter.trySecrets         mint.go                         the current secret, then the next one
+//	minter.retryAttempts      mint.go                         attempts and the back-off between them
+//	provider.Mint             internal/provider/provider.go   the contract every partner relies on
+//	the partner's mint        internal/provider/<partner>.go  its protocol: the request, the answer
+//	Request.send, post        internal/provider/http.go       one HTTP request, through egress.NewClient
+//
+// A cached read stops at tokenCache.get. A refresh ahead enters at
+// tokenCache.shareMint, from refreshInBackground (refresh.go), armed by the
+// first read of a token; a write to refresh/<name> at tokenCache.forceRefresh
+// (cache_read.go); a config write with verify=true at tokenCache.verify
+// (cache_config.go), which goes straight to timedMint.
+//
+// # Retries
+//
+// Four mechanisms decide when the partner is asked again:
+//
+//	per-mint back-off: minter.retryAttempts (mint.go)
+//	    retries a network error, 408, 429 or 5xx within the config's
+//	    timeout, waiting as long as the partner asks; protects a reader
+//	    from a partner's passing failure.
+//	background refresh back-off: refreshInBackground (refresh.go)
+//	    retries a failed refresh ahead for as long as the current token can
+//	    be served, at most refresh_rate a second per partner endpoint
+//	    (refreshLimits); protects the readers of a token in use.
+//	remembered refusals and partner waits: cacheEntry (cache_entry.go)
+//	    answer every mint at once, without asking the partner, until the
+//	    config's refusal_backoff or the partner's Retry-After has passed
+//	    or a config write replaces the entry; protects the partner.
+//	retry on a config change or a too-short lease: tokenCache.get
+//	    (cache_read.go) and backend.lease (lease.go)
+//	    look once more when a config write discarded the token a read
+//	    waited for, or when the token found can no longer be leased long
+//	    enough; protects the reader from a race it did not cause.
+//
+// # Where the engine may connect
+//
+// Only where the mount's allowed_token_url_hosts allows, which
+// internal/egress decides on its own: the token URL is checked when a
+// config is written (egress.CheckTokenURL, from validateConfig) and the
+// resolved address on every connection (egress.NewClient, built in
+// attach); allowlist.go loads the setting and reloads it after a write.
+package backend
