@@ -61,18 +61,30 @@ type minter struct {
 	logger    hclog.Logger
 }
 
+// mintAttempts says how many requests one mint may send.
+type mintAttempts bool
+
+const (
+	// retryWithinTimeout retries transient failures within the config's
+	// timeout: a partner's passing failure never reaches a reader.
+	retryWithinTimeout mintAttempts = true
+	// oneAttempt sends a single request: the partner is known to be down,
+	// and the outage's back-off spaces the attempts (cacheEntry.down).
+	oneAttempt mintAttempts = false
+)
+
 // trySecrets asks the partner for one token with the config's current
 // secret and, during a rotation, when the partner refuses that one, with the
 // next. ctx carries the config's timeout.
-func (m *minter) trySecrets(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
+func (m *minter) trySecrets(ctx context.Context, name string, cfg *Config, attempts mintAttempts) (*mintResult, error) {
 	p, ok := m.providers[cfg.Provider]
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
 	}
-	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret)
+	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, attempts)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
 		m.logger.Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
-		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret)
+		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret, attempts)
 		if err == nil {
 			return &mintResult{token: tok, secret: cfg.NextClientSecret, usedNext: true}, nil
 		}
@@ -87,8 +99,8 @@ func (m *minter) trySecrets(ctx context.Context, name string, cfg *Config) (*min
 // for good or the budget (cfg.Timeout, counted on the engine's clock) is
 // spent. Network errors, timeouts, 408, 429 and 5xx are retried with
 // exponential backoff and jitter (a 429 or 503 waits as long as the partner
-// asks); refusals are not.
-func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string) (*provider.Token, error) {
+// asks); refusals are not; with oneAttempt, nothing is.
+func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string, attempts mintAttempts) (*provider.Token, error) {
 	req := &provider.Request{
 		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
 		ClientID:     cfg.ClientID,
@@ -111,7 +123,7 @@ func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Prov
 			"status", partnerStatus(err), "duration", m.clock.Since(start).String(), "error", err.Error())
 		wait, again, asked := retryWait(err, intervals)
 		switch {
-		case !again || ctx.Err() != nil:
+		case !again || ctx.Err() != nil || attempts == oneAttempt:
 			return nil, gaveUp(ctx, err, attempt, cfg.Timeout)
 		case m.clock.Since(began)+wait > cfg.Timeout && asked:
 			return nil, fmt.Errorf("%w (the partner asked to wait %s before trying again, beyond the %s timeout)", err, wait, cfg.Timeout)
