@@ -259,7 +259,7 @@ func (e *cacheEntry) outageHoldLocked(now time.Time) *outageHold {
 	if o.failures > 1 {
 		attempts = fmt.Sprintf("%d attempts", o.failures)
 	}
-	next := "an attempt is in flight"
+	next := "the next attempt is in flight"
 	if !o.attempting {
 		next = fmt.Sprintf("next attempt at %s, in %s", rfc3339(o.next), max(o.next.Sub(now), 0).Round(time.Second))
 	}

@@ -454,7 +454,7 @@ func TestManyReadersMakeOneAttempt(t *testing.T) {
 		}()
 	}
 	for range others {
-		if err := <-errs; err == nil || !strings.Contains(err.Error(), "an attempt is in flight") {
+		if err := <-errs; err == nil || !strings.Contains(err.Error(), "the next attempt is in flight") {
 			t.Fatalf("a read while the attempt was in flight: %v", err)
 		}
 	}
