@@ -120,6 +120,12 @@ func outageRun(ctx context.Context, o *options, sim *simulator, admin *vault, n 
 	if err := writeConfig(ctx, admin, sim, o.mount, name, p, nil); err != nil {
 		return nil, err
 	}
+	// Deleted at the end: its token, read until then, would otherwise be
+	// refreshed ahead during the next run's outage, and its requests
+	// counted there.
+	defer func() {
+		_, _, _ = admin.do(context.WithoutCancel(ctx), http.MethodDelete, o.mount+"/config/"+name, nil)
+	}()
 	path := o.mount + "/token/" + name
 	client := newHTTPClient(n)
 	defer client.CloseIdleConnections()
