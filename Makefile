@@ -2,10 +2,11 @@
 #
 #   make build      static plugin binary into bin/, with its version compiled in
 #   make test       gofmt and go vet, unit tests (with -race), fuzz smoke
-#                   runs, then the end-to-end suite against a real Vault
-#                   (built once into .cache/, 10-20 min) and against OpenBao
-#                   (BAO_BIN, bao on PATH or ../shared/openbao); ends with
-#                   a summary of what ran, what was skipped and why
+#                   runs, the alerting rules' tests with promtool, then the
+#                   end-to-end suite against a real Vault (built once into
+#                   .cache/, 10-20 min) and against OpenBao (BAO_BIN, bao on
+#                   PATH or ../shared/openbao), with a real Prometheus; ends
+#                   with a summary of what ran, what was skipped and why
 #   make release    static binaries for four platforms, zipped, with
 #                   SHA256SUMS and SBOMs, into dist/ (scripts/release.sh)
 #   make dev        a Vault dev server with the plugin at partner/ and the
@@ -92,7 +93,7 @@ check: ## Fail on gofmt differences (gofmt -s) in any module and on go vet findi
 # scripts/test.sh runs the passes below through make, one after the other,
 # and prints the summary.
 .PHONY: test
-test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, then the end-to-end tests against Vault and OpenBao; a summary at the end.
+test: ## The whole suite: gofmt and go vet (make check), unit tests with -race, fuzz smoke runs, the alerting rules' tests (promtool), then the end-to-end tests against Vault and OpenBao; a summary at the end.
 	@MAKE="$(MAKE)" E2E_SERVERS="$(E2E_SERVERS)" scripts/test.sh
 
 .PHONY: test-unit
@@ -118,6 +119,16 @@ test-fuzz: ## Run every fuzz target of the engine briefly (FUZZTIME each, defaul
 	  done; \
 	done
 
+# promtool and the Prometheus server come from scripts/get-prometheus.sh,
+# built once into .cache/bin from the Go module proxy.
+ALERT_RULES := deploy/prometheus/partnertoken.rules.yml
+
+.PHONY: test-rules
+test-rules: ## Check the Prometheus alerting rules (promtool check rules) and run their unit tests in deploy/prometheus/tests/ (promtool test rules).
+	@promtool="$$(scripts/get-prometheus.sh | sed -n 1p)"; \
+	"$$promtool" check rules $(ALERT_RULES); \
+	"$$promtool" test rules deploy/prometheus/tests/*.test.yml
+
 .PHONY: test-e2e
 test-e2e: ## End-to-end tests in tests/ (a real server, the plugin, the simulator, an Agent, OpenTofu) against Vault, then OpenBao (SERVER=vault|openbao: one of them).
 	@failed=(); \
@@ -131,6 +142,7 @@ test-e2e-vault: e2e-plugin ## End-to-end tests against a real Vault dev server, 
 	@vault="$$(scripts/get-vault.sh)"; \
 	server=vault; \
 	$(E2E_TOFU) \
+	$(E2E_PROMETHEUS) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=vault \
 	PARTNERTOKEN_E2E_VAULT_BIN="$$vault" \
@@ -151,6 +163,7 @@ test-e2e-openbao: e2e-plugin ## The same end-to-end tests against OpenBao (BAO_B
 	[[ $$status == 0 ]] || exit $$status; \
 	server=openbao; \
 	$(E2E_TOFU) \
+	$(E2E_PROMETHEUS) \
 	cd tests && \
 	PARTNERTOKEN_E2E_SERVER=openbao \
 	PARTNERTOKEN_E2E_BAO_BIN="$$bao" \
@@ -174,7 +187,14 @@ E2E_TOFU = tf_status=0; tf="$$(scripts/get-terraform.sh)" || tf_status=$$?; \
 	  echo "test-e2e: OpenTofu or the Vault provider could not be obtained (see above): TestTerraform will fail" >&2; \
 	fi;
 
+# The Prometheus server for TestPrometheus; without it the test is skipped
+# with a warning, or fails in CI.
+E2E_PROMETHEUS = prom="$$(scripts/get-prometheus.sh | sed -n 2p)" || \
+	echo "WARNING: no Prometheus server (see above): TestPrometheus will $(if $(CI),FAIL (CI is set),be SKIPPED)" >&2;
+
 E2E_GO_TEST = PARTNERTOKEN_E2E_PLUGIN_DIR="$(E2E_PLUGIN_DIR)" \
+	PARTNERTOKEN_E2E_PROMETHEUS_BIN="$${prom:-}" \
+	PARTNERTOKEN_E2E_PROMETHEUS_RESULT="$${PARTNERTOKEN_SUMMARY_DIR:+$$PARTNERTOKEN_SUMMARY_DIR/prometheus-$$server}" \
 	PARTNERTOKEN_E2E_PLUGIN_VERSION="$(VERSION)" \
 	PARTNERTOKEN_E2E_TOFU_BIN="$$(sed -n 1p <<<"$${tf:-}")" \
 	PARTNERTOKEN_E2E_TF_CLI_CONFIG="$$(sed -n 2p <<<"$${tf:-}")" \
@@ -194,14 +214,18 @@ bench: ## Measure the plugin through a real Vault against its goals (BENCHMARKS.
 vault: ## Obtain the Vault binary (build it into .cache/bin once, or use VAULT_BIN) and print its path.
 	@scripts/get-vault.sh
 
+.PHONY: prometheus
+prometheus: ## Obtain promtool and the Prometheus server (build them into .cache/bin once, or use PROMTOOL_BIN and PROMETHEUS_BIN) and print their paths.
+	@scripts/get-prometheus.sh
+
 .PHONY: openbao
 openbao: ## Obtain the OpenBao binary (BAO_BIN, bao on PATH, or unpack ../shared/openbao into .cache/bin once) and print its path.
 	@scripts/get-openbao.sh
 
 .PHONY: clean
-clean: ## Remove build output and test leftovers; keeps the Vault, OpenBao and OpenTofu binaries in .cache/.
+clean: ## Remove build output and test leftovers; keeps the Vault, OpenBao, OpenTofu and Prometheus binaries in .cache/.
 	rm -rf bin dist .cache/dev .cache/e2e .cache/test-summary tests/.work
 
 .PHONY: distclean
-distclean: clean ## Also remove .cache/ with the Vault, OpenBao and OpenTofu binaries (the next test or dev obtains them again).
+distclean: clean ## Also remove .cache/ with the Vault, OpenBao, OpenTofu and Prometheus binaries (the next test or dev obtains them again).
 	rm -rf .cache

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net/http"
@@ -61,7 +62,9 @@ type backend struct {
 	// Built by attach, once the mount's logger and storage are known.
 	allowlist *allowlist
 	client    *http.Client
-	cache     *tokenCache
+	// clients are the clients of configs with TLS material of their own.
+	clients *configClients
+	cache   *tokenCache
 	// ctx lives as long as the mount; background refreshes run in it so a
 	// reader that disconnects does not cancel a mint other readers wait for.
 	ctx    context.Context
@@ -99,14 +102,17 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 	logger := b.Logger()
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.allowlist = &allowlist{storage: conf.StorageView}
-	b.client = egress.NewClient(b.allowlist.current, logger)
-	minter := &minter{providers: b.providers, client: b.client, clock: b.clock, retry: b.retry, logger: logger}
+	b.client = egress.NewClient(b.allowlist.current, logger, nil)
+	b.clients = &configClients{build: func(tlsConfig *tls.Config) *http.Client {
+		return egress.NewClient(b.allowlist.current, logger, tlsConfig)
+	}}
+	minter := &minter{providers: b.providers, client: b.client, clients: b.clients, clock: b.clock, retry: b.retry, logger: logger}
 	b.cache = newTokenCache(cacheDeps{
 		ctx:          b.ctx,
 		storage:      conf.StorageView,
 		clock:        b.clock,
 		logger:       logger,
-		requestToken: minter.trySecrets,
+		requestToken: minter.tryCredentials,
 		writable:     b.WriteSafeReplicationState,
 		metrics:      b.metrics,
 		lastMints:    b.lastMints,
@@ -153,6 +159,7 @@ func newBackend(opts options) *backend {
 		// reads outnumber every other request.
 		Paths: framework.PathAppend(
 			pathToken(b),
+			pathJWKS(b),
 			pathConfig(b),
 			pathRefresh(b),
 			pathProviders(b),
@@ -206,6 +213,7 @@ func (b *backend) cleanup(context.Context) {
 	b.cancel()
 	b.cache.stop()
 	b.client.CloseIdleConnections()
+	b.clients.closeIdle()
 }
 
 // periodicFunc runs about once a minute on the node that may write storage.

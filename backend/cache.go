@@ -84,6 +84,11 @@ func (c *tokenCache) install(e *cacheEntry) {
 	if old != nil {
 		c.cancelRefresh(old)
 	}
+	if e.token == nil {
+		c.metrics.tokenGone(e.name)
+	} else {
+		c.metrics.tokenCurrent(e.name, e.config.Provider, e.token, e.config.refreshAt(e.token, c.delays.allowance(c.clock.Now())))
+	}
 }
 
 // drop forgets what memory holds for name; the next read loads it again.
@@ -95,6 +100,7 @@ func (c *tokenCache) drop(name string) {
 	if old != nil {
 		c.cancelRefresh(old)
 	}
+	c.metrics.tokenGone(name)
 }
 
 // start runs f in the background unless the mount is stopping, and
@@ -149,6 +155,7 @@ func (c *tokenCache) current(ctx context.Context, name string) (*cacheEntry, err
 	if tok != nil && tok.ConfigID != cfg.ID {
 		tok = nil // minted with credentials that have since been replaced
 	}
+	c.metrics.configStored(name, cfg.Provider)
 	e := &cacheEntry{name: name, config: cfg, token: tok}
 	c.install(e)
 	return e, nil

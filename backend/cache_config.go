@@ -66,6 +66,7 @@ func (c *tokenCache) replaceConfig(ctx context.Context, name string, merge func(
 		if err := writeConfig(ctx, c.storage, name, cfg); err != nil {
 			return nil, err
 		}
+		c.metrics.configStored(name, cfg.Provider)
 		if err := c.discardToken(ctx, name); err != nil {
 			return nil, err
 		}

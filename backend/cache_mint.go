@@ -227,6 +227,20 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEn
 		c.logger.Info("discarding token: the secret that minted it is no longer the config's", "config", name)
 		return nil, errConfigChanged
 	}
+	switch {
+	case res.usedNextKey && latest.NextPrivateKey == res.key:
+		// The partner took the next key: it becomes the current one, as
+		// the next secret does, and only if it is still the pending one.
+		latest.PrivateKey, latest.PrivateKeyID = latest.NextPrivateKey, latest.NextPrivateKeyID
+		latest.NextPrivateKey, latest.NextPrivateKeyID = "", ""
+		if err := writeConfig(c.ctx, c.storage, name, latest); err != nil {
+			return nil, err
+		}
+		c.logger.Info("promoted next_private_key to private_key", "config", name, "provider", latest.Provider)
+	case latest.PrivateKey != res.key:
+		c.logger.Info("discarding token: the private key that minted it is no longer the config's", "config", name)
+		return nil, errConfigChanged
+	}
 	stored := newStoredToken(res.token, latest.ID)
 	if err := writeToken(c.ctx, c.storage, name, stored); err != nil {
 		return nil, err

@@ -37,6 +37,7 @@ type Config struct {
 	// stops minting.
 	NextClientSecret string           `json:"next_client_secret,omitempty"`
 	Options          provider.Options `json:"options,omitempty"`
+	credentials
 
 	TTL             time.Duration `json:"ttl"`
 	MaxTTL          time.Duration `json:"max_ttl"`
@@ -76,7 +77,7 @@ func configID(cfg *Config) string {
 // mergeConfig applies a write to the stored config (nil when creating) and
 // validates the result. Its errors are meant for the operator: each names
 // the field and what to fix.
-func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldData, hosts *egress.Allowlist) (*Config, error) {
+func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldData, hosts *egress.Allowlist, now time.Time) (*Config, error) {
 	cfg := &Config{Timeout: defaultTimeout, RefreshFraction: defaultRefreshFraction, RefusalBackoff: defaultRefusalBackoff}
 	if old != nil {
 		copied := *old
@@ -135,6 +136,9 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 	if err := mergeOptions(providers, cfg, spec, d); err != nil {
 		return nil, err
 	}
+	if err := mergeCredentials(cfg, d, spec, now); err != nil {
+		return nil, err
+	}
 	if err := validateConfig(cfg, spec, hosts); err != nil {
 		return nil, err
 	}
@@ -149,8 +153,11 @@ func mergeConfig(providers provider.Registry, old *Config, d *framework.FieldDat
 			oldURL = old.effectiveTokenURL(oldProvider.Spec())
 		}
 		moved := old.Provider != cfg.Provider || oldURL != cfg.effectiveTokenURL(spec)
-		if moved && !secretGiven {
+		if moved && !secretGiven && old.ClientSecret != "" {
 			return nil, errors.New("changing provider, environment or token_url requires client_secret in the same write, so a stored secret is never sent to a new endpoint")
+		}
+		if err := keepKeysHome(cfg, old, d, spec, moved); err != nil {
+			return nil, err
 		}
 		// The pending next secret was written for the old endpoint too:
 		// it stays behind unless this write supplies one for the new one.

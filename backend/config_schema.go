@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 // commonConfigFields are the config fields every provider has.
 func commonConfigFields() map[string]*framework.FieldSchema {
-	return map[string]*framework.FieldSchema{
+	fields := map[string]*framework.FieldSchema{
 		"name": nameField("Name of the config; tokens are read from token/<name>."),
 		"provider": {
 			Type:        framework.TypeString,
@@ -90,6 +91,8 @@ func commonConfigFields() map[string]*framework.FieldSchema {
 			Default:     true,
 		},
 	}
+	maps.Copy(fields, credentialFields())
+	return fields
 }
 
 // configFields are the common fields plus every provider's own fields. A

@@ -36,14 +36,21 @@ func validateConfig(cfg *Config, spec provider.Spec, hosts *egress.Allowlist) er
 	if cfg.ClientID == "" {
 		return errors.New("client_id is required")
 	}
-	if cfg.ClientSecret == "" {
-		return errors.New("client_secret is required")
-	}
 	if err := checkCredential("client_id", cfg.ClientID); err != nil {
 		return err
 	}
-	if err := checkCredential("client_secret", cfg.ClientSecret); err != nil {
+	if cfg.ClientSecret != "" {
+		if err := checkCredential("client_secret", cfg.ClientSecret); err != nil {
+			return err
+		}
+	}
+	if err := checkCredentials(cfg, spec); err != nil {
 		return err
+	}
+	if spec.Check != nil {
+		if err := spec.Check(cfg.Options); err != nil {
+			return err
+		}
 	}
 	if cfg.NextClientSecret != "" {
 		if err := checkCredential("next_client_secret", cfg.NextClientSecret); err != nil {

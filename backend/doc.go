@@ -14,11 +14,12 @@
 //	tokenCache.shareMint      cache_mint.go                   one mint for every concurrent caller
 //	tokenCache.mintAndCommit  cache_mint.go                   remembered refusals and waits; record, commit
 //	tokenCache.timedMint      cache_mint.go                   the config's timeout; the log
-//	minter.trySecrets         mint.go                         the current secret, then the next one
+//	minter.tryCredentials     mint.go                         the current secret and key, then the next ones
 //	minter.retryAttempts      mint.go                         attempts and the back-off between them
 //	provider.Mint             internal/provider/provider.go   the contract every partner relies on
 //	the partner's mint        internal/provider/<partner>.go  its protocol: the request, the answer
 //	Request.send, post        internal/provider/http.go       one HTTP request, through egress.NewClient
+//	                                                          (configClients for a config's own TLS material)
 //
 // A cached read stops at tokenCache.get. A refresh ahead enters at
 // tokenCache.shareMint, from refreshInBackground (refresh.go), armed by the
@@ -36,7 +37,7 @@
 //	    from a partner's passing failure. Not while the partner is known
 //	    to be down: then each attempt is one request (oneAttempt).
 //	remembered refusals, partner waits and outages: cacheEntry
-//	(cache_entry.go)
+//	(cache_entry.go, cache_outage.go)
 //	    answer every mint at once, without asking the partner, until the
 //	    config's refusal_backoff or the partner's Retry-After has passed
 //	    or, for a partner that is down, until the outage's next attempt,
@@ -62,5 +63,8 @@
 // internal/egress decides on its own: the token URL is checked when a
 // config is written (egress.CheckTokenURL, from validateConfig) and the
 // resolved address on every connection (egress.NewClient, built in
-// attach); allowlist.go loads the setting and reloads it after a write.
+// attach, and for each config with TLS material of its own in
+// config_clients.go); allowlist.go loads the setting and reloads it after
+// a write. A config's TLS material changes whom it trusts and what it
+// presents (egress.TLSConfig), never where it may connect.
 package backend

@@ -66,3 +66,25 @@ func headingAnchor(heading string) string {
 	}
 	return b.String()
 }
+
+// maxFileLines is how long a file of this package may grow: a file that
+// holds more than one job shows it first by its length.
+const maxFileLines = 300
+
+// TestFilesStaySmall fails on a file of the package, test files included,
+// over maxFileLines: split it by what its parts do.
+func TestFilesStaySmall(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sources: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(data), "\n"); n > maxFileLines {
+			t.Errorf("%s has %d lines, over %d: split it by what its parts do", f, n, maxFileLines)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/egress"
 	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/provider"
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/signing"
 )
 
 const (
@@ -38,7 +39,7 @@ func (p retryPolicy) backOff() backoff.BackOff {
 	return b
 }
 
-// mintResult is a token and the secret that minted it.
+// mintResult is a token and the credentials that minted it.
 type mintResult struct {
 	token *provider.Token
 	// secret is the client secret the partner took.
@@ -47,6 +48,11 @@ type mintResult struct {
 	// next_client_secret minted the token: the rotation happened at the
 	// partner, and the config should promote the next secret.
 	usedNext bool
+	// key is the private key (PEM) of the request, and usedNextKey says
+	// it is next_private_key, which the partner took when it refused the
+	// current one: the config should promote it.
+	key         string
+	usedNextKey bool
 	// report is how the mint went, recorded when it commits.
 	report mintReport
 }
@@ -55,10 +61,14 @@ type mintResult struct {
 // is the token cache's part) and nothing of Vault's storage.
 type minter struct {
 	providers provider.Registry
-	client    *http.Client
-	clock     clockwork.Clock
-	retry     retryPolicy
-	logger    hclog.Logger
+	// client is the mount's; clients hold those of configs with TLS
+	// material of their own.
+	client  *http.Client
+	clients *configClients
+	expiry  expiryLog
+	clock   clockwork.Clock
+	retry   retryPolicy
+	logger  hclog.Logger
 }
 
 // mintAttempts says how many requests one mint may send.
@@ -73,41 +83,71 @@ const (
 	oneAttempt mintAttempts = false
 )
 
-// trySecrets asks the partner for one token with the config's current
-// secret and, during a rotation, when the partner refuses that one, with the
-// next. ctx carries the config's timeout.
-func (m *minter) trySecrets(ctx context.Context, name string, cfg *Config, attempts mintAttempts) (*mintResult, error) {
+// tryCredentials asks the partner for one token with the config's current
+// secret and key and, during a rotation, when the partner refuses them,
+// with the next secret or the next key. ctx carries the config's timeout.
+func (m *minter) tryCredentials(ctx context.Context, name string, cfg *Config, attempts mintAttempts) (*mintResult, error) {
 	p, ok := m.providers[cfg.Provider]
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
 	}
-	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, attempts)
+	m.expiry.warn(m.logger, name, cfg, m.clock.Now())
+	key, err := cfg.currentKey()
+	if err != nil {
+		return nil, err
+	}
+	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, key, attempts)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
 		m.logger.Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
-		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret, attempts)
+		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret, key, attempts)
 		if err == nil {
-			return &mintResult{token: tok, secret: cfg.NextClientSecret, usedNext: true}, nil
+			return &mintResult{token: tok, secret: cfg.NextClientSecret, usedNext: true, key: cfg.PrivateKey}, nil
+		}
+	}
+	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextPrivateKey != "" && signsWithKey(p.Spec(), cfg) {
+		m.logger.Warn("current private key refused; trying next_private_key", "config", name, "provider", cfg.Provider, "status", perr.Status)
+		next, nextErr := cfg.nextKey()
+		if nextErr != nil {
+			return nil, nextErr
+		}
+		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, next, attempts)
+		if err == nil {
+			return &mintResult{token: tok, secret: cfg.ClientSecret, key: cfg.NextPrivateKey, usedNextKey: true}, nil
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &mintResult{token: tok, secret: cfg.ClientSecret}, nil
+	return &mintResult{token: tok, secret: cfg.ClientSecret, key: cfg.PrivateKey}, nil
 }
 
-// retryAttempts makes attempts with one secret until one succeeds, one fails
+// signsWithKey reports whether cfg's requests carry an assertion signed
+// with its private key.
+func signsWithKey(spec provider.Spec, cfg *Config) bool {
+	return spec.Credentials != nil && spec.Credentials(cfg.Options).Key != ""
+}
+
+// retryAttempts makes attempts with one secret and key until one succeeds, one fails
 // for good or the budget (cfg.Timeout, counted on the engine's clock) is
 // spent. Network errors, timeouts, 408, 429 and 5xx are retried with
 // exponential backoff and jitter (a 429 or 503 waits as long as the partner
 // asks); refusals are not; with oneAttempt, nothing is.
-func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string, attempts mintAttempts) (*provider.Token, error) {
+func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string, key *signing.Key, attempts mintAttempts) (*provider.Token, error) {
+	client, err := m.clients.get(name, cfg, m.clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	if client == nil {
+		client = m.client
+	}
 	req := &provider.Request{
 		TokenURL:     cfg.effectiveTokenURL(p.Spec()),
 		ClientID:     cfg.ClientID,
 		ClientSecret: secret,
+		Key:          key,
 		OtherSecrets: slices.DeleteFunc([]string{cfg.ClientSecret, cfg.NextClientSecret}, func(s string) bool { return s == "" || s == secret }),
 		Options:      cfg.Options,
-		Client:       m.client,
+		Client:       client,
 		Now:          m.clock.Now,
 		Logger:       m.logger,
 	}

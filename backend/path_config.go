@@ -128,6 +128,7 @@ func (b *backend) pathConfigRead(ctx context.Context, req *logical.Request, d *f
 	if tokenURL := b.tokenURL(cfg); tokenURL != "" {
 		data["effective_token_url"] = tokenURL
 	}
+	maps.Copy(data, describeCredentials(cfg))
 	maps.Copy(data, cfg.Options)
 	return &logical.Response{Data: data}, nil
 }
@@ -149,6 +150,7 @@ func (b *backend) pathConfigDelete(ctx context.Context, _ *logical.Request, d *f
 		return nil, err
 	}
 	b.leaseRates.remove(name)
+	b.clients.drop(name)
 	return nil, nil
 }
 
@@ -166,7 +168,7 @@ func (b *backend) pathConfigWrite(ctx context.Context, req *logical.Request, d *
 		if err != nil {
 			return nil, err
 		}
-		cfg, err := mergeConfig(b.providers, stored, d, hosts)
+		cfg, err := mergeConfig(b.providers, stored, d, hosts, b.clock.Now())
 		if err != nil {
 			return nil, invalidWrite{err}
 		}

@@ -56,7 +56,7 @@ func TestConfigValidation(t *testing.T) {
 		{"a refresh_fraction of 1 is refused", valid(map[string]any{"refresh_fraction": 1.0}), "refresh_fraction must be between"},
 		{"a refresh_fraction of NaN is refused", valid(map[string]any{"refresh_fraction": "NaN"}), "refresh_fraction must be between"},
 		{"a negative expiry_margin is refused", valid(map[string]any{"expiry_margin": "-1s"}), `field "expiry_margin": cannot provide negative value`},
-		{"an auth_method outside the list is refused", valid(map[string]any{"auth_method": "private_key_jwt"}), "auth_method must be one of client_secret_basic, client_secret_post"},
+		{"an auth_method outside the list is refused", valid(map[string]any{"auth_method": "basic"}), "auth_method must be one of client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt, tls_client_auth"},
 		{"token_params cannot override the grant", valid(map[string]any{"token_params": map[string]any{"grant_type": "password"}}), "grant_type is set by the engine"},
 		{"a scope with a space is refused", valid(map[string]any{"scopes": []any{"read write"}}), "no spaces"},
 		{"a secret with a newline is refused without echoing it", valid(map[string]any{"client_secret": "abc\ndefgh"}), "must not contain control characters"},

@@ -41,13 +41,16 @@ func pathMetrics(b *backend) []*framework.Path {
 				ForwardPerformanceStandby: true,
 			},
 		},
-		HelpSynopsis: "Counters and mint latency per config and provider.",
+		HelpSynopsis: "Counters, token gauges and mint latency per config and provider.",
 		HelpDescription: `
-Mints, mint failures by status class (2xx, 3xx, 4xx, 5xx, network,
-internal), cache hits and misses, leases issued (token reads answered with a
-Vault lease), refresh-ahead runs, forced refreshes, coalesced requests, mints
-held back by a partner's Retry-After and a histogram of mint latency, per
-config and provider, since the plugin started on this node. Authenticated like any other path: grant read on
+Mints, mint failures by class (refused: 400, 401, 403; rate_limited: 429
+or an answer that asks to wait; other_4xx; 2xx; 3xx; 5xx; network;
+internal), cache hits and misses, leases issued and the sum of their TTLs,
+refresh-ahead runs, forced refreshes, coalesced requests, mints held back
+by a partner's Retry-After, a histogram of mint latency, and the current
+token's issue time, expiry and lifetime, per config and provider, since the
+plugin started on this node. Failure counters start at 0 when a config is
+stored or first loaded. Authenticated like any other path: grant read on
 <mount>/metrics to your monitoring.
 format=prometheus returns the Prometheus text format for a scraper
 (metrics_path /v1/<mount>/metrics, params format=prometheus, a Vault token
@@ -91,6 +94,8 @@ func metricsJSON(families []*dto.MetricFamily) map[string]any {
 			switch {
 			case m.Counter != nil:
 				s["value"] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				s["value"] = m.GetGauge().GetValue()
 			case m.Histogram != nil:
 				h := m.GetHistogram()
 				s["count"] = h.GetSampleCount()

@@ -73,8 +73,8 @@ func TestMetricsCountWhatHappened(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if got := value("partnertoken_mint_failures_total", map[string]string{"config": "p", "status_class": "4xx"}); got != 1 {
-		t.Errorf("4xx failures = %v, want 1", got)
+	if got := value("partnertoken_mint_failures_total", map[string]string{"config": "p", "status_class": "refused"}); got != 1 {
+		t.Errorf("refused failures = %v, want 1", got)
 	}
 
 	resp := env.mustOK(logical.ReadOperation, "metrics", map[string]any{"format": "prometheus"})

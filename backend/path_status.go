@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -133,6 +134,7 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 		// Only tokens read during their lifetime are refreshed ahead.
 		data["refresh_scheduled"] = e.inUse.Load()
 	}
+	maps.Copy(data, certificateStatus(cfg, now))
 	data["lease_mode"] = cfg.leaseMode()
 	if cfg.leaseMode() == leaseModePerRead {
 		load := b.leaseRates.load(e.name, now)

@@ -85,7 +85,7 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 		return b.unleasedResponse(g.entry, g.at, g.allowance), nil
 	}
 	resp := b.leasedResponse(g)
-	b.metrics.leasesIssued.WithLabelValues(name, g.entry.config.Provider).Inc()
+	b.metrics.leaseIssued(name, g.entry.config.Provider, resp.Secret.TTL)
 	// A lease nobody renews lives its TTL (a renewable lease's renewal
 	// period), and readers at rates that matter here do not renew.
 	b.leaseRates.note(name, g.entry.config.Provider, g.at, resp.Secret.TTL, b.Logger())

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # test.sh is `make test`: it runs the passes of the suite one after the
-# other through make (make check, test-unit, test-fuzz, then test-e2e-<server>
-# for each of E2E_SERVERS) and ends with a summary of which passes ran,
-# which were skipped and why, and how long each took, TestTerraform within
-# each end-to-end pass included. It exits non-zero, after the summary, if a
-# pass failed.
+# other through make (make check, test-unit, test-fuzz, test-rules, then
+# test-e2e-<server> for each of E2E_SERVERS) and ends with a summary of
+# which passes ran, which were skipped and why, and how long each took,
+# TestTerraform and TestPrometheus within each end-to-end pass included. It
+# exits non-zero, after the summary, if a pass failed.
 #
-# A failure of check, unit or fuzz ends the run (the end-to-end passes
-# would only take long to say less); the end-to-end passes all run.
+# A failure of check, unit, fuzz or rules ends the run (the end-to-end
+# passes would only take long to say less); the end-to-end passes all run.
 #
 # The passes report what make alone cannot see through files in
 # PARTNERTOKEN_SUMMARY_DIR: a pass that skips itself, or fails for want of
 # something, writes why ("skipped WHY", "failed WHY") to a file named after
-# it, and TestTerraform writes terraform-<server> (tests/tofu_test.go).
+# it, and TestTerraform and TestPrometheus write terraform-<server> and
+# prometheus-<server> (tests/summary_test.go).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +23,7 @@ rm -rf "$summary"
 mkdir -p "$summary"
 export PARTNERTOKEN_SUMMARY_DIR="$summary"
 
-passes=(check unit fuzz)
+passes=(check unit fuzz rules)
 for server in ${E2E_SERVERS:-vault openbao}; do
   passes+=("e2e-$server")
 done
@@ -72,6 +73,7 @@ for pass in "${passes[@]}"; do
   name="$pass"
   case "$pass" in
     check) name="check (gofmt, go vet)" ;;
+    rules) name="rules (promtool)" ;;
     e2e-*) name="end-to-end, ${pass#e2e-}" ;;
   esac
   if [[ ! -f "$summary/$pass.result" ]]; then
@@ -82,14 +84,17 @@ for pass in "${passes[@]}"; do
   line "$name" "$result" "$seconds" "$why"
   # An end-to-end pass that gave its own account did not run the suite.
   if [[ "$pass" == e2e-* && ! -f "$summary/$pass" ]]; then
-    terraform="$summary/terraform-${pass#e2e-}"
-    if [[ -f "$terraform" ]]; then
-      read -r result seconds why <"$terraform"
-      [[ "$result" == failed && -z "$why" ]] && why="see TestTerraform's output above"
-      line "  TestTerraform" "$result" "$seconds" "$why"
-    else
-      line "  TestTerraform" "not run" "" "not selected by E2E_FLAGS, or the suite stopped before it"
-    fi
+    for test in TestTerraform:terraform TestPrometheus:prometheus; do
+      file="$summary/${test#*:}-${pass#e2e-}"
+      test="${test%%:*}"
+      if [[ -f "$file" ]]; then
+        read -r result seconds why <"$file"
+        [[ "$result" == failed && -z "$why" ]] && why="see $test's output above"
+        line "  $test" "$result" "$seconds" "$why"
+      else
+        line "  $test" "not run" "" "not selected by E2E_FLAGS, or the suite stopped before it"
+      fi
+    done
   fi
 done
 if ((failed)); then

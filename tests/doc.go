@@ -14,6 +14,7 @@
 //	PARTNERTOKEN_E2E_BAO_BIN         the bao binary (for openbao)
 //	PARTNERTOKEN_E2E_PLUGIN_DIR      directory holding the plugin binary
 //	PARTNERTOKEN_E2E_PLUGIN_VERSION  version compiled into the plugin
+//	PARTNERTOKEN_E2E_PROMETHEUS_BIN  the Prometheus server TestPrometheus runs
 //	PARTNERTOKEN_E2E_SKIP=1          skip instead of failing when they are missing
 //
 // Without these variables the tests look where `make test-e2e` puts them,

@@ -417,7 +417,7 @@ func TestTerraformDocShowsTheExample(t *testing.T) {
 		}
 		example = append(example, hclLines(string(data)))
 	}
-	for _, id := range []string{"terraform-plugin-mount", "terraform-settings", "terraform-config", "terraform-policy", "terraform-token"} {
+	for _, id := range []string{"terraform-plugin-mount", "terraform-settings", "terraform-config", "terraform-policy", "terraform-token", "terraform-signing"} {
 		block := hclLines(docBlock(t, "docs/terraform.md", "run", id, nil))
 		if !slices.ContainsFunc(example, func(lines []string) bool { return containsRun(lines, block) }) {
 			t.Errorf("the block %s of docs/terraform.md is not in examples/terraform:\n%s", id, strings.Join(block, "\n"))

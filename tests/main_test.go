@@ -85,7 +85,7 @@ func locateBuild() error {
 		if env.server != vaultKind {
 			return fmt.Errorf("%s is not set: it names the %s binary to test with (`make test-e2e-openbao` sets it)", env.server.binEnv, env.server.product)
 		}
-		version, err := pinnedVaultVersion(filepath.Join(repo, "tools", "vault", "go.mod"))
+		version, err := pinnedVersion(filepath.Join(repo, "tools", "vault", "go.mod"), "github.com/hashicorp/vault")
 		if err != nil {
 			return err
 		}
@@ -133,9 +133,9 @@ func pruneRuns(work string, keep int) {
 	}
 }
 
-// pinnedVaultVersion reads the version of github.com/hashicorp/vault that
-// the tools module pins, as scripts/get-vault.sh does.
-func pinnedVaultVersion(goMod string) (string, error) {
+// pinnedVersion reads the version of module that a tools module pins, as
+// scripts/get-vault.sh and scripts/get-prometheus.sh do.
+func pinnedVersion(goMod, module string) (string, error) {
 	f, err := os.Open(goMod)
 	if err != nil {
 		return "", err
@@ -144,11 +144,11 @@ func pinnedVaultVersion(goMod string) (string, error) {
 	scanner := bufio.NewScanner(f)
 	for scanner.Scan() {
 		fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(scanner.Text()), "require "))
-		if len(fields) >= 2 && fields[0] == "github.com/hashicorp/vault" {
+		if len(fields) >= 2 && fields[0] == module {
 			return strings.TrimPrefix(fields[1], "v"), nil
 		}
 	}
-	return "", errors.New("no github.com/hashicorp/vault requirement in " + goMod)
+	return "", errors.New("no " + module + " requirement in " + goMod)
 }
 
 func serverVersion() string {

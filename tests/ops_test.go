@@ -95,7 +95,7 @@ func TestStatusAndMetricsThroughVault(t *testing.T) {
 		{"partnertoken_mints_total", good, "", 1},
 		{"partnertoken_cache_hits_total", good, "", 1},
 		{"partnertoken_cache_misses_total", good, "", 1},
-		{"partnertoken_mint_failures_total", bad, "4xx", 1},
+		{"partnertoken_mint_failures_total", bad, "refused", 1},
 		{"partnertoken_mints_total", bad, "", 0},
 	} {
 		if got := value(c.name, c.config, c.class); got != c.want {

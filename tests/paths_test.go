@@ -2,13 +2,20 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +118,15 @@ func (d *docsEnv) paths(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{id: "paths-jwks-read", before: func(ctx context.Context, t *testing.T, d *docsEnv) {
+			if _, err := d.v.root.write(ctx, mount+"/config/signing-api", map[string]any{
+				"provider": "oauth2", "token_url": d.sim.tokenURL("oauth2"), "client_id": "signing-client",
+				"auth_method": "private_key_jwt", "private_key": rfc7515A3KeyPEM(t), "private_key_id": "2026-11",
+			}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _, _ = d.v.root.delete(context.Background(), mount+"/config/signing-api") })
+		}},
 		{id: "paths-config-delete", noBody: true},
 	}
 	seen := map[string]bool{}
@@ -202,6 +218,10 @@ func normaliseSample(v any, key string, began time.Time) any {
 	switch v := v.(type) {
 	case *jsonObject:
 		for _, k := range v.keys {
+			if strings.HasSuffix(k, "_timestamp_seconds") {
+				v.values[k] = normaliseTimestamps(v.values[k], began)
+				continue
+			}
 			v.values[k] = normaliseSample(v.values[k], k, began)
 		}
 	case []any:
@@ -220,6 +240,35 @@ func normaliseSample(v any, key string, began time.Time) any {
 		if at, err := time.Parse(time.RFC3339, v); err == nil {
 			return sampleEpoch.Add(at.Sub(began)).Format(time.RFC3339)
 		}
+	}
+	return v
+}
+
+// timestampStep is what a metric's Unix time is rounded to once moved to
+// sampleEpoch: coarser than the seconds a mint takes after the samples
+// began, so the same answer gives the same sample on every run.
+const timestampStep = 5 * time.Minute
+
+// normaliseTimestamps moves the Unix times of a *_timestamp_seconds metric
+// (its series' values) to sampleEpoch, as normaliseSample moves RFC 3339
+// times, rounded to timestampStep.
+func normaliseTimestamps(v any, began time.Time) any {
+	switch v := v.(type) {
+	case *jsonObject:
+		for _, k := range v.keys {
+			v.values[k] = normaliseTimestamps(v.values[k], began)
+		}
+	case []any:
+		for i := range v {
+			v[i] = normaliseTimestamps(v[i], began)
+		}
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return v
+		}
+		at := time.Unix(0, int64(f*float64(time.Second)))
+		return json.Number(strconv.FormatInt(sampleEpoch.Add(at.Sub(began)).Round(timestampStep).Unix(), 10))
 	}
 	return v
 }
@@ -317,4 +366,27 @@ func replaceDocBlock(t *testing.T, path, kind, id, text string) {
 	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rfc7515A3KeyPEM is the P-256 key of RFC 7515 appendix A.3 as PKCS #8
+// PEM: a published key, so the JWKS sample is the same on every run.
+func rfc7515A3KeyPEM(t *testing.T) string {
+	t.Helper()
+	coord := func(s string) *big.Int {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return new(big.Int).SetBytes(b)
+	}
+	key := &ecdsa.PrivateKey{
+		PublicKey: ecdsa.PublicKey{Curve: elliptic.P256(),
+			X: coord("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"), Y: coord("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0")},
+		D: coord("jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"),
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }

@@ -36,6 +36,10 @@ type simulator struct {
 	URL       string               `json:"url"`
 	TokenURLs map[string]string    `json:"token_urls"`
 	Clients   map[string]simClient `json:"clients"`
+	// TLSTokenURLs are the partners on the TLS listener, whose certificate
+	// chains to CACertificate, the simulator's test CA.
+	TLSTokenURLs  map[string]string `json:"tls_token_urls"`
+	CACertificate string            `json:"ca_certificate"`
 
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -61,7 +65,7 @@ func startSimulator(name string, lifetimes map[string]time.Duration) (*simulator
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-addr", "127.0.0.1:0"}
+	args := []string{"-addr", "127.0.0.1:0", "-tls-addr", "127.0.0.1:0"}
 	if len(lifetimes) > 0 {
 		var list []string
 		for p, d := range lifetimes {
@@ -113,7 +117,7 @@ func startSimulator(name string, lifetimes map[string]time.Duration) (*simulator
 		return nil, fmt.Errorf("the simulator printed nothing within 30s; its log:\n%s", tail(s.logPath, 20))
 	}
 	for _, p := range partners {
-		if s.TokenURLs[p] == "" || s.Clients[p].Secret == "" {
+		if s.TokenURLs[p] == "" || s.TLSTokenURLs[p] == "" || s.Clients[p].Secret == "" {
 			s.Close()
 			return nil, fmt.Errorf("the simulator does not simulate %s", p)
 		}

@@ -91,6 +91,9 @@ func applyExample(t *testing.T) *terraformExample {
 		"billing_client_id":       billing.ID,
 		"billing_client_secret":   billing.Secret,
 		"billing_scopes":          []string{"invoices:read", "invoices:write"},
+		// The same client at the partner, authenticated by a signed JWT.
+		"signing_token_url": e.sim.tokenURL("oauth2"),
+		"signing_client_id": billing.ID,
 	}
 	tf.setVars(e.vars)
 
@@ -140,6 +143,8 @@ func (e *terraformExample) checkApplied() {
 		t.Errorf("team-pickleball reading the billing API token: got %v, want HTTP 403", err)
 	}
 
+	e.checkSigningAPI()
+
 	consumed := e.tf.output("billing_api_token")
 	mints := sim.mints(t, "oauth2")
 	l := e.readBillingToken()
@@ -150,6 +155,35 @@ func (e *terraformExample) checkApplied() {
 	if n := sim.mints(t, "oauth2") - mints; n != 0 {
 		t.Errorf("reading the token after the consumer did caused %d mints, want 0 (the cached token)", n)
 	}
+}
+
+// checkSigningAPI registers the JWKS the example outputs at the partner,
+// as an operator would, and reads a token minted with the generated key.
+func (e *terraformExample) checkSigningAPI() {
+	t, ctx, v, sim := e.t, e.ctx, e.v, e.sim
+	resp, err := v.root.read(ctx, exampleMount+"/config/signing-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Data["auth_method"] != "private_key_jwt" || resp.Data["private_key_set"] != true || resp.Data["signing_algorithm"] != "ES256" {
+		t.Errorf("config/signing-api: auth_method %v, private_key_set %v, signing_algorithm %v",
+			resp.Data["auth_method"], resp.Data["private_key_set"], resp.Data["signing_algorithm"])
+	}
+	var jwks struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(e.tf.output("signing_api_jwks")), &jwks); err != nil || len(jwks.Keys) != 1 || jwks.Keys[0]["d"] != nil {
+		t.Fatalf("the signing_api_jwks output is not one public key (%v): %v", err, jwks.Keys)
+	}
+	billing := sim.client("oauth2")
+	if err := sim.admin(http.MethodPut, "clients/oauth2", map[string]any{"id": billing.ID, "secret": billing.Secret, "jwks": jwks}, nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := readToken(ctx, v.root, exampleMount, "signing-api")
+	if err != nil {
+		t.Fatalf("reading token/signing-api with the generated key registered: %v", err)
+	}
+	checkLease(t, sim, "oauth2", exampleMount, "signing-api", l)
 }
 
 // checkFieldDrift changes a field Terraform wrote outside Terraform: the

@@ -42,7 +42,7 @@ type tofu struct {
 func newTofu(t *testing.T) *tofu {
 	t.Helper()
 	var why string
-	reportResult(t, &why)
+	reportResult(t, "PARTNERTOKEN_E2E_TERRAFORM_RESULT", &why)
 	if why = os.Getenv("PARTNERTOKEN_E2E_SKIP_TERRAFORM"); why != "" {
 		t.Skipf("PARTNERTOKEN_E2E_SKIP_TERRAFORM is set (%s)", why)
 	}
@@ -200,31 +200,4 @@ func (tf *tofu) output(name string) string {
 	tf.t.Helper()
 	tf.run("output", "-raw", name)
 	return tf.stdout
-}
-
-// reportResult writes how the test ended, when it ends, to the file
-// PARTNERTOKEN_E2E_TERRAFORM_RESULT names (if set) for the summary of
-// `make test` (scripts/test.sh): "passed|failed|skipped SECONDS WHY", WHY
-// being the reason for a skip or a failure to start.
-func reportResult(t *testing.T, why *string) {
-	path := os.Getenv("PARTNERTOKEN_E2E_TERRAFORM_RESULT")
-	if path == "" {
-		return
-	}
-	start := time.Now()
-	// Registered first, so it runs after every other cleanup and sees
-	// their failures too.
-	t.Cleanup(func() {
-		result := "passed"
-		switch {
-		case t.Failed():
-			result = "failed"
-		case t.Skipped():
-			result = "skipped"
-		}
-		line := fmt.Sprintf("%s %d %s\n", result, int(time.Since(start).Seconds()), *why)
-		if err := os.WriteFile(path, []byte(line), 0o600); err != nil {
-			t.Errorf("writing the result for make test's summary: %v", err)
-		}
-	})
 }

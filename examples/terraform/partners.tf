@@ -41,3 +41,37 @@ resource "vault_generic_endpoint" "billing_api" {
   })
   depends_on = [vault_generic_endpoint.settings]
 }
+
+# An OAuth2 endpoint that authenticates the client with a JWT signed by a
+# private key (private_key_jwt) instead of a secret. The engine generates
+# the key and keeps it: nothing secret is in this file or the state.
+# generate_private_key makes a key only when the config has none, so
+# applying again (after any change here) keeps the key the partner
+# registered; Vault does not return it, so ignore_absent_fields never sees
+# it as drift.
+resource "vault_generic_endpoint" "signing_api" {
+  path                 = "${vault_mount.partner.path}/config/signing-api"
+  ignore_absent_fields = true
+  data_json = jsonencode({
+    provider             = "oauth2"
+    token_url            = var.signing_token_url
+    client_id            = var.signing_client_id
+    auth_method          = "private_key_jwt"
+    generate_private_key = true
+    signing_algorithm    = var.signing_algorithm
+  })
+  depends_on = [vault_generic_endpoint.settings]
+}
+
+# The public key to register for the client at the partner, as a JWK Set
+# (RFC 7517). The provider marks everything it reads as sensitive; the
+# JWKS holds nothing secret, hence nonsensitive.
+data "vault_generic_secret" "signing_api_jwks" {
+  path       = "${vault_mount.partner.path}/config/signing-api/jwks"
+  depends_on = [vault_generic_endpoint.signing_api]
+}
+
+output "signing_api_jwks" {
+  description = "The JWK Set to register for the signing API's client at the partner."
+  value       = nonsensitive(jsonencode(jsondecode(data.vault_generic_secret.signing_api_jwks.data_json).jwks))
+}

@@ -80,3 +80,22 @@ variable "billing_scopes" {
   type        = list(string)
   default     = ["invoices:read", "invoices:write"]
 }
+
+# signing-api: an OAuth2 endpoint authenticated by a signed JWT
+# (private_key_jwt) with a key generated in Vault.
+
+variable "signing_token_url" {
+  description = "Token endpoint of the signing API's authorization server."
+  type        = string
+}
+
+variable "signing_client_id" {
+  description = "OAuth2 client id for the signing API."
+  type        = string
+}
+
+variable "signing_algorithm" {
+  description = "What the generated key signs with: RS256, PS256, ES256 or EdDSA (FAPI profiles ask for PS256 or ES256)."
+  type        = string
+  default     = "ES256"
+}

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -27,8 +28,10 @@ const maxResponseHeaderBytes = 64 << 10
 // body, custom auth headers survive any redirect); it bounds the header
 // block of an answer; and it logs the shape of every request at debug
 // level (requestLog). Its pool is go-cleanhttp's pooled transport, built
-// here from the standard library.
-func NewClient(allowlist func(context.Context) (*Allowlist, error), logger hclog.Logger) *http.Client {
+// here from the standard library. tlsConfig, when not nil, is a config's
+// own (TLSConfig: its client certificate, its CAs): it changes whom the
+// client trusts and what it presents, never where it may connect.
+func NewClient(allowlist func(context.Context) (*Allowlist, error), logger hclog.Logger, tlsConfig *tls.Config) *http.Client {
 	g := &guard{allowlist: allowlist}
 	transport := &http.Transport{
 		Proxy:                  g.proxy,
@@ -40,6 +43,7 @@ func NewClient(allowlist func(context.Context) (*Allowlist, error), logger hclog
 		ForceAttemptHTTP2:      true,
 		MaxIdleConnsPerHost:    runtime.GOMAXPROCS(0) + 1,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		TLSClientConfig:        tlsConfig,
 	}
 	return &http.Client{
 		Transport:     requestLog{next: transport, logger: logger},

@@ -2,6 +2,8 @@ package egress
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -83,7 +85,7 @@ func TestResponseHeadersAreBounded(t *testing.T) {
 		io.WriteString(w, `{"access_token":"tok","expires_in":3600}`)
 	}))
 	t.Cleanup(srv.Close)
-	client := NewClient(allowing(t, "127.0.0.1"), hclog.NewNullLogger())
+	client := NewClient(allowing(t, "127.0.0.1"), hclog.NewNullLogger(), nil)
 	resp, err := client.Post(srv.URL, "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
 	if err == nil {
 		resp.Body.Close()
@@ -102,7 +104,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	t.Cleanup(target.Close)
 	srv := httptest.NewServer(http.RedirectHandler(target.URL+"/token", http.StatusTemporaryRedirect))
 	t.Cleanup(srv.Close)
-	client := NewClient(allowing(t, "127.0.0.1"), hclog.NewNullLogger())
+	client := NewClient(allowing(t, "127.0.0.1"), hclog.NewNullLogger(), nil)
 	resp, err := client.Post(srv.URL, "application/x-www-form-urlencoded", strings.NewReader("client_secret=s3cret"))
 	if err != nil {
 		t.Fatal(err)
@@ -110,5 +112,29 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTemporaryRedirect || followed {
 		t.Fatalf("status %d, followed %v: want the 307 itself, not followed", resp.StatusCode, followed)
+	}
+}
+
+// TestATLSConfigKeepsTheGuard: a config's own TLS material changes whom
+// the client trusts and what it presents, never where it may connect.
+func TestATLSConfigKeepsTheGuard(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, `{"access_token":"tok","expires_in":3600}`)
+	}))
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	trusting := TLSConfig(nil, roots)
+
+	allowed := NewClient(allowing(t, "127.0.0.1"), hclog.NewNullLogger(), trusting)
+	resp, err := allowed.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("a config that trusts the server's CA, to an allowed address: %v", err)
+	}
+	resp.Body.Close()
+
+	refused := NewClient(allowing(t, "partner.example"), hclog.NewNullLogger(), trusting)
+	if _, err := refused.Get(srv.URL); !errors.Is(err, ErrRefused) {
+		t.Fatalf("a config with TLS material of its own reached a loopback address the allowlist refuses: %v", err)
 	}
 }

@@ -71,6 +71,7 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	methods := map[string][]string{
 		"stats": {http.MethodGet}, "reset": {http.MethodPost}, "introspect": {http.MethodPost},
 		"faults": {http.MethodPost, http.MethodDelete}, "lifetimes": {http.MethodPut}, "clients": {http.MethodPut},
+		"certificates": {http.MethodPost},
 	}[route]
 	perPartner := route == "faults" || route == "lifetimes" || route == "clients"
 	switch {
@@ -137,6 +138,21 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 		var c Client
 		if err = decodeAdmin(r, &c); err == nil {
 			err = s.SetClient(partner, c)
+		}
+	case "certificates":
+		var req struct {
+			CommonName string `json:"common_name"`
+			Lifetime   string `json:"lifetime"`
+		}
+		var d time.Duration
+		if err = decodeAdmin(r, &req); err == nil {
+			if d, err = time.ParseDuration(req.Lifetime); err == nil {
+				var cert, key string
+				if cert, key, err = s.IssueClientCertificate(req.CommonName, d); err == nil {
+					adminJSON(w, map[string]string{"certificate": cert, "private_key": key})
+					return
+				}
+			}
 		}
 	}
 	if err != nil {

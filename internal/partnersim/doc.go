@@ -18,7 +18,26 @@
 //	doku    POST /doku/adv-core-api/partner/v1.0/token  Client-Id, Request-Id, Request-Timestamp, HMAC Signature
 //	                                                (Request-Target is the request path, /doku prefix included)
 //	dinie   POST /dinie/api/v3/auth/token           Basic auth, form grant_type=client_credentials
-//	oauth2  POST /oauth2/token                      RFC 6749 §4.4, client_secret_basic or client_secret_post
+//	oauth2  POST /oauth2/token                      RFC 6749 §4.4 or the JWT bearer grant (RFC 7523 §2.1);
+//	                                                client_secret_basic, client_secret_post, private_key_jwt,
+//	                                                client_secret_jwt or tls_client_auth
+//
+// The oauth2 partner checks an assertion as a strict authorization server
+// does: its signature under the client's registered jwks (HS256: the
+// client secret), iss, sub, aud (the token URL as addressed, or the
+// client's audience), exp (at most 5 minutes away for a client assertion,
+// an hour for the grant's), nbf, iat, and a jti never seen before.
+//
+// # TLS
+//
+// With [Options.TLSAddr] the simulator also serves every partner over TLS,
+// with a certificate from a test CA it makes at Start
+// ([Server.CACertificate]; no system root trusts it, as with a partner's
+// private CA). The listener verifies a client certificate chained to the CA
+// when one is given; a client with a CertificateSubject must present one
+// with that subject on every request (RFC 8705 §2.1.2), and oauth2 then
+// accepts tls_client_auth: client_id in the body, the certificate as the
+// credential. [Server.IssueClientCertificate] issues client certificates.
 //
 // Dinie's documentation gives two bases for its API, /api/v3 (its SDKs)
 // and /v3 (its developer portal); the simulator serves only the one
@@ -67,7 +86,12 @@
 //	     (times -1: every request until the faults are cleared, an outage)
 //	DELETE /_sim/faults/<partner>   -> 204 (drops the partner's queued faults)
 //	PUT  /_sim/lifetimes/<partner>  {"lifetime":"30s"}   -> 204
-//	PUT  /_sim/clients/<partner>    {"id":"...","secret":"...","previous_secrets":["..."]} -> 204
+//	PUT  /_sim/clients/<partner>    {"id":"...","secret":"...","previous_secrets":["..."],
+//	                                 "jwks":{"keys":[...]},"tls_client_auth_subject_dn":"CN=...",
+//	                                 "audience":"..."} -> 204 (see Client)
+//	POST /_sim/certificates         {"common_name":"...","lifetime":"720h"}
+//	     200 {"certificate":"-----BEGIN CERTIFICATE-----...","private_key":"..."}
+//	     (a client certificate from the test CA; 400 without TLS)
 //	POST /_sim/introspect           {"partner":"dupr","token":"..."}
 //	     200 {"active":true,"expires_at":"2026-01-02T15:04:05Z"}
 //	     (expires_at is omitted for a token the simulator never issued)

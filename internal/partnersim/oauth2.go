@@ -10,8 +10,72 @@ import (
 // oauth2TokenLength is the generic server's opaque token length.
 const oauth2TokenLength = 40
 
-// mintOAuth2 serves a standard client credentials grant (RFC 6749 §4.4),
-// refusing what the RFC forbids.
+// The URNs of RFC 7523 §2.1 and §2.2.
+const (
+	jwtBearerGrantType     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	jwtBearerAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)
+
+// authenticateOAuth2 authenticates the client by whichever one method the
+// request uses (RFC 6749 §2.3): Basic, a posted secret, a client assertion
+// (RFC 7523 §2.2) or, with client_id alone, the TLS client certificate
+// (RFC 8705 §2; the certificate itself was checked against the client's
+// binding before the partner's rules ran). It reports whether the client
+// authenticated; a refusal is a reply.
+func (s *Server) authenticateOAuth2(r *http.Request, form url.Values, c Client) (bool, *reply) {
+	authz := r.Header.Get("Authorization")
+	_, postID := form["client_id"]
+	_, postSecret := form["client_secret"]
+	_, assertionType := form["client_assertion_type"]
+	_, assertion := form["client_assertion"]
+	withAssertion := assertionType || assertion
+	if authz != "" && (postID || postSecret || withAssertion) {
+		return false, oauthFail(http.StatusBadRequest, "invalid_request", "client credentials sent both in the Authorization header and in the body (RFC 6749 section 2.3)")
+	}
+	if postSecret && withAssertion {
+		return false, oauthFail(http.StatusBadRequest, "invalid_request", "client_secret and client_assertion sent together: use one authentication method (RFC 6749 section 2.3)")
+	}
+	switch {
+	case authz != "":
+		id, secret, ok := oauth2Basic(authz)
+		if !ok || !s.authenticate(OAuth2, id, secret) {
+			rep := oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			rep.header.Set("WWW-Authenticate", `Basic realm="partnersim"`)
+			return false, rep
+		}
+		return true, nil
+	case withAssertion:
+		if form.Get("client_assertion_type") != jwtBearerAssertionType {
+			return false, oauthFail(http.StatusUnauthorized, "invalid_client", "client_assertion_type must be "+jwtBearerAssertionType+" (RFC 7523 section 2.2)")
+		}
+		if postID && form.Get("client_id") != c.ID {
+			return false, oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication failed: client_id is not the assertion's client")
+		}
+		if _, refusal := s.verifyAssertion(OAuth2, r, form.Get("client_assertion"), c, clientAssertion); refusal != "" {
+			return false, oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication failed: "+refusal)
+		}
+		return true, nil
+	case postSecret:
+		id, secret := form.Get("client_id"), form.Get("client_secret")
+		if id == "" || !s.authenticate(OAuth2, id, secret) {
+			return false, oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		}
+		return true, nil
+	case postID:
+		if c.CertificateSubject != "" && form.Get("client_id") == c.ID {
+			s.rec.present(OAuth2, Presented{ClientID: c.ID, Method: "tls_client_auth"})
+			return true, nil
+		}
+		if form.Get("grant_type") == jwtBearerGrantType && form.Get("client_id") == c.ID {
+			return false, nil // a client that names itself, authenticated by the grant alone
+		}
+		return false, oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication failed: the client is not registered for tls_client_auth and sent no other credentials")
+	}
+	return false, nil
+}
+
+// mintOAuth2 serves the client credentials grant (RFC 6749 §4.4) and the
+// JWT bearer grant (RFC 7523 §2.1), refusing what the RFCs forbid.
 func (s *Server) mintOAuth2(r *http.Request, body []byte) *reply {
 	// §4.4.2: parameters use the application/x-www-form-urlencoded format.
 	if mediaType(r) != "application/x-www-form-urlencoded" {
@@ -25,39 +89,34 @@ func (s *Server) mintOAuth2(r *http.Request, body []byte) *reply {
 		return oauthFail(http.StatusBadRequest, "invalid_request", "parameter "+p+" is repeated (RFC 6749 section 3.2)")
 	}
 
-	// §2.3: "The client MUST NOT use more than one authentication method in
-	// each request."
-	authz := r.Header.Get("Authorization")
-	_, postID := form["client_id"]
-	_, postSecret := form["client_secret"]
-	if authz != "" && (postID || postSecret) {
-		return oauthFail(http.StatusBadRequest, "invalid_request", "client credentials sent both in the Authorization header and in the body (RFC 6749 section 2.3)")
-	}
-	var id, secret string
-	var ok bool
-	switch {
-	case authz != "":
-		id, secret, ok = oauth2Basic(authz)
-	case postID || postSecret:
-		id, secret = form.Get("client_id"), form.Get("client_secret")
-		ok = id != "" && postSecret
-	}
-	if !ok || !s.authenticate(OAuth2, id, secret) {
-		rep := oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		// §5.2: a failed Authorization header (or none at all) is answered
-		// with 401 and WWW-Authenticate naming the scheme the client used.
-		if !postID && !postSecret {
-			rep.header.Set("WWW-Authenticate", `Basic realm="partnersim"`)
-		}
+	c := s.client(OAuth2)
+	authenticated, rep := s.authenticateOAuth2(r, form, c)
+	if rep != nil {
 		return rep
 	}
-
 	switch form.Get("grant_type") {
 	case "client_credentials":
+		if !authenticated {
+			rep := oauthFail(http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			// §5.2: a request with no credentials at all is answered with
+			// 401 and WWW-Authenticate naming the scheme to use.
+			rep.header.Set("WWW-Authenticate", `Basic realm="partnersim"`)
+			return rep
+		}
+	case jwtBearerGrantType:
+		// RFC 7523 §2.1 and §3.1: the assertion is the grant; client
+		// authentication is optional.
+		assertion := form.Get("assertion")
+		if assertion == "" {
+			return oauthFail(http.StatusBadRequest, "invalid_request", "missing assertion (RFC 7523 section 2.1)")
+		}
+		if _, refusal := s.verifyAssertion(OAuth2, r, assertion, c, grantAssertion); refusal != "" {
+			return oauthFail(http.StatusBadRequest, "invalid_grant", refusal)
+		}
 	case "":
 		return oauthFail(http.StatusBadRequest, "invalid_request", "missing grant_type")
 	default:
-		return oauthFail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials is supported")
+		return oauthFail(http.StatusBadRequest, "unsupported_grant_type", "only client_credentials and "+jwtBearerGrantType+" are supported")
 	}
 	scope, scoped := form["scope"]
 	if scoped && !validScope(scope[0]) {

@@ -16,6 +16,12 @@ import (
 type Presented struct {
 	ClientID string
 	Secret   string
+	// Method is how an oauth2 request authenticated when not with a
+	// secret: private_key_jwt, client_secret_jwt or tls_client_auth, or
+	// jwt_bearer for the grant's assertion; empty for a secret.
+	Method string
+	// KeyID is the kid in the header of the assertion presented.
+	KeyID string
 	// At is the real time the request was checked; rate checks use it.
 	At time.Time
 }
@@ -40,13 +46,14 @@ type held struct {
 // simulator that runs for days under `make dev`.
 const maxIssuedRecorded = 100_000
 
-func (r *record) present(partner, id, secret string) {
+func (r *record) present(partner string, p Presented) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.presented == nil {
 		r.presented = map[string][]Presented{}
 	}
-	r.presented[partner] = append(r.presented[partner], Presented{ClientID: id, Secret: secret, At: time.Now()})
+	p.At = time.Now()
+	r.presented[partner] = append(r.presented[partner], p)
 }
 
 func (r *record) issue(partner, token string) {

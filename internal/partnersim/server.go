@@ -3,6 +3,7 @@ package partnersim
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // Partner names, as used by TokenURL, the counters and the admin API.
@@ -29,14 +32,30 @@ const (
 // Partners lists every simulated partner, in a stable order.
 func Partners() []string { return []string{DUPR, Setu, Podero, DOKU, Dinie, OAuth2} }
 
-// Client is one partner credential pair.
+// Client is one partner client: its id and the credentials it may
+// authenticate with.
 type Client struct {
 	ID     string `json:"id"`
-	Secret string `json:"secret"`
+	Secret string `json:"secret,omitempty"`
 	// PreviousSecrets are accepted besides Secret, to simulate the overlap
 	// of a secret rotation (Dinie lets a partner hold several credentials at
 	// once; see /auth/credentials in docs/partners.md#dinie).
 	PreviousSecrets []string `json:"previous_secrets,omitempty"`
+	// JWKS are the client's registered public keys (RFC 7591 §2 jwks):
+	// oauth2 client assertions (private_key_jwt) and JWT bearer grant
+	// assertions must verify under one of them. Several keys at once are
+	// a key rotation's overlap.
+	JWKS *jose.JSONWebKeySet `json:"jwks,omitempty"`
+	// CertificateSubject binds a client certificate to the client (RFC 8705
+	// §2.1.2, tls_client_auth_subject_dn): when set, each of the client's
+	// token requests must come over the TLS listener with a certificate
+	// from the test CA whose subject is exactly this, such as
+	// "CN=oauth2-demo-client"; oauth2's tls_client_auth then takes the
+	// certificate as the credential.
+	CertificateSubject string `json:"tls_client_auth_subject_dn,omitempty"`
+	// Audience is accepted as an assertion's aud besides the token URL
+	// (a partner's issuer identifier, RFC 7523 §3 item 3).
+	Audience string `json:"audience,omitempty"`
 }
 
 // DefaultClients returns the fixed demo credentials every partner accepts
@@ -91,6 +110,10 @@ type Options struct {
 	// DinieRateLimit is how many requests Dinie accepts per one-minute
 	// window; 0 means DefaultDinieRateLimit.
 	DinieRateLimit int
+	// TLSAddr, when set, is where the simulator also serves over TLS with
+	// a certificate from its own test CA (see IssueClientCertificate);
+	// "127.0.0.1:0" picks a free port.
+	TLSAddr string
 	// DUPRExpiryLayout is the Go time layout of DUPR's result.expiry;
 	// empty means the documented DUPRExpiryDocumented. DUPR's service is
 	// Java (Spring), whose serialisers also write fractional seconds and
@@ -142,6 +165,7 @@ type Server struct {
 	now            func() time.Time
 	log            *slog.Logger
 	addr           string
+	tlsAddr        string
 	dinieRateLimit int
 	duprExpiry     string
 	dinieBase      string
@@ -149,6 +173,9 @@ type Server struct {
 
 	ln       net.Listener
 	srv      *http.Server
+	ca       *testCA
+	tlsLn    net.Listener
+	tlsSrv   *http.Server
 	done     chan struct{}
 	closeOne sync.Once
 
@@ -160,7 +187,11 @@ type Server struct {
 	tokens     map[string]map[string]time.Time
 	pruneAt    map[string]int
 	requestIDs map[string]time.Time // DOKU: client id + "\n" + Request-Id -> first seen
-	dinieStart time.Time            // start of Dinie's current rate-limit window
+	// jtis are the assertion ids seen (partner, issuer and jti), with the
+	// assertion's expiry, after which a replay fails on exp anyway.
+	jtis       map[string]time.Time
+	jtiPruneAt int
+	dinieStart time.Time // start of Dinie's current rate-limit window
 	dinieCount int
 
 	// rec is what in-process tests ask about: presented credentials, issued
@@ -174,6 +205,7 @@ func New(opts Options) *Server {
 		now:            opts.Now,
 		log:            opts.Logger,
 		addr:           opts.Addr,
+		tlsAddr:        opts.TLSAddr,
 		dinieRateLimit: opts.DinieRateLimit,
 		duprExpiry:     opts.DUPRExpiryLayout,
 		dinieBase:      opts.DinieBase,
@@ -185,6 +217,7 @@ func New(opts Options) *Server {
 		tokens:         map[string]map[string]time.Time{},
 		pruneAt:        map[string]int{},
 		requestIDs:     map[string]time.Time{},
+		jtis:           map[string]time.Time{},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -244,7 +277,41 @@ func (s *Server) Start() error {
 			s.log.Error("serve", "error", err)
 		}
 	}()
-	s.log.Info("partner simulator listening", "url", s.URL())
+	if s.tlsAddr != "" {
+		if err := s.startTLS(); err != nil {
+			_ = s.srv.Close()
+			return fmt.Errorf("partnersim: TLS: %w", err)
+		}
+	}
+	s.log.Info("partner simulator listening", "url", s.URL(), "tls_url", s.TLSURL())
+	return nil
+}
+
+// startTLS makes the test CA and serves the same handler over TLS.
+func (s *Server) startTLS() error {
+	ca, err := newTestCA(s.now())
+	if err != nil {
+		return err
+	}
+	cert, err := ca.serverCertificate(s.now())
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.tlsAddr)
+	if err != nil {
+		return err
+	}
+	s.ca, s.tlsLn = ca, ln
+	s.tlsSrv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.tlsSrv.Serve(tls.NewListener(ln, ca.tlsConfig(cert, s.now))); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serve TLS", "error", err)
+		}
+	}()
 	return nil
 }
 
@@ -282,6 +349,9 @@ func (s *Server) Close() {
 		close(s.done)
 		if s.srv != nil {
 			_ = s.srv.Close()
+		}
+		if s.tlsSrv != nil {
+			_ = s.tlsSrv.Close()
 		}
 	})
 }
@@ -340,8 +410,8 @@ func (s *Server) SetClient(partner string, c Client) error {
 	if partners[partner] == nil {
 		return unknownPartner(partner)
 	}
-	if c.ID == "" || c.Secret == "" {
-		return fmt.Errorf("%s client: id and secret are required", partner)
+	if err := c.check(partner); err != nil {
+		return err
 	}
 	c.PreviousSecrets = append([]string(nil), c.PreviousSecrets...)
 	s.mu.Lock()
@@ -398,7 +468,7 @@ func (s *Server) lifetime(partner string) time.Duration {
 
 // authenticate checks a client id and secret in constant time.
 func (s *Server) authenticate(partner, id, secret string) bool {
-	s.rec.present(partner, id, secret)
+	s.rec.present(partner, Presented{ClientID: id, Secret: secret})
 	c := s.client(partner)
 	ok := subtle.ConstantTimeCompare([]byte(id), []byte(c.ID))
 	match := 0
@@ -535,6 +605,9 @@ func (s *Server) handle(p *partner, r *http.Request, body []byte, bodyErr error)
 		}
 		// RFC 9110 §15.5.6: a 405 carries Allow.
 		rep.header.Set("Allow", http.MethodPost)
+		return rep
+	}
+	if rep := s.checkCertificateBinding(p, r); rep != nil {
 		return rep
 	}
 	if bodyErr != nil {

@@ -3,10 +3,13 @@ package provider
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -51,6 +54,10 @@ func (r *Request) post(ctx context.Context, header http.Header, body []byte) (*r
 	}
 	sent := r.now()
 	httpResp, err := client.Do(httpReq)
+	if problem, ok := tlsProblem(err); ok {
+		// The same handshake fails the same way on every attempt.
+		return nil, &Error{Partner: r.partner, Message: r.redact(problem)}
+	}
 	if err != nil {
 		return nil, &Error{Partner: r.partner, Message: r.redact(transportMessage(ctx, err)), err: err}
 	}
@@ -84,6 +91,36 @@ func (r *Request) send(ctx context.Context, header http.Header, body []byte) (*r
 		return nil, r.failure(resp, r.partnerMessage(resp.Body))
 	}
 	return resp, nil
+}
+
+// tlsProblem says what to fix when the TLS handshake failed for good: the
+// endpoint's certificate is not trusted (or not for its host), or the
+// endpoint refused the client's certificate, or wanted one.
+func tlsProblem(err error) (string, bool) {
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	switch {
+	case err == nil:
+		return "", false
+	case errors.As(err, &verify):
+		var host x509.HostnameError
+		if errors.As(verify.Err, &host) {
+			return "the token endpoint's TLS certificate is not for its host (" + verify.Err.Error() + "): check token_url", true
+		}
+		return "the token endpoint's TLS certificate is not trusted (" + verify.Err.Error() + "): if the partner uses a private CA, set ca_certificates to it", true
+	case errors.As(err, &alert):
+		return refusedHandshake(alert.Error()), true
+	}
+	// An alert the server sends once the TLS 1.3 handshake is over arrives
+	// on the first read, where net/http wraps it without %w.
+	if _, alertText, found := strings.Cut(err.Error(), "remote error: "); found && strings.HasPrefix(alertText, "tls: ") {
+		return refusedHandshake(alertText), true
+	}
+	return "", false
+}
+
+func refusedHandshake(alert string) string {
+	return "the token endpoint refused the TLS handshake (" + alert + "): it may want a client certificate (tls_client_certificate) that it trusts"
 }
 
 // transportMessage says why no answer arrived, preferring the caller's

@@ -16,21 +16,17 @@ import (
 // for any partner that follows the standard.
 type oauth2 struct{}
 
-const (
-	authBasic = "client_secret_basic"
-	authPost  = "client_secret_post"
-)
-
-// reservedParams are set by the grant itself; token_params cannot override them.
-var reservedParams = []string{"grant_type", "client_id", "client_secret", "scope"}
+// reservedParams are set by the grant and the client authentication;
+// token_params cannot override them.
+var reservedParams = []string{"grant_type", "client_id", "client_secret", "scope", "assertion", "client_assertion", "client_assertion_type"}
 
 func (oauth2) Spec() Spec {
 	return Spec{
 		Name:        "oauth2",
 		DisplayName: "OAuth2",
-		Description: "Any OAuth 2.0 token endpoint that supports the client credentials grant (RFC 6749 section 4.4).",
+		Description: "Any OAuth 2.0 token endpoint: the client credentials grant (RFC 6749 section 4.4) or the JWT bearer grant (RFC 7523 section 2.1), authenticated with a client secret, a signed JWT (private_key_jwt, client_secret_jwt) or a TLS client certificate (tls_client_auth).",
 		Docs:        "https://www.rfc-editor.org/rfc/rfc6749#section-4.4",
-		Fields: []Field{
+		Fields: append([]Field{
 			{
 				Name:        "scopes",
 				Type:        StringList,
@@ -62,25 +58,26 @@ func (oauth2) Spec() Spec {
 					return nil
 				},
 			},
-			{
-				Name:        "auth_method",
-				Type:        String,
-				Description: "How the client authenticates: client_secret_basic sends an HTTP Basic Authorization header (RFC 6749 section 2.3.1); client_secret_post sends client_id and client_secret in the form body.",
-				Default:     authBasic,
-				Allowed:     []string{authBasic, authPost},
-			},
+			authMethodField,
+			grantTypeField,
 			{
 				Name:        "token_lifetime",
 				Type:        String,
 				Description: "Lifetime to assume when the partner's answer has no expires_in and the token is not a JWT with an exp claim, as a duration such as 1h. Leave unset to refuse such answers.",
 				Check:       checkDuration,
 			},
-		},
+		}, assertionFields...),
+		Signs:       true,
+		Credentials: oauth2Credentials,
+		Check:       checkOAuth2,
 	}
 }
 
 func (o oauth2) mint(ctx context.Context, req *Request) (*Token, error) {
-	form := url.Values{"grant_type": {"client_credentials"}}
+	form := url.Values{}
+	if err := req.addGrant(form); err != nil {
+		return nil, err
+	}
 	if scopes := req.Options.List("scopes"); len(scopes) > 0 {
 		form.Set("scope", strings.Join(scopes, " "))
 	}
@@ -91,11 +88,8 @@ func (o oauth2) mint(ctx context.Context, req *Request) (*Token, error) {
 		form.Set(k, params[k])
 	}
 	header := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-	if req.Options.String("auth_method") == authPost {
-		form.Set("client_id", req.ClientID)
-		form.Set("client_secret", req.ClientSecret)
-	} else {
-		header.Set("Authorization", basicAuth(url.QueryEscape(req.ClientID), url.QueryEscape(req.ClientSecret)))
+	if err := req.authenticateClient(form, header); err != nil {
+		return nil, err
 	}
 
 	resp, err := req.send(ctx, header, []byte(form.Encode()))

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/internal/signing"
 )
 
 // Provider mints bearer tokens for one kind of partner API. Only this
@@ -37,6 +39,12 @@ type Request struct {
 	TokenURL     string
 	ClientID     string
 	ClientSecret string
+	// Key signs the assertions of private_key_jwt and the JWT bearer
+	// grant; nil when the config holds none. Like the secret, it was
+	// stored for TokenURL and is used for no other endpoint: the
+	// assertions it signs name TokenURL as their audience unless the
+	// operator set assertion_audience for this endpoint.
+	Key *signing.Key
 	// OtherSecrets are the config's other secrets (a pending
 	// next_client_secret): never sent with this request, and never shown in
 	// its errors either, whatever the partner echoes.
@@ -57,6 +65,9 @@ type Request struct {
 	partner    string
 	documented time.Duration
 	answer     *response
+	// signatures are those of the assertions this request sends: a
+	// partner that quotes one back must not put a usable copy in a log.
+	signatures []string
 	// red is the redactor of the secrets, once a message needed it.
 	red *redactor
 }
@@ -69,7 +80,7 @@ type Request struct {
 func Mint(ctx context.Context, p Provider, req *Request) (tok *Token, err error) {
 	spec := p.Spec()
 	r := *req
-	r.partner, r.documented, r.answer, r.red = spec.DisplayName, spec.DefaultLifetime, nil, nil
+	r.partner, r.documented, r.answer, r.signatures, r.red = spec.DisplayName, spec.DefaultLifetime, nil, nil, nil
 	defer func() {
 		if v := recover(); v != nil {
 			said := r.redact(fmt.Sprint(v))
@@ -147,6 +158,15 @@ type Spec struct {
 	// API is kept only for existing integrations: the engine warns whoever
 	// configures it.
 	Deprecation string
+	// Signs says the provider can sign assertions with a private key, so
+	// its configs may hold one (private_key, generate_private_key).
+	Signs bool
+	// Credentials says what a config with these options authenticates
+	// with; nil means the client secret alone.
+	Credentials func(Options) Credentials
+	// Check validates the options as a whole, after each field's own
+	// Check; its error names the fields and what to fix.
+	Check func(Options) error
 }
 
 // Environment is a documented deployment of the partner's token endpoint.

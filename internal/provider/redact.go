@@ -70,7 +70,7 @@ func (r *Request) newRedactor() *redactor {
 			red.forms = append(red.forms, form)
 		}
 	}
-	for _, secret := range append([]string{r.ClientSecret}, r.OtherSecrets...) {
+	for _, secret := range append(append([]string{r.ClientSecret}, r.OtherSecrets...), r.signatures...) {
 		if utf8.RuneCountInString(secret) < minRedactLength {
 			continue
 		}

@@ -6,13 +6,16 @@
 //
 //	{"url":"http://127.0.0.1:8300","token_urls":{"dupr":"...",...},"clients":{"dupr":{"id":"...","secret":"..."},...}}
 //
+// and with -tls-addr also "tls_url", "tls_token_urls" and "ca_certificate"
+// (the PEM of the test CA the TLS listener's certificate chains to).
+//
 // The clients are the simulator's demo credentials, printed on purpose so the
 // caller can configure the engine with them; nothing else is ever written to
 // stdout. Logs go to stderr. SIGINT or SIGTERM stops it cleanly.
 //
 // Usage:
 //
-//	partnersim [-addr 127.0.0.1:8300] [-lifetime dupr=30s,doku=2m] [-lifetime setu=1m] [-dinie-rate-limit 100]
+//	partnersim [-addr 127.0.0.1:8300] [-tls-addr 127.0.0.1:8443] [-lifetime dupr=30s,doku=2m] [-lifetime setu=1m] [-dinie-rate-limit 100]
 package main
 
 import (
@@ -66,10 +69,16 @@ type handshake struct {
 	URL       string                       `json:"url"`
 	TokenURLs map[string]string            `json:"token_urls"`
 	Clients   map[string]partnersim.Client `json:"clients"`
+	// With -tls-addr: the TLS listener and the test CA its certificate
+	// chains to.
+	TLSURL        string            `json:"tls_url,omitempty"`
+	TLSTokenURLs  map[string]string `json:"tls_token_urls,omitempty"`
+	CACertificate string            `json:"ca_certificate,omitempty"`
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8300", "listen address (loopback only is advised: the credentials are public)")
+	tlsAddr := flag.String("tls-addr", "", "also serve over TLS here, with a certificate from a test CA made at start (e.g. 127.0.0.1:8443); empty: no TLS")
 	lt := lifetimes{}
 	flag.Var(lt, "lifetime", "token lifetime per partner as partner=duration; repeatable or comma-separated (e.g. dupr=30s,doku=2m)")
 	dinieLimit := flag.Int("dinie-rate-limit", partnersim.DefaultDinieRateLimit, "Dinie token requests accepted per one-minute window")
@@ -88,6 +97,7 @@ func main() {
 	clients := partnersim.DefaultClients()
 	srv := partnersim.New(partnersim.Options{
 		Addr:             *addr,
+		TLSAddr:          *tlsAddr,
 		Clients:          clients,
 		Lifetimes:        lt,
 		Logger:           logger,
@@ -104,6 +114,12 @@ func main() {
 	hs := handshake{URL: srv.URL(), TokenURLs: map[string]string{}, Clients: clients}
 	for _, p := range partnersim.Partners() {
 		hs.TokenURLs[p] = srv.TokenURL(p)
+	}
+	if *tlsAddr != "" {
+		hs.TLSURL, hs.TLSTokenURLs, hs.CACertificate = srv.TLSURL(), map[string]string{}, srv.CACertificate()
+		for _, p := range partnersim.Partners() {
+			hs.TLSTokenURLs[p] = srv.TLSTokenURL(p)
+		}
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(hs); err != nil {
 		fmt.Fprintln(os.Stderr, "partnersim: writing the handshake:", err)
