@@ -39,12 +39,13 @@ type outage struct {
 }
 
 // outageWait is the wait after an outage's failures'th failed attempt: a
-// second, doubling up to max, less up to half of it at random (jitter in
-// [0, 1)), so configs and nodes that found a partner down together do not
-// all try again at the same instant. It never exceeds max.
-func outageWait(failures int, max time.Duration, jitter float64) time.Duration {
-	d := max
-	if shift := failures - 1; shift < 32 && outageFirstWait<<shift < max {
+// second, doubling up to backoffMax, less up to half of it at random
+// (jitter in [0, 1)), so configs and nodes that found a partner down
+// together do not all try again at the same instant. It never exceeds
+// backoffMax.
+func outageWait(failures int, backoffMax time.Duration, jitter float64) time.Duration {
+	d := backoffMax
+	if shift := max(failures-1, 0); shift < 32 && outageFirstWait<<shift < backoffMax {
 		d = outageFirstWait << shift
 	}
 	return d - time.Duration(jitter*float64(d/2))
@@ -109,15 +110,8 @@ func (e *cacheEntry) releaseAttempt() {
 	}
 }
 
-// partnerIsDown reports whether an outage is remembered: an attempt during
-// it is a single request, the outage's back-off spacing the attempts.
-func (e *cacheEntry) partnerIsDown() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.down != nil
-}
-
-// outageSnapshot is a copy of the remembered outage, nil when none is.
+// outageSnapshot is a copy of the remembered outage, nil when none is: a
+// mint during one is a single request (oneAttempt).
 func (e *cacheEntry) outageSnapshot() *outage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -138,8 +132,8 @@ func (h *outageHold) Error() string { return h.message }
 // Code makes it a logical.HTTPCodedError, which Vault answers with its status.
 func (h *outageHold) Code() int { return http.StatusBadGateway }
 
-// outageHold describes the outage at now, for a caller it holds or for the
-// callers of the attempt that just failed. Callers hold e.mu.
+// outageHoldLocked describes the outage at now, for a caller it holds or
+// for the callers of the attempt that just failed. Callers hold e.mu.
 func (e *cacheEntry) outageHoldLocked(now time.Time) *outageHold {
 	o := e.down
 	partner := e.config.Provider
