@@ -37,7 +37,8 @@ type options struct {
 	clock     clockwork.Clock
 	// retry replaces the waits between attempts of one mint.
 	retry *retryPolicy
-	// jitter replaces the random draw that spreads lease ends.
+	// jitter replaces the random draw that spreads lease ends and an
+	// outage's attempts.
 	jitter func() float64
 }
 
@@ -54,7 +55,8 @@ type backend struct {
 	delays delayWatch
 	// leaseRates measures each config's leased reads.
 	leaseRates leaseRates
-	// jitter draws in [0, 1) how much of the jitter share a lease loses.
+	// jitter draws in [0, 1) how much of the jitter share a lease loses,
+	// and how much of its back-off an outage's next attempt waits less.
 	jitter func() float64
 
 	// Built by attach, once the mount's logger and storage are known.
@@ -117,6 +119,7 @@ func (b *backend) attach(ctx context.Context, conf *logical.BackendConfig) error
 		events:       b.sendEvent,
 		limits:       &refreshLimits{storage: conf.StorageView, clock: b.clock, tokenURL: b.tokenURL},
 		delays:       &b.delays,
+		jitter:       b.jitter,
 	})
 	return nil
 }

@@ -22,7 +22,10 @@ type cacheDeps struct {
 	clock   clockwork.Clock
 	logger  hclog.Logger
 	// requestToken asks the partner for one token with cfg's credentials.
-	requestToken func(ctx context.Context, name string, cfg *Config) (*mintResult, error)
+	requestToken func(ctx context.Context, name string, cfg *Config, attempts mintAttempts) (*mintResult, error)
+	// jitter draws in [0, 1) how much of its back-off an outage's next
+	// attempt waits less.
+	jitter func() float64
 	// writable reports whether this node may write storage; only such a
 	// node mints (WriteSafeReplicationState).
 	writable func() bool

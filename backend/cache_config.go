@@ -19,7 +19,7 @@ func (c *tokenCache) verify(ctx context.Context, name string, cfg *Config) (res 
 	done := make(chan struct{})
 	if !c.start(func() {
 		defer close(done)
-		res, err = c.timedMint(ctx, name, cfg)
+		res, err = c.timedMint(ctx, name, cfg, retryWithinTimeout)
 	}) {
 		return nil, errStopping
 	}

@@ -34,8 +34,11 @@ type cacheEntry struct {
 	// this token due for its refresh ahead (fromReplica).
 	handedOver atomic.Bool
 
-	mu       sync.Mutex // guards the refresh schedule and refusal below
-	timer    clockwork.Timer
+	mu    sync.Mutex // guards the refresh schedule and what is remembered below
+	timer clockwork.Timer
+	// failures counts the failed background refreshes that found the
+	// partner up (a storage error, an unusable answer); retryAt is when
+	// the next is due, the outage's next attempt while the partner is down.
 	failures int
 	retryAt  time.Time
 	dropped  bool
@@ -48,6 +51,9 @@ type cacheEntry struct {
 	// waitUntil; a config write replaces the entry and clears it.
 	waitErr   error
 	waitUntil time.Time
+	// down is the partner's outage as the mints of this config met it; a
+	// commit or a config write replaces the entry and ends it.
+	down *outage
 }
 
 // rememberRefusal makes mints of this entry fail fast with err until until.
@@ -98,12 +104,22 @@ func (e *cacheEntry) partnerWait(now time.Time) error {
 
 // rememberFailure keeps what a failed mint of this entry's config says
 // about the next attempt: a refusal of the credentials holds every mint
-// for refusal_backoff, a partner's requested wait until it has passed.
-func (e *cacheEntry) rememberFailure(err error, now time.Time) (refused bool) {
+// for refusal_backoff, a partner's requested wait until it has passed, and
+// a partner that is down every mint but one attempt at a time, the next
+// backoff(failures) after this one. An answer that shows the partner up
+// ends the outage: the refusal or the wait it brings governs instead.
+func (e *cacheEntry) rememberFailure(err error, now time.Time, backoff func(failures int) time.Duration) (refused bool) {
 	perr, ok := provider.AsError(err)
 	if !ok {
 		return false
 	}
+	if partnerDown(err) {
+		e.rememberOutage(err, now, backoff)
+		return false
+	}
+	e.mu.Lock()
+	e.down = nil
+	e.mu.Unlock()
 	if perr.Refused() {
 		e.rememberRefusal(mintError(e.name, err), now.Add(e.config.RefusalBackoff))
 	}

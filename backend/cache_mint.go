@@ -76,7 +76,9 @@ type mintOutcome struct {
 // mintAndCommit asks the partner for a token for seen's config and commits
 // it to storage and memory. A refusal is remembered on the entry for the
 // config's refusal_backoff, so readers do not hammer the partner with a bad
-// secret; a partner's requested wait is honoured the same way.
+// secret; a partner's requested wait is honoured the same way; and a
+// partner found down is asked again one request at a time, on the
+// outage's back-off (claimAttempt decides who may ask).
 func (c *tokenCache) mintAndCommit(seen *cacheEntry) (mintOutcome, error) {
 	name, cfg := seen.name, seen.config
 	if err := seen.refusal(c.clock.Now()); err != nil {
@@ -86,14 +88,27 @@ func (c *tokenCache) mintAndCommit(seen *cacheEntry) (mintOutcome, error) {
 		c.metrics.retryAfterHeld.WithLabelValues(name, cfg.Provider).Inc()
 		return mintOutcome{recorded: true}, err
 	}
-	res, err := c.timedMint(c.ctx, name, cfg)
+	down := seen.outageSnapshot()
+	attempts := retryWithinTimeout
+	if down != nil {
+		attempts = oneAttempt
+	}
+	res, err := c.timedMint(c.ctx, name, cfg, attempts)
 	lock := c.lock(name)
 	if err != nil {
 		lock.Lock()
 		out := mintOutcome{recorded: c.recordIfStored(name, res.report)}
 		lock.Unlock()
-		if seen.rememberFailure(err, c.clock.Now()) {
+		now := c.clock.Now()
+		if seen.rememberFailure(err, now, c.outageBackoff) {
 			out.event = eventCredentialsRefused
+		}
+		if o := seen.outageSnapshot(); o != nil {
+			if down == nil {
+				c.logger.Warn("partner down: reads that need a mint fail at once until the next attempt", "config", name,
+					"provider", cfg.Provider, "next_attempt_at", rfc3339(o.next), "error", err.Error())
+			}
+			return out, seen.outageError(now)
 		}
 		return out, mintError(name, err)
 	}
@@ -103,19 +118,34 @@ func (c *tokenCache) mintAndCommit(seen *cacheEntry) (mintOutcome, error) {
 	if err != nil {
 		return mintOutcome{recorded: !errors.Is(err, errConfigDeleted)}, err
 	}
+	if down != nil {
+		c.logger.Info("partner answers again", "config", name, "provider", cfg.Provider,
+			"down_since", rfc3339(down.since), "failed_attempts", down.failures)
+	}
 	return mintOutcome{entry: e, recorded: true, event: eventTokenMinted}, nil
+}
+
+// outageBackoff is the wait after an outage's failures'th failed attempt,
+// up to the mount's outage_backoff_max (read when an attempt fails, so a
+// settings write applies from the next failure on).
+func (c *tokenCache) outageBackoff(failures int) time.Duration {
+	backoffMax := defaultOutageBackoffMax
+	if s, err := readSettings(c.ctx, c.storage); err == nil {
+		backoffMax = s.OutageBackoffMax
+	}
+	return outageWait(failures, backoffMax, c.jitter())
 }
 
 // timedMint has the partner mint a token with cfg's credentials
 // (requestToken), within cfg's timeout and the mount's lifetime, and logs
 // how it went. The result carries its report, also when err is set: the
 // caller records it once it knows the config is still stored.
-func (c *tokenCache) timedMint(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
+func (c *tokenCache) timedMint(ctx context.Context, name string, cfg *Config, attempts mintAttempts) (*mintResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	defer context.AfterFunc(c.ctx, cancel)()
 	start := c.clock.Now()
-	res, err := c.requestToken(ctx, name, cfg)
+	res, err := c.requestToken(ctx, name, cfg, attempts)
 	took := c.clock.Since(start)
 	report := mintReport{provider: cfg.Provider, took: took, at: c.clock.Now(), err: err}
 	if err != nil {

@@ -13,7 +13,10 @@ import (
 // get returns the entry for name holding a token that can be leased now
 // for at least minLease after allowance, minting one only if no such token
 // exists; minted tells whether the token comes from a mint this read waited
-// for. Every look at the cache is noted on tally.
+// for. While the partner is down, a read that needs a mint makes the
+// outage's next attempt if it is due and none is in flight, and otherwise
+// is answered at once with the outage. Every look at the cache is noted on
+// tally.
 func (c *tokenCache) get(ctx context.Context, name string, allowance time.Duration, tally *readTally) (e *cacheEntry, minted bool, err error) {
 	servable := func(e *cacheEntry, now time.Time) bool { return e.config.servable(e.token, now, allowance) }
 	for attempt := 0; ; attempt++ {
@@ -33,7 +36,16 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 			// Minting here first would mint twice.
 			return nil, false, errHandOver
 		}
+		claimed, held := e.claimAttempt(c.clock.Now(), false)
+		if held != nil {
+			c.metrics.outageRefusedReads.WithLabelValues(name, e.config.Provider).Inc()
+			return nil, false, held
+		}
+		seen := e
 		e, err = c.shareMint(ctx, e, func(cur *cacheEntry, now time.Time) bool { return !servable(cur, now) })
+		if claimed {
+			seen.releaseAttempt()
+		}
 		if errors.Is(err, errConfigChanged) && attempt == 0 {
 			continue
 		}
@@ -102,7 +114,8 @@ func (t *readTally) done() {
 // forceRefresh mints a new token for name on demand (refresh/<name>). It
 // joins a mint already in flight, and mints nothing when the current token
 // is younger than minInterval, so a fleet asking at once causes one request
-// to the partner.
+// to the partner. While the partner is down it makes the next attempt at
+// once.
 func (c *tokenCache) forceRefresh(ctx context.Context, name string, minInterval time.Duration) (e *cacheEntry, minted bool, err error) {
 	fresh := func(cur *cacheEntry, now time.Time) bool {
 		return cur.token != nil && now.Sub(cur.token.IssuedAt) < minInterval
@@ -121,7 +134,12 @@ func (c *tokenCache) forceRefresh(ctx context.Context, name string, minInterval 
 		if fresh(seen, c.clock.Now()) {
 			return seen, false, nil
 		}
+		// During an outage, an attempt at once, whatever its back-off says.
+		claimed, _ := seen.claimAttempt(c.clock.Now(), true)
 		e, err = c.shareMint(ctx, seen, func(cur *cacheEntry, now time.Time) bool { return !fresh(cur, now) })
+		if claimed {
+			seen.releaseAttempt()
+		}
 		if errors.Is(err, errConfigChanged) && attempt == 0 {
 			continue
 		}

@@ -37,15 +37,23 @@
 //	per-mint back-off: minter.retryAttempts (mint.go)
 //	    retries a network error, 408, 429 or 5xx within the config's
 //	    timeout, waiting as long as the partner asks; protects a reader
-//	    from a partner's passing failure.
-//	background refresh back-off: refreshInBackground (refresh.go)
-//	    retries a failed refresh ahead for as long as the current token can
-//	    be served, at most refresh_rate a second per partner endpoint
-//	    (refreshLimits); protects the readers of a token in use.
-//	remembered refusals and partner waits: cacheEntry (cache_entry.go)
+//	    from a partner's passing failure. Not while the partner is known
+//	    to be down: then each attempt is one request (oneAttempt).
+//	remembered refusals, partner waits and outages: cacheEntry
+//	(cache_entry.go, cache_outage.go)
 //	    answer every mint at once, without asking the partner, until the
 //	    config's refusal_backoff or the partner's Retry-After has passed
-//	    or a config write replaces the entry; protects the partner.
+//	    or, for a partner that is down, until the outage's next attempt,
+//	    which one caller at a time makes (claimAttempt), on a back-off from
+//	    a second up to the mount's outage_backoff_max; a config write
+//	    replaces the entry and forgets them; protects the partner, and the
+//	    readers from waiting on a mint known to fail.
+//	background refresh: refreshInBackground (refresh.go)
+//	    tries a failed refresh ahead again for as long as the current
+//	    token can be served, on the same schedule (the outage's next
+//	    attempt, not before a partner's wait or a refusal's end), at most
+//	    refresh_rate a second per partner endpoint (refreshLimits);
+//	    protects the readers of a token in use.
 //	retry on a config change or a too-short lease: tokenCache.get
 //	    (cache_read.go) and backend.lease (lease.go)
 //	    look once more when a config write discarded the token a read

@@ -23,18 +23,19 @@ type metrics struct {
 	// perConfig is every metric, for dropping a deleted config's series.
 	perConfig []*prometheus.MetricVec
 
-	mints          *prometheus.CounterVec
-	mintFailures   *prometheus.CounterVec
-	mintDuration   *prometheus.HistogramVec
-	cacheHits      *prometheus.CounterVec
-	cacheMisses    *prometheus.CounterVec
-	refreshAhead   *prometheus.CounterVec
-	forcedRefresh  *prometheus.CounterVec
-	coalescedReads *prometheus.CounterVec
-	retryAfterHeld *prometheus.CounterVec
-	leasesIssued   *prometheus.CounterVec
-	leaseSeconds   *prometheus.CounterVec
-	standbyReads   *prometheus.CounterVec
+	mints              *prometheus.CounterVec
+	mintFailures       *prometheus.CounterVec
+	mintDuration       *prometheus.HistogramVec
+	cacheHits          *prometheus.CounterVec
+	cacheMisses        *prometheus.CounterVec
+	refreshAhead       *prometheus.CounterVec
+	forcedRefresh      *prometheus.CounterVec
+	coalescedReads     *prometheus.CounterVec
+	retryAfterHeld     *prometheus.CounterVec
+	outageRefusedReads *prometheus.CounterVec
+	leasesIssued       *prometheus.CounterVec
+	leaseSeconds       *prometheus.CounterVec
+	standbyReads       *prometheus.CounterVec
 	// The current token of each config that has one.
 	tokenIssued     *prometheus.GaugeVec
 	tokenExpiry     *prometheus.GaugeVec
@@ -58,6 +59,7 @@ func newMetrics() *metrics {
 	m.forcedRefresh = m.counter("partnertoken_forced_refreshes_total", "Writes to refresh/<name>.")
 	m.coalescedReads = m.counter("partnertoken_coalesced_requests_total", "Reads and refreshes that shared a mint another request started instead of calling the partner.")
 	m.retryAfterHeld = m.counter("partnertoken_retry_after_held_total", "Mints refused without calling the partner because it asked to wait (Retry-After, X-RateLimit-Reset) and the wait has not passed.")
+	m.outageRefusedReads = m.counter("partnertoken_outage_refused_reads_total", "Token reads that needed a mint and were refused at once, without calling the partner, because it is down and its next attempt is not due or is in flight.")
 	m.leasesIssued = m.counter("partnertoken_leases_issued_total", "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.")
 	m.leaseSeconds = m.counter("partnertoken_lease_ttl_seconds_total", "Sum of the TTLs of the leases issued; its rate is the number of leases the reads keep alive in Vault.")
 	m.standbyReads = m.counter("partnertoken_standby_reads_total", "Token reads (lease_mode=none) this node answered from its replica as a standby, without the active node.")

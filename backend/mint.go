@@ -71,10 +71,22 @@ type minter struct {
 	logger  hclog.Logger
 }
 
+// mintAttempts says how many requests one mint may send.
+type mintAttempts bool
+
+const (
+	// retryWithinTimeout retries transient failures within the config's
+	// timeout: a partner's passing failure never reaches a reader.
+	retryWithinTimeout mintAttempts = true
+	// oneAttempt sends a single request: the partner is known to be down,
+	// and the outage's back-off spaces the attempts (cacheEntry.down).
+	oneAttempt mintAttempts = false
+)
+
 // tryCredentials asks the partner for one token with the config's current
 // secret and key and, during a rotation, when the partner refuses them,
 // with the next secret or the next key. ctx carries the config's timeout.
-func (m *minter) tryCredentials(ctx context.Context, name string, cfg *Config) (*mintResult, error) {
+func (m *minter) tryCredentials(ctx context.Context, name string, cfg *Config, attempts mintAttempts) (*mintResult, error) {
 	p, ok := m.providers[cfg.Provider]
 	if !ok {
 		return nil, fmt.Errorf("config %q uses provider %q, which this version of the plugin does not have", name, cfg.Provider)
@@ -84,10 +96,10 @@ func (m *minter) tryCredentials(ctx context.Context, name string, cfg *Config) (
 	if err != nil {
 		return nil, err
 	}
-	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, key)
+	tok, err := m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, key, attempts)
 	if perr, ok := provider.AsError(err); ok && perr.Refused() && cfg.NextClientSecret != "" {
 		m.logger.Warn("current client secret refused; trying next_client_secret", "config", name, "provider", cfg.Provider, "status", perr.Status)
-		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret, key)
+		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.NextClientSecret, key, attempts)
 		if err == nil {
 			return &mintResult{token: tok, secret: cfg.NextClientSecret, usedNext: true, key: cfg.PrivateKey}, nil
 		}
@@ -98,7 +110,7 @@ func (m *minter) tryCredentials(ctx context.Context, name string, cfg *Config) (
 		if nextErr != nil {
 			return nil, nextErr
 		}
-		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, next)
+		tok, err = m.retryAttempts(ctx, name, p, cfg, cfg.ClientSecret, next, attempts)
 		if err == nil {
 			return &mintResult{token: tok, secret: cfg.ClientSecret, key: cfg.NextPrivateKey, usedNextKey: true}, nil
 		}
@@ -119,8 +131,8 @@ func signsWithKey(spec provider.Spec, cfg *Config) bool {
 // for good or the budget (cfg.Timeout, counted on the engine's clock) is
 // spent. Network errors, timeouts, 408, 429 and 5xx are retried with
 // exponential backoff and jitter (a 429 or 503 waits as long as the partner
-// asks); refusals are not.
-func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string, key *signing.Key) (*provider.Token, error) {
+// asks); refusals are not; with oneAttempt, nothing is.
+func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Provider, cfg *Config, secret string, key *signing.Key, attempts mintAttempts) (*provider.Token, error) {
 	client, err := m.clients.get(name, cfg, m.clock.Now())
 	if err != nil {
 		return nil, err
@@ -151,7 +163,7 @@ func (m *minter) retryAttempts(ctx context.Context, name string, p provider.Prov
 			"status", partnerStatus(err), "duration", m.clock.Since(start).String(), "error", err.Error())
 		wait, again, asked := retryWait(err, intervals)
 		switch {
-		case !again || ctx.Err() != nil:
+		case !again || ctx.Err() != nil || attempts == oneAttempt:
 			return nil, gaveUp(ctx, err, attempt, cfg.Timeout)
 		case m.clock.Since(began)+wait > cfg.Timeout && asked:
 			return nil, fmt.Errorf("%w (the partner asked to wait %s before trying again, beyond the %s timeout)", err, wait, cfg.Timeout)

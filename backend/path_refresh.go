@@ -42,8 +42,9 @@ func pathRefresh(b *backend) []*framework.Path {
 Mints a new token for the config and drops the current one; read token/<name>
 again afterwards. Requests that arrive while a mint is in flight share it, and
 a token younger than %s is kept, so a fleet calling this at once causes one
-request to the partner. Grant it separately from token/<name>: it needs the
-update capability.`, refreshMinInterval),
+request to the partner. While the partner is down, it makes the next attempt
+at once, whatever the back-off says. Grant it separately from token/<name>:
+it needs the update capability.`, refreshMinInterval),
 	}}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -18,7 +19,16 @@ const (
 	// together), the partner sees at most this many mints a second from
 	// refresh ahead. Reads that find no valid token are never held back.
 	defaultRefreshRate = 10
+	// The range of outage_backoff_max: at least the first wait, and short
+	// enough that a partner's return is noticed within the hour.
+	minOutageBackoffMax = outageFirstWait
+	maxOutageBackoffMax = time.Hour
 )
+
+const outageBackoffHelp = `Longest wait between two attempts at a partner that is down (no answer, a timeout or a 5xx after a mint's retries). ` +
+	`Meanwhile reads that need a mint fail at once with a 502 saying when the next attempt is due, and one attempt at a time asks the partner, ` +
+	`after a second, then twice as long each time up to this cap: reads succeed again at most this long after the partner returns ` +
+	`(refresh/<name> tries at once). Between 1s and 1h; defaults to 30s.`
 
 const allowedHostsHelp = `Token endpoints this mount may call: host names (partner.example.com), ` +
 	`*.domain patterns (*.example.com, any host below example.com), IP addresses and CIDRs. ` +
@@ -44,6 +54,11 @@ func pathSettings(b *backend) []*framework.Path {
 				Type:        framework.TypeCommaStringSlice,
 				Description: allowedHostsHelp,
 			},
+			"outage_backoff_max": {
+				Type:        framework.TypeDurationSecond,
+				Description: outageBackoffHelp,
+				Default:     int(defaultOutageBackoffMax / time.Second),
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -56,7 +71,7 @@ func pathSettings(b *backend) []*framework.Path {
 			},
 		},
 		HelpSynopsis:    "Mount-wide tuning of the engine.",
-		HelpDescription: "refresh_rate bounds how many background refreshes a second one partner endpoint receives from this mount. allowed_token_url_hosts limits which token endpoints configs may use: " + allowedHostsHelp,
+		HelpDescription: "refresh_rate bounds how many background refreshes a second one partner endpoint receives from this mount. outage_backoff_max caps the wait between attempts at a partner that is down: " + outageBackoffHelp + " allowed_token_url_hosts limits which token endpoints configs may use: " + allowedHostsHelp,
 	}}
 }
 
@@ -69,7 +84,11 @@ func (b *backend) pathSettingsRead(ctx context.Context, req *logical.Request, _ 
 	if hosts == nil {
 		hosts = []string{}
 	}
-	return &logical.Response{Data: map[string]any{"refresh_rate": s.RefreshRate, "allowed_token_url_hosts": hosts}}, nil
+	return &logical.Response{Data: map[string]any{
+		"refresh_rate":            s.RefreshRate,
+		"allowed_token_url_hosts": hosts,
+		"outage_backoff_max":      int64(s.OutageBackoffMax / time.Second),
+	}}, nil
 }
 
 func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -86,6 +105,12 @@ func (b *backend) pathSettingsWrite(ctx context.Context, req *logical.Request, d
 	// The negated form also refuses NaN, which fails every comparison.
 	if !(s.RefreshRate >= 0.01 && s.RefreshRate <= 10000) {
 		return logical.ErrorResponse("refresh_rate must be between 0.01 and 10000 refreshes a second"), nil
+	}
+	if v, ok := d.GetOk("outage_backoff_max"); ok {
+		s.OutageBackoffMax = time.Duration(v.(int)) * time.Second
+	}
+	if s.OutageBackoffMax < minOutageBackoffMax || s.OutageBackoffMax > maxOutageBackoffMax {
+		return logical.ErrorResponse("outage_backoff_max must be between 1s and 1h"), nil
 	}
 	var hosts *egress.Allowlist
 	if v, ok := d.GetOk("allowed_token_url_hosts"); ok {

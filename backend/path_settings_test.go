@@ -31,6 +31,24 @@ func TestSettingsValidateAndPersist(t *testing.T) {
 	}
 }
 
+func TestOutageBackoffMaxIsValidated(t *testing.T) {
+	env := newTestEnv(t)
+	if got := env.mustOK(logical.ReadOperation, "settings", nil).Data["outage_backoff_max"]; got != int64(30) {
+		t.Fatalf("default outage_backoff_max = %v, want 30 (seconds)", got)
+	}
+	for _, bad := range []any{0, "500ms", "2h"} {
+		resp, err := env.request(logical.UpdateOperation, "settings", map[string]any{"outage_backoff_max": bad})
+		if err != nil || resp == nil || !resp.IsError() || !strings.Contains(resp.Error().Error(), "outage_backoff_max must be between 1s and 1h") {
+			t.Fatalf("outage_backoff_max=%v: want a 400 naming the range, got %v %v", bad, resp, err)
+		}
+	}
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"outage_backoff_max": "2m"})
+	env.mustOK(logical.UpdateOperation, "settings", map[string]any{"refresh_rate": 3})
+	if got := env.mustOK(logical.ReadOperation, "settings", nil).Data["outage_backoff_max"]; got != int64(120) {
+		t.Fatalf("outage_backoff_max after writes = %v, want 120: a write changes only the fields it names", got)
+	}
+}
+
 func TestAllowedHostsSettingIsValidated(t *testing.T) {
 	env := newTestEnv(t)
 	for _, bad := range []string{"*", "*.", "partner.example:443", "10.0.0.0/33", "https://partner.example", "part ner.example", "a..b"} {

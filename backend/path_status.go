@@ -38,13 +38,14 @@ func pathStatus(b *backend) []*framework.Path {
 Reports the provider and environment, whether a token is cached, when it was
 minted and expires, when the next refresh is due, how many tokens this node
 minted since the plugin started, the last upstream error (HTTP status,
-partner message, time) and any active back-off. Never the token or the
-secret, so it can be granted to on-call without token access. Reading it
-never calls the partner. It warns when the config's expiry_margin is more
-than half the cached token's lifetime, and so was cut to half. node_role
-says which node answered: on a cluster whose standbys serve reads, a
-standby answers for a lease_mode=none config, whose reads it serves from
-its replica, and says how old its copy is (replica_loaded_at,
+partner message, time), any active back-off, and while the partner is down
+the outage (since when, the failed attempts, when the next is due). Never
+the token or the secret, so it can be granted to on-call without token
+access. Reading it never calls the partner. It warns when the config's
+expiry_margin is more than half the cached token's lifetime, and so was cut
+to half. node_role says which node answered: on a cluster whose standbys
+serve reads, a standby answers for a lease_mode=none config, whose reads it
+serves from its replica, and says how old its copy is (replica_loaded_at,
 replica_age_seconds); the active node answers for the others.`,
 		},
 		{
@@ -167,7 +168,16 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 	e.mu.Lock()
 	refusedUntil, retryAt, waitUntil := e.refusedUntil, e.retryAt, e.waitUntil
 	e.mu.Unlock()
+	down := e.outageSnapshot()
+	if down != nil {
+		data["outage_since"] = rfc3339(down.since)
+		data["outage_failures"] = down.failures
+		data["next_attempt_at"] = rfc3339(down.next)
+	}
 	switch {
+	case down != nil:
+		data["backoff"] = "partner down"
+		data["backoff_until"] = rfc3339(down.next)
 	case now.Before(refusedUntil):
 		data["backoff"] = "credentials refused"
 		data["backoff_until"] = rfc3339(refusedUntil)

@@ -15,8 +15,8 @@ import (
 // Refresh ahead: a token that readers use is replaced in the background
 // before its leases end, by a timer armed on its first read and by the
 // periodic sweep (refreshDue) as a backstop; a failure is retried with
-// back-off, and each partner endpoint sees at most refresh_rate of them a
-// second.
+// back-off (the outage's while the partner is down), and each partner
+// endpoint sees at most refresh_rate of them a second.
 
 // noteRead records that a reader got e's token. The first read arms the
 // refresh-ahead timer.
@@ -57,32 +57,60 @@ func (c *tokenCache) cancelRefresh(e *cacheEntry) {
 }
 
 // refreshInBackground replaces e's token in the background while readers keep
-// getting it. A failure is retried with backoff for as long as the token
-// can still be served; after that, readers mint themselves.
+// getting it. A failure is tried again for as long as the token can still
+// be served, on one schedule with the reads: while the partner is down, at
+// the outage's next attempt; otherwise with back-off, not before a wait
+// the partner asked for or a refusal's end. After that, reads mint
+// themselves (or, while the partner is down, make the attempts).
 func (c *tokenCache) refreshInBackground(e *cacheEntry) {
-	if err := c.refreshIfCurrent(e); err != nil && !errors.Is(err, errConfigChanged) {
-		now := c.clock.Now()
-		e.mu.Lock()
+	err := c.refreshIfCurrent(e)
+	if err == nil || errors.Is(err, errConfigChanged) {
+		return
+	}
+	now := c.clock.Now()
+	failed := !errors.Is(err, errAttemptNotDue)
+	e.mu.Lock()
+	switch {
+	case e.down != nil:
+		// An attempt in flight sets the next one when it fails: look
+		// again a second from now.
+		e.retryAt = latest(e.down.next, now.Add(outageFirstWait))
+	case failed:
 		e.failures++
-		wait := min(time.Second<<min(e.failures-1, 6), time.Minute)
-		e.retryAt = now.Add(wait)
-		if e.retryAt.Before(e.waitUntil) {
-			// Not before the partner said it would answer again.
-			e.retryAt = e.waitUntil
-		}
-		retryAt := e.retryAt
-		e.mu.Unlock()
+		e.retryAt = latest(now.Add(min(time.Second<<min(e.failures-1, 6), time.Minute)), e.waitUntil, e.refusedUntil)
+	}
+	retryAt := e.retryAt
+	e.mu.Unlock()
+	servable := e.config.servable(e.token, retryAt, c.delays.allowance(now))
+	if failed {
 		c.events(eventRefreshFailed, e.name, e.config.Provider)
-		if e.config.servable(e.token, retryAt, c.delays.allowance(now)) {
+		if servable {
 			c.logger.Warn("refresh ahead failed; still serving the current token", "config", e.name,
-				"provider", e.config.Provider, "retry_in", wait.String(), "error", err.Error())
-			c.schedule(e, retryAt)
+				"provider", e.config.Provider, "retry_in", retryAt.Sub(now).String(), "error", err.Error())
 		} else {
 			c.logger.Warn("refresh ahead failed; the next read will mint", "config", e.name,
 				"provider", e.config.Provider, "error", err.Error())
 		}
 	}
+	if servable {
+		c.schedule(e, retryAt)
+	}
 }
+
+// latest is the latest of times.
+func latest(times ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range times {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
+}
+
+// errAttemptNotDue holds a background refresh during an outage whose next
+// attempt is not due, or is in flight: not a failure of its own.
+var errAttemptNotDue = errors.New("the partner is down and its next attempt is not due")
 
 // refreshIfCurrent mints a replacement for e's token if it is still current.
 func (c *tokenCache) refreshIfCurrent(e *cacheEntry) error {
@@ -103,6 +131,13 @@ func (c *tokenCache) refreshIfCurrent(e *cacheEntry) error {
 	}
 	if err := c.limits.wait(c.ctx, e.config); err != nil {
 		return err
+	}
+	claimed, held := e.claimAttempt(c.clock.Now(), false)
+	if held != nil {
+		return errAttemptNotDue
+	}
+	if claimed {
+		defer e.releaseAttempt()
 	}
 	c.metrics.refreshAhead.WithLabelValues(e.name, e.config.Provider).Inc()
 	_, err = c.shareMint(c.ctx, e, func(cur *cacheEntry, _ time.Time) bool { return cur.token.same(e.token) })

@@ -179,3 +179,46 @@ func TestBackgroundRefreshesAreSpreadOverTime(t *testing.T) {
 		env.partner.waitMint(2*configs - waiting + 1)
 	}
 }
+
+// TestBackgroundRefreshFollowsTheOutage: a token in use whose refresh
+// ahead finds the partner down is served until its leases' end, while the
+// background makes the outage's attempts on its schedule, one request
+// each; reads of the cached token send none. Once it cannot be served, the
+// first read after the next attempt is due makes it, and the others fail at
+// once.
+func TestBackgroundRefreshFollowsTheOutage(t *testing.T) {
+	env := newOutageEnv(t)
+	minted := env.clock.Now()
+	first := env.readToken("p").Data["access_token"]
+	env.partner.down()
+	env.clock.Advance(48 * time.Minute) // refresh_fraction 0.8 of an hour
+	sent := 2
+	env.waitRequests(sent)
+	for _, wait := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
+		env.clock.Advance(wait * time.Second)
+		sent++
+		env.waitRequests(sent)
+		if got := env.readToken("p").Data["access_token"]; got != first {
+			t.Fatalf("%s after the mint a read got %v, want the cached token", env.clock.Since(minted), got)
+		}
+		if n := env.partner.requests(); n != sent {
+			t.Fatalf("after %d attempts the partner saw %d requests, want %d: one per attempt, none from reads", sent-1, n, sent)
+		}
+	}
+	// Every 30 s while the token can be served (its leases end at 55 min).
+	for env.clock.Now().Add(30 * time.Second).Before(minted.Add(54 * time.Minute)) {
+		env.clock.Advance(30 * time.Second)
+		sent++
+		env.waitRequests(sent)
+	}
+	env.clock.Advance(5 * time.Minute)
+	env.settle()
+	if n := env.partner.requests(); n != sent {
+		t.Fatalf("the background kept asking once the token could not be served: %d requests, want %d", n, sent)
+	}
+	env.readFails("p") // the attempt is due: this read makes it
+	env.readFails("p")
+	if n := env.partner.requests(); n != sent+1 {
+		t.Fatalf("two reads after the token's end sent %d requests, want one", n-sent)
+	}
+}

@@ -65,6 +65,19 @@ func (p *simPartner) inject(faults ...partnersim.Fault) {
 	}
 }
 
+// down makes the partner answer 503 to every request until back: an
+// outage.
+func (p *simPartner) down() {
+	p.inject(partnersim.Fault{Status: 503, Times: partnersim.UntilCleared})
+}
+
+// back ends the outage down began.
+func (p *simPartner) back() {
+	if err := p.sim.ClearFaults(partnersim.OAuth2); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
 // acceptSecrets replaces the client secrets the partner accepts, as a
 // rotation at the partner does.
 func (p *simPartner) acceptSecrets(secret string, more ...string) {

@@ -50,6 +50,9 @@ func (t *storedToken) same(o *storedToken) bool {
 // settings are the mount-wide tunables (config/ holds the partners).
 type settings struct {
 	RefreshRate float64 `json:"refresh_rate"`
+	// OutageBackoffMax caps the wait between attempts at a partner that is
+	// down (cacheEntry.down).
+	OutageBackoffMax time.Duration `json:"outage_backoff_max"`
 	// AllowedTokenURLHosts limits where token_url may point; see egress.Allowlist.
 	AllowedTokenURLHosts []string `json:"allowed_token_url_hosts,omitempty"`
 }
@@ -97,7 +100,7 @@ func deleteToken(ctx context.Context, s logical.Storage, name string) error {
 
 // readSettings returns the stored settings, or the defaults when none are.
 func readSettings(ctx context.Context, s logical.Storage) (*settings, error) {
-	out := &settings{RefreshRate: defaultRefreshRate}
+	out := &settings{RefreshRate: defaultRefreshRate, OutageBackoffMax: defaultOutageBackoffMax}
 	if _, err := readJSON(ctx, s, settingsKey, out, "settings"); err != nil {
 		return nil, err
 	}

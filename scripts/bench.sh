@@ -16,7 +16,7 @@
 #   4. configures partner/config/load (simulated OAuth2, hour-long tokens),
 #      writes the same three fields to kv-v1/load and kv-v2/data/load, and
 #      makes a non-root token with a read policy for the readers;
-#   5. runs the load tool: the cold and refresh modes on the fresh Vault,
+#   5. runs the load tool: the cold, refresh and outage modes on the fresh Vault,
 #      the throughput mode once per kind of reader token (READ_TOKENS), then
 #      the scale mode, then the leases mode (a minute at full rate per
 #      lease_mode: leases left in Vault, Vault's memory); prints the report, also kept in
@@ -28,7 +28,7 @@
 #      lease (minimal-unleased: no lease for Vault to register);
 #   6. stops everything it started.
 #
-# Not part of `make test`: it takes about 15 minutes, and its numbers depend
+# Not part of `make test`: it takes about 20 minutes, and its numbers depend
 # on the machine. The load tool shares the CPUs with Vault, its plugins and
 # the simulator, so compare the ratios (measured side by side in one run),
 # not the absolute rates.
@@ -36,7 +36,7 @@
 # The exit status is 1 if a goal was missed or undecided.
 #
 # Environment:
-#   MODES         modes to run (default throughput,cold,refresh,scale,leases,raft,cluster);
+#   MODES         modes to run (default throughput,cold,refresh,outage,scale,leases,raft,cluster);
 #                 raft is this script's: a second, single-node Vault with
 #                 integrated storage, where partnertoken's per_read and none
 #                 reads are measured against the minimal plugin, KV v2 and
@@ -66,11 +66,11 @@ die() { log "$*"; exit 1; }
 # shellcheck source=scripts/lib.sh
 . "$root/scripts/lib.sh"
 
-modes="${MODES:-throughput,cold,refresh,scale,leases,raft,cluster}"
+modes="${MODES:-throughput,cold,refresh,outage,scale,leases,raft,cluster}"
 # selected PATTERN prints the selected modes that PATTERN matches, comma-separated.
 selected() { tr , '\n' <<<"$modes" | grep -xE "$1" | paste -sd, - || true; }
-unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|throughput|scale|leases|raft|cluster' | paste -sd, - || true)"
-[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, scale, leases, raft, cluster)"
+unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|outage|throughput|scale|leases|raft|cluster' | paste -sd, - || true)"
+[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, outage, scale, leases, raft, cluster)"
 
 # cluster runs its own servers (OpenBao): scripts/bench-cluster.sh.
 bench_cluster() {
@@ -84,7 +84,7 @@ bench_cluster() {
   fi
   return "$code"
 }
-if [[ -z "$(selected 'cold|refresh|throughput|scale|leases|raft')" ]]; then
+if [[ -z "$(selected 'cold|refresh|outage|throughput|scale|leases|raft')" ]]; then
   bench_cluster
   exit
 fi
@@ -286,7 +286,7 @@ status=0
 # others MODES runs the modes besides throughput, with the first kind of token.
 others() {
   [[ -n "$1" ]] || return 0
-  log "modes $1 with a ${kinds[0]} token for the readers (about 2 minutes each)"
+  log "modes $1 with a ${kinds[0]} token for the readers (about 2 to 4 minutes each)"
   load -modes "$1" -label "readers with a ${kinds[0]} token" -read-token "$(reader_token "${kinds[0]}")" \
     -refresh-control baseline/token/load |
     tee -a "$work/report.md" || status=1
@@ -295,7 +295,7 @@ others() {
 # throughput mode leaves a lease in Vault (hundreds of thousands), and that
 # memory and their expiry slow every request after it (a refresh run after
 # the throughput mode measured a p99 forty times higher).
-others "$(selected 'cold|refresh')"
+others "$(selected 'cold|refresh|outage')"
 # revoke_leases revokes, synchronously, the leases the reads of partner/
 # and baseline/ left in the dev server. Left alone they end a renewal
 # period (about 4.5 minutes) after their reads, in whatever runs then, and

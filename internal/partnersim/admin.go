@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -67,19 +68,20 @@ func optionalDuration(name, v string) (time.Duration, error) {
 func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/_sim")
 	route, partner, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	method := map[string]string{
-		"stats": http.MethodGet, "reset": http.MethodPost, "introspect": http.MethodPost,
-		"faults": http.MethodPost, "lifetimes": http.MethodPut, "clients": http.MethodPut,
-		"certificates": http.MethodPost,
+	methods := map[string][]string{
+		"stats": {http.MethodGet}, "reset": {http.MethodPost}, "introspect": {http.MethodPost},
+		"faults": {http.MethodPost, http.MethodDelete}, "lifetimes": {http.MethodPut}, "clients": {http.MethodPut},
+		"certificates": {http.MethodPost},
 	}[route]
 	perPartner := route == "faults" || route == "lifetimes" || route == "clients"
 	switch {
-	case method == "" || perPartner == (partner == ""):
+	case methods == nil || perPartner == (partner == ""):
 		adminError(w, http.StatusNotFound, fmt.Errorf("no admin endpoint %s", r.URL.Path))
 		return
-	case r.Method != method:
-		w.Header().Set("Allow", method)
-		adminError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: use %s", r.Method, r.URL.Path, method))
+	case !slices.Contains(methods, r.Method):
+		allowed := strings.Join(methods, ", ")
+		w.Header().Set("Allow", allowed)
+		adminError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: use %s", r.Method, r.URL.Path, allowed))
 		return
 	case perPartner && partners[partner] == nil:
 		adminError(w, http.StatusNotFound, unknownPartner(partner))
@@ -111,6 +113,10 @@ func (s *Server) admin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case "faults":
+		if r.Method == http.MethodDelete {
+			err = s.ClearFaults(partner)
+			break
+		}
 		var j faultJSON
 		var f Fault
 		if err = decodeAdmin(r, &j); err == nil {

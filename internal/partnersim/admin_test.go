@@ -49,6 +49,21 @@ func TestAdminFaultsUseDurationStrings(t *testing.T) {
 	}
 }
 
+func TestAdminOutageUntilCleared(t *testing.T) {
+	s, _ := start(t, Options{})
+	if res := admin(t, s, "POST", "/_sim/faults/oauth2", `{"status":503,"times":-1}`); res.status != http.StatusNoContent {
+		t.Fatalf("got %d %s", res.status, res.body)
+	}
+	for range 3 {
+		mintOAuth2Token(t, s).expect(t, http.StatusServiceUnavailable, nil)
+	}
+	if res := admin(t, s, "DELETE", "/_sim/faults/oauth2", ""); res.status != http.StatusNoContent {
+		t.Fatalf("clearing: got %d %s", res.status, res.body)
+	}
+	mintOAuth2Token(t, s).expect(t, http.StatusOK, nil)
+	counters(t, s, OAuth2, Stats{Requests: 4, Mints: 1, Faults: 3})
+}
+
 func TestAdminRefusesBadInput(t *testing.T) {
 	s, _ := start(t, Options{})
 	for _, tc := range []struct {
@@ -64,6 +79,9 @@ func TestAdminRefusesBadInput(t *testing.T) {
 		{"a client without a secret", "PUT", "/_sim/clients/dupr", `{"id":"x"}`, 400},
 		{"introspecting an unknown partner", "POST", "/_sim/introspect", `{"partner":"acme","token":"x"}`, 400},
 		{"the wrong method", "GET", "/_sim/reset", ``, 405},
+		{"times below -1", "POST", "/_sim/faults/dupr", `{"status":503,"times":-2}`, 400},
+		{"clearing the faults of an unknown partner", "DELETE", "/_sim/faults/acme", ``, 404},
+		{"a method no per-partner endpoint takes", "PATCH", "/_sim/faults/dupr", ``, 405},
 		{"an unknown endpoint", "GET", "/_sim/nothing", ``, 404},
 		{"a partner on a global endpoint", "GET", "/_sim/stats/dupr", ``, 404},
 		{"a per-partner endpoint without a partner", "POST", "/_sim/faults/", `{}`, 404},

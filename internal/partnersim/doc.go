@@ -64,7 +64,9 @@
 // a delay, a body trickled byte by byte, an oversized or malformed body, an
 // oversized header. The
 // next requests to that partner consume the queue in order; a faulted
-// request is counted in Faults, not in Mints or Rejections.
+// request is counted in Faults, not in Mints or Rejections. A fault with
+// Times [UntilCleared] is an outage: it answers every request until
+// [Server.ClearFaults].
 //
 // # Admin API
 //
@@ -81,6 +83,8 @@
 //	      "delay":"2s","trickle":true,"trickle_interval":"200ms",
 //	      "oversize":false,"malformed":false,"oversize_header":false,
 //	      "times":1}   -> 204
+//	     (times -1: every request until the faults are cleared, an outage)
+//	DELETE /_sim/faults/<partner>   -> 204 (drops the partner's queued faults)
 //	PUT  /_sim/lifetimes/<partner>  {"lifetime":"30s"}   -> 204
 //	PUT  /_sim/clients/<partner>    {"id":"...","secret":"...","previous_secrets":["..."],
 //	                                 "jwks":{"keys":[...]},"tls_client_auth_subject_dn":"CN=...",

@@ -54,9 +54,16 @@ type Fault struct {
 	Malformed bool
 	// OversizeHeader adds a 128 KiB header to the answer.
 	OversizeHeader bool
-	// Times is how many requests the fault applies to; 0 means once.
+	// Times is how many requests the fault applies to; 0 means once, and
+	// UntilCleared every request until ClearFaults.
 	Times int
 }
+
+// UntilCleared, as a Fault's Times, applies the fault to every request
+// until the partner's faults are cleared: a partner that is down (a 503 to
+// everything, or a Delay longer than any client waits) for as long as a
+// test says, however many requests it sends meanwhile.
+const UntilCleared = -1
 
 // Inject queues f for partner's next requests, after the faults already
 // queued.
@@ -76,6 +83,18 @@ func (s *Server) Inject(partner string, f Fault) error {
 	return nil
 }
 
+// ClearFaults drops every fault queued for partner, an UntilCleared one
+// included: the partner answers by its own rules again.
+func (s *Server) ClearFaults(partner string) error {
+	if partners[partner] == nil {
+		return unknownPartner(partner)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.faults, partner)
+	return nil
+}
+
 func (f Fault) validate() error {
 	var errs []error
 	if f.Status != 0 && (f.Status < 200 || f.Status > 599) {
@@ -84,8 +103,8 @@ func (f Fault) validate() error {
 	if f.Delay < 0 || f.TrickleInterval < 0 {
 		errs = append(errs, errors.New("delay and trickle_interval must not be negative"))
 	}
-	if f.Times < 0 {
-		errs = append(errs, errors.New("times must not be negative"))
+	if f.Times < UntilCleared {
+		errs = append(errs, fmt.Errorf("times %d: want a count, 0 for once or %d for every request until the faults are cleared", f.Times, UntilCleared))
 	}
 	if strings.ContainsAny(f.RetryAfter+f.ContentType, "\r\n") {
 		errs = append(errs, errors.New("header values must not contain line breaks"))
@@ -100,6 +119,9 @@ func (s *Server) nextFault(partner string) *Fault {
 		return nil
 	}
 	f := *q[0]
+	if f.Times == UntilCleared {
+		return &f
+	}
 	q[0].Times--
 	if q[0].Times <= 0 {
 		s.faults[partner] = q[1:]

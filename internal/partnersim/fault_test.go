@@ -96,6 +96,29 @@ func TestFaultsQueueInOrderAndCountTimes(t *testing.T) {
 	counters(t, s, OAuth2, Stats{Requests: 5, Mints: 2, Faults: 3})
 }
 
+func TestAnOutageAnswersEveryRequestUntilCleared(t *testing.T) {
+	s, _ := start(t, Options{})
+	if err := s.Inject(OAuth2, Fault{Status: 503, Times: UntilCleared}); err != nil {
+		t.Fatal(err)
+	}
+	// A fault queued behind an outage waits until the outage is cleared,
+	// and is dropped with it.
+	_ = s.Inject(OAuth2, Fault{Status: 500})
+	for i := range 50 {
+		if res := mintOAuth2Token(t, s); res.status != 503 {
+			t.Fatalf("request %d during the outage: status %d, want 503", i+1, res.status)
+		}
+	}
+	if err := s.ClearFaults(OAuth2); err != nil {
+		t.Fatal(err)
+	}
+	mintOAuth2Token(t, s).expect(t, http.StatusOK, nil)
+	counters(t, s, OAuth2, Stats{Requests: 51, Mints: 1, Faults: 50})
+	if err := s.ClearFaults("acme"); err == nil {
+		t.Error("clearing the faults of an unknown partner succeeded")
+	}
+}
+
 func TestResetDropsFaultsAndCounters(t *testing.T) {
 	s, _ := start(t, Options{})
 	_ = s.Inject(OAuth2, Fault{Status: 500, Times: 10})
@@ -211,7 +234,7 @@ func TestInjectRefusesNonsense(t *testing.T) {
 	for name, f := range map[string]Fault{
 		"a 1xx status":        {Status: 101},
 		"a negative delay":    {Delay: -time.Second},
-		"negative times":      {Times: -1},
+		"times below -1":      {Times: UntilCleared - 1},
 		"a header injection":  {RetryAfter: "1\r\nX-Evil: 1"},
 		"a negative interval": {TrickleInterval: -1},
 	} {

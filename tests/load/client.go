@@ -121,6 +121,8 @@ type reader struct {
 	client *http.Client
 	req    *http.Request
 	buf    bytes.Buffer
+	// status is the HTTP status of the last get; 0 when no answer came.
+	status int
 }
 
 func newReader(client *http.Client, addr, token, path string) *reader {
@@ -136,10 +138,12 @@ func newReader(client *http.Client, addr, token, path string) *reader {
 
 // get reads the path once; the body stays in r.buf until the next call.
 func (r *reader) get() error {
+	r.status = 0
 	resp, err := r.client.Do(r.req)
 	if err != nil {
 		return err
 	}
+	r.status = resp.StatusCode
 	r.buf.Reset()
 	_, err = r.buf.ReadFrom(resp.Body)
 	resp.Body.Close()
@@ -226,6 +230,16 @@ func (s *simulator) stats(ctx context.Context, partner string) (partnersim.Stats
 
 func (s *simulator) delay(ctx context.Context, partner string, d time.Duration) error {
 	return s.admin(ctx, http.MethodPost, "faults/"+partner, map[string]any{"delay": d.String()}, nil)
+}
+
+// outage makes partner answer status to every token request until
+// clearFaults.
+func (s *simulator) outage(ctx context.Context, partner string, status int) error {
+	return simadmin.Client{URL: s.URL, HTTP: s.http}.StartOutage(ctx, partner, status)
+}
+
+func (s *simulator) clearFaults(ctx context.Context, partner string) error {
+	return simadmin.Client{URL: s.URL, HTTP: s.http}.ClearFaults(ctx, partner)
 }
 
 func (s *simulator) setLifetime(ctx context.Context, partner string, d time.Duration) error {

@@ -24,6 +24,12 @@
 //	            LIST config/ and LIST status/ time through Vault, the time to
 //	            read (mint) every token, and the plugin's resident memory per
 //	            cached config.
+//	outage      for each reader count of -outage-clients, readers of a
+//	            fresh config while the simulator answers every token request
+//	            with a 503 for -outage-duration: the time a failed read takes,
+//	            the partner requests while it is down against what the
+//	            engine's back-off allows, and the time from its return to the
+//	            first served read.
 //	leases      one config per lease_mode (per_read, none) read at full
 //	            rate for -leases-duration each: the leases left in Vault and
 //	            Vault's resident memory before and after (goal: none leaves
@@ -35,7 +41,7 @@
 //	            the standbys'). scripts/bench-cluster.sh starts a 3-node
 //	            OpenBao cluster for it.
 //
-// cold, refresh and scale write their own configs (fresh names, so a rerun
+// cold, refresh, outage and scale write their own configs (fresh names, so a rerun
 // against the same Vault works) from the simulator's handshake line
 // (-sim-handshake, as internal/cmd/partnersim prints it). The exit status is 1 if a
 // request failed or a goal was missed or undecided, so scripts can tell.
@@ -45,9 +51,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -95,6 +103,14 @@ type options struct {
 	refreshRate     float64
 	refreshControl  string
 
+	outageClients   []int
+	outagePartner   string
+	outageLifetime  time.Duration
+	outageDuration  time.Duration
+	outageInterval  time.Duration
+	outageStatus    int
+	outageDiscovery int
+
 	scaleConfigs int
 	scalePartner string
 
@@ -118,7 +134,7 @@ func main() {
 	flag.StringVar(&o.readToken, "read-token", "", "token the readers use (default: -token); scripts/bench.sh uses a non-root token with a read policy, as apps do")
 	flag.StringVar(&o.mount, "mount", "partner", "mount path of partnertoken")
 	label := flag.String("label", "", "what to call this run in the report's first line (e.g. the kind of reader token)")
-	modes := flag.String("modes", "throughput,cold,refresh,scale", "comma-separated modes to run, in this order")
+	modes := flag.String("modes", "throughput,cold,refresh,outage,scale", "comma-separated modes to run, in this order")
 
 	flag.IntVar(&o.clients, "clients", 16, "concurrent clients (keep-alive connections) for throughput and scale; per node in the cluster mode")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target per round")
@@ -130,7 +146,7 @@ func main() {
 	var targets targetList
 	flag.Var(&targets, "baseline", "name=path[@goal] of a baseline read, repeatable: the partner read must reach goal times its throughput (e.g. minimal=baseline/token/load@0.9, kv-v1=kv-v1/load@1.3)")
 
-	flag.StringVar(&o.handshake, "sim-handshake", "", "file holding the partner simulator's handshake line (needed by cold, refresh and scale)")
+	flag.StringVar(&o.handshake, "sim-handshake", "", "file holding the partner simulator's handshake line (needed by cold, refresh, outage and scale)")
 
 	flag.IntVar(&o.coldClients, "cold-clients", 1000, "concurrent cold readers")
 	flag.IntVar(&o.coldTrials, "cold-trials", 3, "cold trials, each on a fresh config")
@@ -144,6 +160,25 @@ func main() {
 	flag.IntVar(&o.refreshCycles, "refresh-cycles", 4, "refreshes to measure")
 	flag.IntVar(&o.refreshClients, "refresh-clients", 4, "concurrent readers in the refresh mode")
 	flag.Float64Var(&o.refreshRate, "refresh-rate", 300, "reads a second of all refresh readers together, paced so the machine is not saturated (a saturated machine's p99 is several times its p50 with or without a refresh); 0: as fast as they can")
+
+	o.outageClients = []int{4, 32}
+	flag.Func("outage-clients", "comma-separated reader counts, one outage run each (default 4,32): the partner requests must not grow with them", func(v string) error {
+		o.outageClients = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("%q: want positive reader counts, e.g. 4,32", v)
+			}
+			o.outageClients = append(o.outageClients, n)
+		}
+		return nil
+	})
+	flag.StringVar(&o.outagePartner, "outage-partner", "setu", "simulated partner of the outage configs (its lifetime is changed and it is made to fail; nothing else may mint from it meanwhile)")
+	flag.DurationVar(&o.outageLifetime, "outage-lifetime", 30*time.Second, "token lifetime the simulator gives the outage partner")
+	flag.DurationVar(&o.outageDuration, "outage-duration", 75*time.Second, "how long the outage partner answers -outage-status to everything")
+	flag.DurationVar(&o.outageInterval, "outage-interval", 100*time.Millisecond, "pause between two reads of one outage reader")
+	flag.IntVar(&o.outageStatus, "outage-status", http.StatusServiceUnavailable, "the status the outage partner answers")
+	flag.IntVar(&o.outageDiscovery, "outage-discovery-requests", 10, "partner requests the bound allows the mint that finds the partner down, which retries within the config's timeout")
 
 	flag.StringVar(&o.refreshControl, "refresh-control", "", "a path the refresh readers read in turn with the token (e.g. the minimal plugin's baseline/token/load), as a control")
 	flag.IntVar(&o.scaleConfigs, "scale-configs", 10000, "configs the scale mode writes")
@@ -187,12 +222,12 @@ func main() {
 	for _, m := range strings.Split(*modes, ",") {
 		m = strings.TrimSpace(m)
 		switch m {
-		case "throughput", "cold", "refresh", "scale", "leases", "cluster":
+		case "throughput", "cold", "refresh", "outage", "scale", "leases", "cluster":
 			o.modes[m] = true
 			order = append(order, m)
 		case "":
 		default:
-			fatalf("unknown mode %q (want throughput, cold, refresh, scale, leases or cluster)", m)
+			fatalf("unknown mode %q (want throughput, cold, refresh, outage, scale, leases or cluster)", m)
 		}
 	}
 	if o.noiseMargin < 0 || o.noiseMargin >= 1 {
@@ -221,6 +256,8 @@ func main() {
 			pass, err = runCold(ctx, &o)
 		case "refresh":
 			pass, err = runRefresh(ctx, &o)
+		case "outage":
+			pass, err = runOutage(ctx, &o)
 		case "scale":
 			pass, err = runScale(ctx, &o)
 		case "leases":

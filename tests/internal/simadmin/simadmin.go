@@ -66,3 +66,15 @@ func (c Client) Call(ctx context.Context, method, path string, body, out any) er
 	}
 	return nil
 }
+
+// StartOutage makes partner answer every token request with status (a 5xx)
+// until ClearFaults: the simulator's outage mode.
+func (c Client) StartOutage(ctx context.Context, partner string, status int) error {
+	return c.Call(ctx, http.MethodPost, "faults/"+partner, map[string]any{"status": status, "times": -1}, nil)
+}
+
+// ClearFaults drops partner's queued faults, an outage included: it
+// answers by its own rules again.
+func (c Client) ClearFaults(ctx context.Context, partner string) error {
+	return c.Call(ctx, http.MethodDelete, "faults/"+partner, nil, nil)
+}
