@@ -187,16 +187,18 @@ func (b *backend) tokenURL(cfg *Config) string {
 }
 
 // invalidate keeps memory in step with storage written elsewhere: on
-// performance standbys and replicated clusters Vault calls it for every key
-// another node changes.
+// OpenBao's standbys, performance standbys and replicated clusters the
+// server calls it for every key another node changes, once the new value
+// is in this node's storage, so a standby serves a refreshed token from
+// its next read.
 func (b *backend) invalidate(_ context.Context, key string) {
 	switch {
 	case key == settingsKey:
 		b.settingsChanged()
 	case strings.HasPrefix(key, configPrefix):
-		b.cache.drop(strings.TrimPrefix(key, configPrefix))
+		b.cache.invalidate(strings.TrimPrefix(key, configPrefix))
 	case strings.HasPrefix(key, tokenPrefix):
-		b.cache.drop(strings.TrimPrefix(key, tokenPrefix))
+		b.cache.invalidate(strings.TrimPrefix(key, tokenPrefix))
 	}
 }
 

@@ -87,3 +87,26 @@ func TestANewBackendOnTheSameStorageReusesTheToken(t *testing.T) {
 		t.Fatal("a reloaded backend minted again")
 	}
 }
+
+// An entry loaded from storage while an invalidation arrives may hold what
+// the write replaced: it serves the read that loaded it, and is not kept.
+func TestInvalidationDuringALoadKeepsTheEntryOutOfMemory(t *testing.T) {
+	env := newTestEnv(t)
+	env.writeConfig("p", nil)
+	c := env.b.cache
+	c.mu.RLock()
+	seen := c.invalidations
+	c.mu.RUnlock()
+	c.invalidate("p")
+	c.installLoaded(&cacheEntry{name: "p", config: env.storedConfig("p")}, seen)
+	if e := c.lookup("p"); e != nil {
+		t.Fatalf("an entry loaded across an invalidation was installed")
+	}
+	c.mu.RLock()
+	seen = c.invalidations
+	c.mu.RUnlock()
+	c.installLoaded(&cacheEntry{name: "p", config: env.storedConfig("p")}, seen)
+	if e := c.lookup("p"); e == nil {
+		t.Fatalf("an entry loaded with no invalidation meanwhile was not installed")
+	}
+}

@@ -48,6 +48,10 @@ type tokenCache struct {
 
 	mu      sync.RWMutex
 	entries map[string]*cacheEntry
+	// invalidations counts the names another node wrote (invalidate), so
+	// an entry loaded from storage while one arrived is not kept: it may
+	// hold what the write replaced. Guarded by mu.
+	invalidations uint64
 
 	// flights coalesces concurrent mints of one config into one request.
 	flights singleflight.Group
@@ -81,6 +85,28 @@ func (c *tokenCache) install(e *cacheEntry) {
 	old := c.entries[e.name]
 	c.entries[e.name] = e
 	c.mu.Unlock()
+	c.replaced(old, e)
+}
+
+// installLoaded installs e, loaded from storage after the count of
+// invalidations was seen, unless another arrived since: e then serves the
+// read that loaded it only, and the next read loads again. Callers hold
+// the name's lock.
+func (c *tokenCache) installLoaded(e *cacheEntry, seen uint64) {
+	c.mu.Lock()
+	if c.invalidations != seen {
+		c.mu.Unlock()
+		return
+	}
+	old := c.entries[e.name]
+	c.entries[e.name] = e
+	c.mu.Unlock()
+	c.replaced(old, e)
+}
+
+// replaced follows e's install in place of old (nil if none): old stops
+// refreshing, and the token gauges show e's token.
+func (c *tokenCache) replaced(old, e *cacheEntry) {
 	if old != nil {
 		c.cancelRefresh(old)
 	}
@@ -101,6 +127,16 @@ func (c *tokenCache) drop(name string) {
 		c.cancelRefresh(old)
 	}
 	c.metrics.tokenGone(name)
+}
+
+// invalidate drops name after another node wrote its config or token: the
+// next read loads them from storage, where the write already is, and a
+// load under way keeps its entry out of memory.
+func (c *tokenCache) invalidate(name string) {
+	c.mu.Lock()
+	c.invalidations++
+	c.mu.Unlock()
+	c.drop(name)
 }
 
 // start runs f in the background unless the mount is stopping, and
@@ -141,6 +177,9 @@ func (c *tokenCache) current(ctx context.Context, name string) (*cacheEntry, err
 	if e := c.lookup(name); e != nil {
 		return e, nil
 	}
+	c.mu.RLock()
+	seen := c.invalidations
+	c.mu.RUnlock()
 	cfg, err := readConfig(ctx, c.storage, name)
 	if err != nil {
 		return nil, err
@@ -156,7 +195,7 @@ func (c *tokenCache) current(ctx context.Context, name string) (*cacheEntry, err
 		tok = nil // minted with credentials that have since been replaced
 	}
 	c.metrics.configStored(name, cfg.Provider)
-	e := &cacheEntry{name: name, config: cfg, token: tok}
-	c.install(e)
+	e := &cacheEntry{name: name, config: cfg, token: tok, loadedAt: c.clock.Now()}
+	c.installLoaded(e, seen)
 	return e, nil
 }

@@ -71,7 +71,7 @@ func (c *tokenCache) replaceConfig(ctx context.Context, name string, merge func(
 			return nil, err
 		}
 		if verified == nil {
-			return &cacheEntry{name: name, config: cfg}, nil
+			return &cacheEntry{name: name, config: cfg, loadedAt: c.clock.Now()}, nil
 		}
 		return c.commit(name, cfg, verified)
 	}()

@@ -19,6 +19,9 @@ type cacheEntry struct {
 	name   string
 	config *Config
 	token  *storedToken // nil when no token is cached
+	// loadedAt is when the entry was read from storage or made by a mint
+	// or a config write: on a standby, how old its copy of the replica is.
+	loadedAt time.Time
 
 	// inUse is set once a reader got this token: only tokens in use are
 	// refreshed ahead, so an idle config costs no mints.
@@ -27,6 +30,9 @@ type cacheEntry struct {
 	// its turn or runs, so the timer and the periodic function never both
 	// queue one.
 	refreshing atomic.Bool
+	// handedOver is set once a standby handed the active node a read of
+	// this token due for its refresh ahead (fromReplica).
+	handedOver atomic.Bool
 
 	mu    sync.Mutex // guards the refresh schedule and what is remembered below
 	timer clockwork.Timer

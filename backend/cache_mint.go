@@ -245,7 +245,7 @@ func (c *tokenCache) commit(name string, cfg *Config, res *mintResult) (*cacheEn
 	if err := writeToken(c.ctx, c.storage, name, stored); err != nil {
 		return nil, err
 	}
-	e := &cacheEntry{name: name, config: latest, token: stored}
+	e := &cacheEntry{name: name, config: latest, token: stored, loadedAt: c.clock.Now()}
 	c.install(e)
 	return e, nil
 }

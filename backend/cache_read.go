@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/hashicorp/vault/sdk/logical"
 )
 
 // What token reads and forced refreshes ask of the token cache: a token
@@ -36,7 +34,7 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 			// Vault forwards the request to the active node (of the
 			// primary cluster, from a performance secondary), which mints.
 			// Minting here first would mint twice.
-			return nil, false, logical.ErrReadOnly
+			return nil, false, errHandOver
 		}
 		claimed, held := e.claimAttempt(c.clock.Now(), false)
 		if held != nil {
@@ -57,6 +55,33 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 		c.noteRead(e)
 		return e, true, nil
 	}
+}
+
+// fromReplica returns name's entry for a standby to answer an unleased
+// read from, or errHandOver when the active node must answer it: the
+// config is not in the replica (it may not have arrived yet: the active
+// node tells), its reads are leased, its token is missing or not servable
+// after allowance, or the token is due for its refresh ahead and this
+// standby has not yet handed one of its reads over. The active node
+// refreshes ahead only tokens it saw read, and it may see no other read of
+// this one: that read makes it refresh while the standbys keep serving
+// the token, so none of their readers waits for a mint.
+func (c *tokenCache) fromReplica(ctx context.Context, name string, allowance time.Duration) (*cacheEntry, error) {
+	e, err := c.current(ctx, name)
+	if errors.Is(err, errNoConfig) {
+		return nil, errHandOver
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := c.clock.Now()
+	switch {
+	case e.config.leaseMode() != leaseModeNone, !e.config.servable(e.token, now, allowance):
+		return nil, errHandOver
+	case !now.Before(e.config.refreshAt(e.token, allowance)) && e.handedOver.CompareAndSwap(false, true):
+		return nil, errHandOver
+	}
+	return e, nil
 }
 
 // readTally counts one read of token/<name> as a cache hit or a miss, once
@@ -101,7 +126,7 @@ func (c *tokenCache) forceRefresh(ctx context.Context, name string, minInterval 
 			return nil, false, err
 		}
 		if !c.writable() {
-			return nil, false, logical.ErrReadOnly
+			return nil, false, errHandOver
 		}
 		if attempt == 0 {
 			c.metrics.forcedRefresh.WithLabelValues(name, seen.config.Provider).Inc()

@@ -21,7 +21,10 @@
 //	Request.send, post        internal/provider/http.go       one HTTP request, through egress.NewClient
 //	                                                          (configClients for a config's own TLS material)
 //
-// A cached read stops at tokenCache.get. A refresh ahead enters at
+// A cached read stops at tokenCache.get. On a standby that serves reads
+// (OpenBao's), pathTokenRead calls backend.readReplica (standby.go)
+// instead, which answers an unleased read from the replica through
+// tokenCache.fromReplica (cache_read.go) or hands it to the active node. A refresh ahead enters at
 // tokenCache.shareMint, from refreshInBackground (refresh.go), armed by the
 // first read of a token; a write to refresh/<name> at tokenCache.forceRefresh
 // (cache_read.go); a config write with verify=true at tokenCache.verify

@@ -28,6 +28,11 @@ var (
 	// errLeaseEnding refuses the renewal of a lease with less than minLease
 	// left: its holder must read token/<name> again for the next token.
 	errLeaseEnding = errors.New("the lease is about to end")
+	// errHandOver answers a request a standby leaves to the active node:
+	// Vault and OpenBao forward a request answered with the read-only
+	// storage error, as they do a write made on a standby (OpenBao's
+	// logical.ShouldForward).
+	errHandOver = logical.ErrReadOnly
 )
 
 // mintError turns a failed mint into what the reader sees: 502 Bad Gateway

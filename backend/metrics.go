@@ -35,6 +35,7 @@ type metrics struct {
 	outageRefusedReads *prometheus.CounterVec
 	leasesIssued       *prometheus.CounterVec
 	leaseSeconds       *prometheus.CounterVec
+	standbyReads       *prometheus.CounterVec
 	// The current token of each config that has one.
 	tokenIssued     *prometheus.GaugeVec
 	tokenExpiry     *prometheus.GaugeVec
@@ -61,6 +62,7 @@ func newMetrics() *metrics {
 	m.outageRefusedReads = m.counter("partnertoken_outage_refused_reads_total", "Token reads that needed a mint and were refused at once, without calling the partner, because it is down and its next attempt is not due or is in flight.")
 	m.leasesIssued = m.counter("partnertoken_leases_issued_total", "Token reads answered with a Vault lease (lease_mode=per_read); each lives in Vault until it ends.")
 	m.leaseSeconds = m.counter("partnertoken_lease_ttl_seconds_total", "Sum of the TTLs of the leases issued; its rate is the number of leases the reads keep alive in Vault.")
+	m.standbyReads = m.counter("partnertoken_standby_reads_total", "Token reads (lease_mode=none) this node answered from its replica as a standby, without the active node.")
 	m.tokenIssued = m.gauge("partnertoken_token_issued_timestamp_seconds", "When the current token was minted, in seconds since the Unix epoch.")
 	m.tokenExpiry = m.gauge("partnertoken_token_expiry_timestamp_seconds", "When the current token expires, in seconds since the Unix epoch.")
 	m.refreshInterval = m.gauge("partnertoken_refresh_interval_seconds", "Time from the current token's mint to its refresh ahead: the expected time between mints while readers use it (refresh_fraction of the lifetime, less for short-lived tokens).")
@@ -171,6 +173,16 @@ func (m *metrics) tokenGone(name string) {
 func (m *metrics) mintCount(name, providerName string) int64 {
 	var out dto.Metric
 	if err := m.mints.WithLabelValues(name, providerName).Write(&out); err != nil {
+		return 0
+	}
+	return int64(out.GetCounter().GetValue())
+}
+
+// standbyReadCount is the number of token reads of a config this node
+// answered from its replica as a standby since the plugin started.
+func (m *metrics) standbyReadCount(name, providerName string) int64 {
+	var out dto.Metric
+	if err := m.standbyReads.WithLabelValues(name, providerName).Write(&out); err != nil {
 		return 0
 	}
 	return int64(out.GetCounter().GetValue())

@@ -29,6 +29,11 @@ func pathMetrics(b *backend) []*framework.Path {
 				AllowedValues: []any{"json", "prometheus"},
 				Query:         true,
 			},
+			"local": {
+				Type:        framework.TypeBool,
+				Description: "On a standby that serves reads: true for this node's own counts (the lease_mode=none reads it answered from its replica) instead of the active node's.",
+				Query:       true,
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
@@ -36,9 +41,9 @@ func pathMetrics(b *backend) []*framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{
 					OperationVerb: "read",
 				},
-				// Only the active node serves tokens, so only its
-				// counters move.
-				ForwardPerformanceStandby: true,
+				// Not forwarded as a whole: a standby hands the read to
+				// the active node, whose counts a scrape of the cluster's
+				// one address expects, unless asked for its own (local).
 			},
 		},
 		HelpSynopsis: "Counters, token gauges and mint latency per config and provider.",
@@ -47,11 +52,13 @@ Mints, mint failures by class (refused: 400, 401, 403; rate_limited: 429
 or an answer that asks to wait; other_4xx; 2xx; 3xx; 5xx; network;
 internal), cache hits and misses, leases issued and the sum of their TTLs,
 refresh-ahead runs, forced refreshes, coalesced requests, mints held back
-by a partner's Retry-After, a histogram of mint latency, and the current
-token's issue time, expiry and lifetime, per config and provider, since the
-plugin started on this node. Failure counters start at 0 when a config is
-stored or first loaded. Authenticated like any other path: grant read on
-<mount>/metrics to your monitoring.
+by a partner's Retry-After, reads a standby answered from its replica, a
+histogram of mint latency, and the current token's issue time, expiry and
+lifetime, per config and provider, since the plugin started on this node.
+A standby that serves reads forwards this to the active node, whose counts
+these are, unless local=true asks for its own. Failure counters start at 0
+when a config is stored or first loaded. Authenticated like any other path:
+grant read on <mount>/metrics to your monitoring.
 format=prometheus returns the Prometheus text format for a scraper
 (metrics_path /v1/<mount>/metrics, params format=prometheus, a Vault token
 as bearer token).`,
@@ -59,6 +66,9 @@ as bearer token).`,
 }
 
 func (b *backend) pathMetricsRead(_ context.Context, _ *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if b.standby() && !d.Get("local").(bool) {
+		return nil, errHandOver
+	}
 	families, err := b.metrics.registry.Gather()
 	if err != nil {
 		return nil, err

@@ -27,9 +27,10 @@ func pathStatus(b *backend) []*framework.Path {
 					DisplayAttrs: &framework.DisplayAttributes{
 						OperationVerb: "read",
 					},
-					// The active node serves every token read: its
-					// status is the one that tells.
-					ForwardPerformanceStandby: true,
+					// Not forwarded as a whole: a standby that serves
+					// reads describes the configs whose reads it answers
+					// (lease_mode=none) and hands the others to the active
+					// node, whose status is the one that tells for them.
 				},
 			},
 			HelpSynopsis: "What the engine knows about a config's token, without the token.",
@@ -42,7 +43,10 @@ the outage (since when, the failed attempts, when the next is due). Never
 the token or the secret, so it can be granted to on-call without token
 access. Reading it never calls the partner. It warns when the config's
 expiry_margin is more than half the cached token's lifetime, and so was cut
-to half.`,
+to half. node_role says which node answered: on a cluster whose standbys
+serve reads, a standby answers for a lease_mode=none config, whose reads it
+serves from its replica, and says how old its copy is (replica_loaded_at,
+replica_age_seconds); the active node answers for the others.`,
 		},
 		{
 			Pattern: "status/?$",
@@ -71,13 +75,20 @@ func (b *backend) pathStatusRead(ctx context.Context, req *logical.Request, d *f
 		return invalid, nil
 	}
 	e, err := b.cache.current(ctx, name)
-	if errors.Is(err, errNoConfig) {
+	standby := b.standby()
+	switch {
+	case standby && (errors.Is(err, errNoConfig) || err == nil && e.config.leaseMode() != leaseModeNone):
+		// The active node serves this config's reads, or knows it.
+		return nil, errHandOver
+	case errors.Is(err, errNoConfig):
 		return nil, noSuchConfig(req.MountPoint, name)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
 	}
 	resp := &logical.Response{Data: b.describeStatus(e)}
+	if standby {
+		b.describeReplica(e, resp.Data)
+	}
 	if e.token != nil {
 		if cut := e.config.marginCut(e.token.lifetime()); cut != "" {
 			resp.AddWarning(cut)
@@ -121,6 +132,7 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 		"environment":  cfg.Environment,
 		"token_cached": e.token != nil,
 		"mint_count":   b.metrics.mintCount(e.name, cfg.Provider),
+		"node_role":    "active",
 	}
 	if tokenURL := b.tokenURL(cfg); tokenURL != "" {
 		data["token_url"] = tokenURL
@@ -177,6 +189,19 @@ func (b *backend) describeStatus(e *cacheEntry) map[string]any {
 		data["backoff_until"] = rfc3339(retryAt)
 	}
 	return data
+}
+
+// describeReplica turns data, a standby's status of e, into what the
+// standby serves: e's config and token as its replica held them when it
+// loaded them, which a write on the active node makes it load again.
+// Refreshing ahead is the active node's.
+func (b *backend) describeReplica(e *cacheEntry, data map[string]any) {
+	data["node_role"] = "standby"
+	data["served_from"] = "replica"
+	data["replica_loaded_at"] = rfc3339(e.loadedAt)
+	data["replica_age_seconds"] = int64(b.clock.Since(e.loadedAt) / time.Second)
+	data["standby_reads"] = b.metrics.standbyReadCount(e.name, e.config.Provider)
+	delete(data, "refresh_scheduled")
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -26,14 +26,11 @@ func pathToken(b *backend) []*framework.Path {
 				DisplayAttrs: &framework.DisplayAttributes{
 					OperationVerb: "read",
 				},
-				// Every read creates a lease, and only the active node can
-				// store one: OpenBao's standbys, which serve reads
-				// themselves by default, fail the read with an internal
-				// error when registering the lease, and Vault Enterprise's
-				// performance standbys send the lease to the active node
-				// anyway. So the whole read goes there, where the token is
-				// in memory and refreshed ahead.
-				ForwardPerformanceStandby: true,
+				// Not forwarded as a whole (ForwardPerformanceStandby is
+				// per operation, lease_mode per config): a standby that
+				// serves reads answers an unleased read from its replica
+				// and hands a leased one to the active node, the only one
+				// that can store its lease (readReplica).
 				Responses: map[int][]framework.Response{
 					http.StatusOK: {{
 						Description: "The partner's bearer token, leased until shortly before it expires.",
@@ -64,6 +61,9 @@ func (b *backend) pathTokenRead(ctx context.Context, req *logical.Request, d *fr
 	name, invalid := configName(d)
 	if invalid != nil {
 		return invalid, nil
+	}
+	if b.standby() {
+		return b.readReplica(ctx, name, arrived)
 	}
 	g, err := b.lease(ctx, name, arrived)
 	if errors.Is(err, errNoConfig) {

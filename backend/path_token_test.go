@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -114,41 +113,5 @@ func TestTokenWithoutAMeaningfulLeaseIsReplacedFirst(t *testing.T) {
 	resp := env.readToken("p")
 	if resp.Data["access_token"] != env.partner.token(1) || resp.Secret.MaxTTL < time.Minute {
 		t.Fatalf("got %v with TTL %s, want a fresh token", resp.Data["access_token"], resp.Secret.MaxTTL)
-	}
-}
-
-// A standby that serves reads itself (OpenBao's by default, Vault
-// Enterprise's performance standbys) must hand every token read to the
-// active node: only there can the read's lease be stored. OpenBao 2.6 fails
-// a read served on a standby with "internal error" when it registers the
-// lease.
-func TestStandbyForwardsTokenReads(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("p", nil)
-	env.writeConfig("q", nil)
-	env.readToken("p")
-
-	env.system.ReplicationStateVal = consts.ReplicationPerformanceStandby
-	standby := env.newBackend()
-	for _, tc := range []struct {
-		op   logical.Operation
-		path string
-	}{
-		{logical.ReadOperation, "token/p"}, // cached
-		{logical.ReadOperation, "token/q"}, // needs a mint
-		{logical.ReadOperation, "status/p"},
-		{logical.ListOperation, "status/"},
-		{logical.ReadOperation, "metrics"},
-	} {
-		if resp, err := env.requestTo(standby, tc.op, tc.path, nil); !errors.Is(err, logical.ErrReadOnly) {
-			t.Errorf("%s %s on a standby: got %v, %v; want ErrReadOnly, so the server forwards it to the active node", tc.op, tc.path, resp, err)
-		}
-	}
-	// What the standby holds is read there.
-	if resp, err := env.requestTo(standby, logical.ReadOperation, "config/p", nil); err != nil || resp == nil || resp.Data["provider"] == nil {
-		t.Errorf("config/p on a standby: got %v, %v; want the config", resp, err)
-	}
-	if n := env.partner.mints(); n != 1 {
-		t.Fatalf("standby minted: %d mints", n)
 	}
 }

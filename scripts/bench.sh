@@ -36,11 +36,15 @@
 # The exit status is 1 if a goal was missed or undecided.
 #
 # Environment:
-#   MODES         modes to run (default throughput,cold,refresh,outage,scale,leases,raft);
+#   MODES         modes to run (default throughput,cold,refresh,outage,scale,leases,raft,cluster);
 #                 raft is this script's: a second, single-node Vault with
 #                 integrated storage, where partnertoken's per_read and none
 #                 reads are measured against the minimal plugin, KV v2 and
-#                 oauthapp v3.1.1 (tools/oauthapp), the closest peer
+#                 oauthapp v3.1.1 (tools/oauthapp), the closest peer;
+#                 cluster is scripts/bench-cluster.sh's: lease_mode=none
+#                 reads through every node of a 3-node OpenBao cluster at
+#                 once (skipped with a warning without OpenBao, see
+#                 scripts/get-openbao.sh)
 #   READ_TOKENS   kinds of reader token to run the throughput mode with, in
 #                 turn (default "policy no-default"): policy is the bench-read
 #                 policy plus Vault's default policy, as tokens from auth
@@ -62,11 +66,28 @@ die() { log "$*"; exit 1; }
 # shellcheck source=scripts/lib.sh
 . "$root/scripts/lib.sh"
 
-modes="${MODES:-throughput,cold,refresh,outage,scale,leases,raft}"
+modes="${MODES:-throughput,cold,refresh,outage,scale,leases,raft,cluster}"
 # selected PATTERN prints the selected modes that PATTERN matches, comma-separated.
 selected() { tr , '\n' <<<"$modes" | grep -xE "$1" | paste -sd, - || true; }
-unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|outage|throughput|scale|leases|raft' | paste -sd, - || true)"
-[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, outage, scale, leases, raft)"
+unknown="$(selected '.*' | tr , '\n' | grep -vxE 'cold|refresh|outage|throughput|scale|leases|raft|cluster' | paste -sd, - || true)"
+[[ -z "$unknown" ]] || die "MODES: unknown mode(s) $unknown (want throughput, cold, refresh, outage, scale, leases, raft, cluster)"
+
+# cluster runs its own servers (OpenBao): scripts/bench-cluster.sh.
+bench_cluster() {
+  local code=0
+  [[ -n "$(selected cluster)" ]] || return 0
+  log "cluster: lease_mode=none reads through a 3-node OpenBao cluster (about 2 minutes)"
+  scripts/bench-cluster.sh | tee -a "${1:-/dev/null}" || code="${PIPESTATUS[0]}"
+  if [[ "$code" == 2 && -z "${CI:-}" ]]; then
+    log "warning: no OpenBao binary, so the cluster mode did NOT run"
+    return 0
+  fi
+  return "$code"
+}
+if [[ -z "$(selected 'cold|refresh|outage|throughput|scale|leases|raft')" ]]; then
+  bench_cluster
+  exit
+fi
 
 version="$(scripts/version.sh)"
 plugin=vault-plugin-secrets-partnertoken
@@ -404,5 +425,6 @@ HCL
     -baseline per-read=partner/token/load-per_read \
     -baseline kv-v2=kv-v2/data/load
 fi
+bench_cluster "$work/report.md" || status=1
 log "report: ${work#"$root"/}/report.md, profiles: ${work#"$root"/}/profiles/"
 exit "$status"

@@ -49,8 +49,9 @@ type haSuite struct {
 // TestHA runs the engine on a 3-node cluster (Vault or OpenBao) with integrated storage
 // (Raft): one token per config for the whole cluster, the token surviving
 // a step-down and the death of the active node, config rewrites dropping
-// it everywhere, and refresh ahead never running twice, also when
-// leadership moves while a refresh is due.
+// it everywhere, refresh ahead never running twice, also when leadership
+// moves while a refresh is due, and unleased reads answered by the
+// standbys themselves where they serve reads (OpenBao).
 func TestHA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node Vault cluster; skipped with -short")
@@ -89,6 +90,8 @@ func TestHA(t *testing.T) {
 		t.Fatal("the cluster does not serve tokens; the remaining HA tests depend on it")
 	}
 	t.Run("StandbyRedirectsWithoutForwarding", s.testStandbyRedirect)
+	t.Run("UnleasedReadsOnStandbys", s.testUnleasedReadsOnStandbys)
+	t.Run("UnleasedRefreshAheadThroughStandbys", s.testUnleasedRefreshAheadThroughStandbys)
 	t.Run("StepDown", s.testStepDown)
 	t.Run("KillActive", s.testKillActive)
 	t.Run("ConfigRewrite", s.testConfigRewrite)
@@ -176,7 +179,8 @@ func (s *haSuite) testMintOnce(t *testing.T) {
 	// Only the active node's plugin minted. In Vault's community edition
 	// a standby runs no plugin at all and forwards every request to the
 	// active node; an OpenBao standby runs the plugin to serve reads of
-	// what it holds (configs), and the engine has it forward token reads.
+	// what it holds (configs, unleased tokens), and the engine has it
+	// forward leased token reads, as these are.
 	for _, n := range s.c.nodes {
 		if plugins := slices.DeleteFunc(childPids(n.pid()), func(pid int) bool { return !isPlugin(pid) }); n != active && len(plugins) > 0 && !env.server.standbyReads {
 			t.Errorf("the standby %s runs plugin processes %v", n.ID, plugins)

@@ -34,6 +34,12 @@
 //	            rate for -leases-duration each: the leases left in Vault and
 //	            Vault's resident memory before and after (goal: none leaves
 //	            no lease).
+//	cluster     one load generator per node of an HA cluster (-cluster,
+//	            the nodes' addresses), all at once, reading one
+//	            lease_mode=none config for -cluster-duration: reads/s per
+//	            node and how many reached the active node (goal: none of
+//	            the standbys'). scripts/bench-cluster.sh starts a 3-node
+//	            OpenBao cluster for it.
 //
 // cold, refresh, outage and scale write their own configs (fresh names, so a rerun
 // against the same Vault works) from the simulator's handshake line
@@ -113,6 +119,10 @@ type options struct {
 	vaultPid       int
 	pluginName     string
 
+	cluster         []string
+	clusterDuration time.Duration
+	clusterPartner  string
+
 	vaultProfile  string
 	pluginProfile map[string]string // target name -> pprof base URL
 }
@@ -126,7 +136,7 @@ func main() {
 	label := flag.String("label", "", "what to call this run in the report's first line (e.g. the kind of reader token)")
 	modes := flag.String("modes", "throughput,cold,refresh,outage,scale", "comma-separated modes to run, in this order")
 
-	flag.IntVar(&o.clients, "clients", 16, "concurrent clients (keep-alive connections) for throughput and scale")
+	flag.IntVar(&o.clients, "clients", 16, "concurrent clients (keep-alive connections) for throughput and scale; per node in the cluster mode")
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "measured time per target per round")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "unmeasured reads per target before the first round")
 	flag.IntVar(&o.rounds, "rounds", 20, "rounds; each reads every target for -duration, in a rotating order")
@@ -176,6 +186,16 @@ func main() {
 	flag.IntVar(&o.vaultPid, "vault-pid", 0, "pid of the Vault server, to account the CPU time of Vault and of each plugin process (its children) per read, and the plugin's memory (Linux /proc)")
 	flag.DurationVar(&o.leasesDuration, "leases-duration", time.Minute, "leases mode: how long each lease_mode's config is read at full rate")
 	flag.StringVar(&o.leasesPartner, "leases-partner", "oauth2", "leases mode: simulated partner of the configs (hour-long tokens by default)")
+	flag.Func("cluster", "cluster mode: the comma-separated addresses of every node of the HA cluster (e.g. http://127.0.0.1:8200,http://127.0.0.1:8210,http://127.0.0.1:8220)", func(v string) error {
+		for _, addr := range strings.Split(v, ",") {
+			if addr = strings.TrimSuffix(strings.TrimSpace(addr), "/"); addr != "" {
+				o.cluster = append(o.cluster, addr)
+			}
+		}
+		return nil
+	})
+	flag.DurationVar(&o.clusterDuration, "cluster-duration", 30*time.Second, "cluster mode: how long every node is read")
+	flag.StringVar(&o.clusterPartner, "cluster-partner", "oauth2", "cluster mode: simulated partner of the config (hour-long tokens by default)")
 	flag.StringVar(&o.pluginName, "plugin-name", "vault-plugin-secrets-partnertoken", "file name of the partnertoken binary, to find its process among Vault's children")
 
 	flag.StringVar(&o.vaultProfile, "vault-profile", "", "directory: after the rounds, read each target again while taking Vault's CPU profile (sys/pprof/profile) into <dir>/vault-<target>.pprof")
@@ -202,12 +222,12 @@ func main() {
 	for _, m := range strings.Split(*modes, ",") {
 		m = strings.TrimSpace(m)
 		switch m {
-		case "throughput", "cold", "refresh", "outage", "scale", "leases":
+		case "throughput", "cold", "refresh", "outage", "scale", "leases", "cluster":
 			o.modes[m] = true
 			order = append(order, m)
 		case "":
 		default:
-			fatalf("unknown mode %q (want throughput, cold, refresh, outage, scale or leases)", m)
+			fatalf("unknown mode %q (want throughput, cold, refresh, outage, scale, leases or cluster)", m)
 		}
 	}
 	if o.noiseMargin < 0 || o.noiseMargin >= 1 {
@@ -242,6 +262,8 @@ func main() {
 			pass, err = runScale(ctx, &o)
 		case "leases":
 			pass, err = runLeases(ctx, &o)
+		case "cluster":
+			pass, err = runCluster(ctx, &o)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "load: %s: %v\n", m, err)

@@ -17,6 +17,7 @@ import (
 // segment is what n clients achieved reading one path for one period.
 type segment struct {
 	count    int // reads answered 200 within the period
+	sent     int // requests sent, those answered after the period included
 	errs     int
 	firstErr error
 	lat      []time.Duration
@@ -49,6 +50,7 @@ func driveAll(ctx context.Context, client *http.Client, addr, token string, path
 				if !t0.Before(deadline) {
 					return
 				}
+				seg.sent++
 				err := readers[k%len(readers)].get()
 				t1 := time.Now()
 				if t1.After(deadline) {
@@ -69,6 +71,7 @@ func driveAll(ctx context.Context, client *http.Client, addr, token string, path
 	var out segment
 	for _, p := range parts {
 		out.count += len(p.lat)
+		out.sent += p.sent
 		out.errs += p.errs
 		if out.firstErr == nil {
 			out.firstErr = p.firstErr
