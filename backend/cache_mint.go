@@ -63,6 +63,16 @@ func (c *tokenCache) shareMint(ctx context.Context, seen *cacheEntry, needed fun
 	}
 }
 
+// shareAttempt is shareMint for a caller that may have claimed the
+// outage's next attempt (claimAttempt): the attempt ends with the caller's
+// wait, whatever its end, so the next caller may claim one.
+func (c *tokenCache) shareAttempt(ctx context.Context, seen *cacheEntry, claimed bool, needed func(cur *cacheEntry, now time.Time) bool) (*cacheEntry, error) {
+	if claimed {
+		defer seen.releaseAttempt()
+	}
+	return c.shareMint(ctx, seen, needed)
+}
+
 // mintOutcome is what a shared mint gives each of its callers, and the
 // event the caller that minted sends for it.
 type mintOutcome struct {

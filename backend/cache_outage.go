@@ -81,10 +81,10 @@ func (e *cacheEntry) rememberOutage(err error, now time.Time, backoff func(failu
 // config may ask the partner now. Without a remembered outage it may:
 // claimed is false, and the mint goes as usual, retries included. During
 // one, the caller that finds the next attempt due (or any, with force)
-// claims it, makes it and calls releaseAttempt after; every other caller
-// is held, answered at once with the outage, never waiting on a mint that
-// is known to fail. A forced caller that finds an attempt in flight joins
-// it (shareMint) without claiming.
+// claims it and makes it through shareAttempt, which releases it after;
+// every other caller is held, answered at once with the outage, never
+// waiting on a mint that is known to fail. A forced caller that finds an
+// attempt in flight joins it (shareMint) without claiming.
 func (e *cacheEntry) claimAttempt(now time.Time, force bool) (claimed bool, held error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -41,11 +41,7 @@ func (c *tokenCache) get(ctx context.Context, name string, allowance time.Durati
 			c.metrics.outageRefusedReads.WithLabelValues(name, e.config.Provider).Inc()
 			return nil, false, held
 		}
-		seen := e
-		e, err = c.shareMint(ctx, e, func(cur *cacheEntry, now time.Time) bool { return !servable(cur, now) })
-		if claimed {
-			seen.releaseAttempt()
-		}
+		e, err = c.shareAttempt(ctx, e, claimed, func(cur *cacheEntry, now time.Time) bool { return !servable(cur, now) })
 		if errors.Is(err, errConfigChanged) && attempt == 0 {
 			continue
 		}
@@ -136,10 +132,7 @@ func (c *tokenCache) forceRefresh(ctx context.Context, name string, minInterval 
 		}
 		// During an outage, an attempt at once, whatever its back-off says.
 		claimed, _ := seen.claimAttempt(c.clock.Now(), true)
-		e, err = c.shareMint(ctx, seen, func(cur *cacheEntry, now time.Time) bool { return !fresh(cur, now) })
-		if claimed {
-			seen.releaseAttempt()
-		}
+		e, err = c.shareAttempt(ctx, seen, claimed, func(cur *cacheEntry, now time.Time) bool { return !fresh(cur, now) })
 		if errors.Is(err, errConfigChanged) && attempt == 0 {
 			continue
 		}

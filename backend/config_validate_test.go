@@ -8,6 +8,22 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
+// checkTokenURLRefused writes config/p with token_url url and checks that
+// the answer is a 400 naming token_url and rule.
+func (env *testEnv) checkTokenURLRefused(url, rule string) {
+	env.t.Helper()
+	resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
+		"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
+	})
+	if err != nil || resp == nil || !resp.IsError() {
+		env.t.Errorf("%s: want a 400, got %v %v", url, resp, err)
+		return
+	}
+	if msg := resp.Error().Error(); !strings.Contains(msg, "token_url") || !strings.Contains(msg, rule) {
+		env.t.Errorf("%s: message %q does not name token_url and %q", url, msg, rule)
+	}
+}
+
 // TestConfigWriteRefusesForbiddenTokenURLs checks the write-time half: a
 // 400 naming token_url and the rule, and nothing stored.
 func TestConfigWriteRefusesForbiddenTokenURLs(t *testing.T) {
@@ -23,15 +39,7 @@ func TestConfigWriteRefusesForbiddenTokenURLs(t *testing.T) {
 		"http://localhost:8200/token":              "loopback host",
 		env.partner.URL():                          "loopback address",
 	} {
-		resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
-			"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
-		})
-		if err != nil || resp == nil || !resp.IsError() {
-			t.Fatalf("%s: want a 400, got %v %v", url, resp, err)
-		}
-		if msg := resp.Error().Error(); !strings.Contains(msg, "token_url") || !strings.Contains(msg, want) {
-			t.Fatalf("%s: message %q does not name token_url and %q", url, msg, want)
-		}
+		env.checkTokenURLRefused(url, want)
 		if keys, _ := env.storage.List(t.Context(), configPrefix); len(keys) != 0 {
 			t.Fatalf("%s: a refused write stored %v", url, keys)
 		}
@@ -65,16 +73,7 @@ func TestHostsThatAreNotDNSNamesAreRefused(t *testing.T) {
 		"https://partner..example/token",     // an empty label
 		"https://-partner.example.com/token", // a label that starts with a hyphen
 	} {
-		resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
-			"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
-		})
-		if err != nil || resp == nil || !resp.IsError() {
-			t.Errorf("%s: want a 400, got %v %v", url, resp, err)
-			continue
-		}
-		if msg := resp.Error().Error(); !strings.Contains(msg, "token_url") || !strings.Contains(msg, "is neither an IP address nor a DNS name") {
-			t.Errorf("%s: message %q does not name token_url and the rule", url, msg)
-		}
+		env.checkTokenURLRefused(url, "is neither an IP address nor a DNS name")
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -122,16 +121,7 @@ func TestConfigWriteRefusesSpecialPurposeTokenURLs(t *testing.T) {
 		"https://[::a00:1]/token":            "the IPv4-compatible form of 10.0.0.1) is a private address",
 		"https://[fec0::1]/token":            "site-local address",
 	} {
-		resp, err := env.request(logical.CreateOperation, "config/p", map[string]any{
-			"provider": "oauth2", "token_url": url, "client_id": testClientID, "client_secret": testClientSecret,
-		})
-		if err != nil || resp == nil || !resp.IsError() {
-			t.Errorf("%s: want a 400, got %v %v", url, resp, err)
-			continue
-		}
-		if msg := resp.Error().Error(); !strings.Contains(msg, "token_url") || !strings.Contains(msg, want) {
-			t.Errorf("%s: message %q does not name token_url and %q", url, msg, want)
-		}
+		env.checkTokenURLRefused(url, want)
 	}
 	if keys, _ := env.storage.List(t.Context(), configPrefix); len(keys) != 0 {
 		t.Fatalf("refused writes stored %v", keys)

@@ -25,7 +25,7 @@
 // (OpenBao's), pathTokenRead calls backend.readReplica (standby.go)
 // instead, which answers an unleased read from the replica through
 // tokenCache.fromReplica (cache_read.go) or hands it to the active node. A refresh ahead enters at
-// tokenCache.shareMint, from refreshInBackground (refresh.go), armed by the
+// tokenCache.shareAttempt (cache_mint.go), from refreshInBackground (refresh.go), armed by the
 // first read of a token; a write to refresh/<name> at tokenCache.forceRefresh
 // (cache_read.go); a config write with verify=true at tokenCache.verify
 // (cache_config.go), which goes straight to timedMint.

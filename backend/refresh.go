@@ -136,11 +136,8 @@ func (c *tokenCache) refreshIfCurrent(e *cacheEntry) error {
 	if held != nil {
 		return errAttemptNotDue
 	}
-	if claimed {
-		defer e.releaseAttempt()
-	}
 	c.metrics.refreshAhead.WithLabelValues(e.name, e.config.Provider).Inc()
-	_, err = c.shareMint(c.ctx, e, func(cur *cacheEntry, _ time.Time) bool { return cur.token.same(e.token) })
+	_, err = c.shareAttempt(c.ctx, e, claimed, func(cur *cacheEntry, _ time.Time) bool { return cur.token.same(e.token) })
 	return err
 }
 

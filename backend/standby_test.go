@@ -66,6 +66,29 @@ func (s *standbyNode) read(path string) (*logical.Response, error) {
 // server does once the write is in the standby's storage.
 func (s *standbyNode) invalidate(key string) { s.b.Invalidate(context.Background(), key) }
 
+// newUnleasedStandby is an env whose config none has lease_mode none and
+// a token the active node minted, and a standby of it.
+func newUnleasedStandby(t *testing.T) (*testEnv, *standbyNode) {
+	t.Helper()
+	env := newTestEnv(t)
+	env.writeConfig("none", map[string]any{"lease_mode": leaseModeNone})
+	env.readToken("none")
+	return env, env.newStandby()
+}
+
+// advanceToRefresh moves env's clock to the refresh time of name's stored
+// token, and returns its config and token.
+func (env *testEnv) advanceToRefresh(name string) (*Config, *storedToken) {
+	env.t.Helper()
+	cfg := env.storedConfig(name)
+	tok, err := readToken(env.t.Context(), env.storage, name)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.clock.Advance(cfg.refreshAt(tok, 0).Sub(env.clock.Now()))
+	return cfg, tok
+}
+
 func TestStandbyServesUnleasedReadsFromItsReplica(t *testing.T) {
 	env := newTestEnv(t)
 	env.writeConfig("none", map[string]any{"lease_mode": leaseModeNone})
@@ -146,12 +169,7 @@ func TestStandbyHandsOverWhatItCannotServe(t *testing.T) {
 	if _, err := standby.read("token/none"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := env.storedConfig("none")
-	tok, err := readToken(t.Context(), env.storage, "none")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.clock.Advance(cfg.refreshAt(tok, 0).Sub(env.clock.Now()))
+	cfg, tok := env.advanceToRefresh("none")
 	env.waitRefresh(2)
 	if _, err := standby.read("token/none"); !errors.Is(err, logical.ErrReadOnly) {
 		t.Errorf("the first read of a token due for refresh on the standby: %v, want it handed over", err)
@@ -172,19 +190,11 @@ func TestStandbyHandsOverWhatItCannotServe(t *testing.T) {
 // unleased config may all go to standbys. Each standby hands the active
 // node one read of a token due for its refresh and serves the others.
 func TestStandbyHandsOverOneReadOfATokenDueForRefresh(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("none", map[string]any{"lease_mode": leaseModeNone})
-	env.readToken("none")
-	standby := env.newStandby()
+	env, standby := newUnleasedStandby(t)
 	if _, err := standby.read("token/none"); err != nil {
 		t.Fatal(err)
 	}
-	cfg := env.storedConfig("none")
-	tok, err := readToken(t.Context(), env.storage, "none")
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.clock.Advance(cfg.refreshAt(tok, 0).Sub(env.clock.Now()))
+	env.advanceToRefresh("none")
 	if _, err := standby.read("token/none"); !errors.Is(err, logical.ErrReadOnly) {
 		t.Fatalf("the first read past the refresh time: %v, want it handed over", err)
 	}
@@ -198,10 +208,7 @@ func TestStandbyHandsOverOneReadOfATokenDueForRefresh(t *testing.T) {
 // A refresh, a config rewrite and a config delete on the active node reach
 // the standby's answers through Invalidate.
 func TestStandbyFollowsTheActiveNodesWrites(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("none", map[string]any{"lease_mode": leaseModeNone})
-	env.readToken("none")
-	standby := env.newStandby()
+	env, standby := newUnleasedStandby(t)
 	token := func() any {
 		t.Helper()
 		resp, err := standby.read("token/none")
@@ -244,10 +251,7 @@ func TestStandbyFollowsTheActiveNodesWrites(t *testing.T) {
 }
 
 func TestStandbyStatusSaysItServesFromItsReplica(t *testing.T) {
-	env := newTestEnv(t)
-	env.writeConfig("none", map[string]any{"lease_mode": leaseModeNone})
-	env.readToken("none")
-	standby := env.newStandby()
+	env, standby := newUnleasedStandby(t)
 	if _, err := standby.read("token/none"); err != nil {
 		t.Fatal(err)
 	}

@@ -60,20 +60,6 @@ go build -o "$work/bin/jsonget" scripts/jsonget.go
 (cd tests && go build -o "$work/bin/load" ./load)
 jsonget() { "$work/bin/jsonget" "$@"; }
 
-# free_port prints a loopback port where neither it nor the next one is in
-# use: a node's cluster listener takes the next one.
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 20000))
-    if ! listening "127.0.0.1:$p" && ! listening "127.0.0.1:$((p + 1))"; then
-      echo "$p"
-      return
-    fi
-  done
-  die "found no free loopback port"
-}
-
 pids=()
 cleanup() {
   local code=$? p plugins=()

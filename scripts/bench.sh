@@ -126,19 +126,6 @@ vault() { "$vault_bin" "$@"; }
 jsonget() { "$work/bin/jsonget" "$@"; }
 
 # --- start, and stop on exit ----------------------------------------------------
-# free_port prints a loopback port where neither it nor the next one is in
-# use (Vault's dev server takes the next one for its cluster listener).
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 20000))
-    if ! listening "127.0.0.1:$p" && ! listening "127.0.0.1:$((p + 1))"; then
-      echo "$p"
-      return
-    fi
-  done
-  die "found no free loopback port"
-}
 port="$(free_port)"
 
 pids=()

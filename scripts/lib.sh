@@ -1,9 +1,24 @@
-# lib.sh: what dev.sh and bench.sh both do to start a Vault dev server and
-# the partner simulator. Sourced, not run; the caller defines die and a
-# `vault` command that reaches its server (VAULT_ADDR set).
+# lib.sh: what dev.sh, bench.sh and bench-cluster.sh share to start Vault
+# (or OpenBao) servers and the partner simulator. Sourced, not run; the
+# caller defines die and, for wait_started, a `vault` command that reaches
+# its server (VAULT_ADDR set).
 
 # listening HOST:PORT succeeds if something accepts connections there.
 listening() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
+# free_port prints a loopback port where neither it nor the next one is in
+# use: a server's cluster listener takes the next one.
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 20000))
+    if ! listening "127.0.0.1:$p" && ! listening "127.0.0.1:$((p + 1))"; then
+      echo "$p"
+      return
+    fi
+  done
+  die "found no free loopback port"
+}
 
 # wait_started WORK PID...: waits up to 60 s until Vault answers and the
 # simulator has printed its handshake line to WORK/partnersim.json, and

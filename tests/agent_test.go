@@ -45,16 +45,29 @@ func TestAgentKeepsValidToken(t *testing.T) {
 // agentRuns numbers the Agents of a run, for their config names and dirs.
 var agentRuns atomic.Int32
 
-func watchAgent(t *testing.T, extra map[string]any) {
-	ctx := ctxFor(t)
+// renderingAgent is a Vault Agent that renders the token of its own config
+// of partner into a file, against its own simulator, whose tokens live
+// agentLifetime.
+type renderingAgent struct {
+	*clientProcess
+	name, partner string
+	sim           *simulator
+	rendered      string // the file the Agent renders the token into
+}
+
+// startRenderingAgent starts a simulator, a config of its dupr partner
+// with extra, named prefix-dupr-<run>, and an Agent rendering its token.
+// The caller stops the Agent (stop); the simulator closes with the test.
+func startRenderingAgent(ctx context.Context, t *testing.T, prefix string, extra map[string]any) *renderingAgent {
+	t.Helper()
 	const p = "dupr"
 	run := fmt.Sprint(agentRuns.Add(1))
-	name := "agent-" + p + "-" + run
-	sim, err := startSimulator("agent-"+run, map[string]time.Duration{p: agentLifetime})
+	name := prefix + "-" + p + "-" + run
+	sim, err := startSimulator(prefix+"-"+run, map[string]time.Duration{p: agentLifetime})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sim.Close()
+	t.Cleanup(sim.Close)
 	if err := configure(ctx, shared.root, mount, name, p, sim, extra); err != nil {
 		t.Fatal(err)
 	}
@@ -64,31 +77,49 @@ func watchAgent(t *testing.T, extra map[string]any) {
   destination = %q
 }
 `, mount, name, rendered))
-	logPath, exited := agent.logPath, agent.exited
+	return &renderingAgent{clientProcess: agent, name: name, partner: p, sim: sim, rendered: rendered}
+}
+
+// token is what the rendered file holds, "" before the first render.
+func (a *renderingAgent) token() string {
+	data, _ := os.ReadFile(a.rendered)
+	return strings.TrimSpace(string(data))
+}
+
+// awaitToken waits up to within until the file holds a token other than
+// other, and returns it; the test fails if the Agent exits first.
+func (a *renderingAgent) awaitToken(t *testing.T, other string, within time.Duration) string {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; {
+		if tok := a.token(); tok != "" && tok != other {
+			return tok
+		}
+		select {
+		case <-a.exited:
+			t.Fatalf("the Agent exited (%v); its log:\n%s", a.exitErr, tail(a.logPath, 30))
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Agent rendered no new token within %s; its log:\n%s", within, tail(a.logPath, 30))
+		}
+	}
+}
+
+func watchAgent(t *testing.T, extra map[string]any) {
+	ctx := ctxFor(t)
+	agent := startRenderingAgent(ctx, t, "agent", extra)
+	name, p, sim := agent.name, agent.partner, agent.sim
 	began := time.Now()
 	checks := newTimeline(mount + "/token/" + name) // the test's own checks of the file
 	defer func() {
 		agent.stop(t, sim)
 		if t.Failed() || os.Getenv("PARTNERTOKEN_E2E_TIMELINE") != "" {
-			t.Log(agentTimeline(ctx, checks, name, p, sim, logPath, began))
+			t.Log(agentTimeline(ctx, checks, name, p, sim, agent.logPath, began))
 		}
 	}()
 
 	// The first render.
-	readRendered := func() string {
-		data, _ := os.ReadFile(rendered)
-		return strings.TrimSpace(string(data))
-	}
-	for deadline := time.Now().Add(30 * time.Second); readRendered() == ""; {
-		select {
-		case <-exited:
-			t.Fatalf("the Agent exited (%v); its log:\n%s", agent.exitErr, tail(logPath, 30))
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Agent rendered nothing within 30s; its log:\n%s", tail(logPath, 30))
-		}
-	}
+	agent.awaitToken(t, "", 30*time.Second)
 
 	// The watch: every second the file must hold a token the partner accepts.
 	start := time.Now()
@@ -98,11 +129,11 @@ func watchAgent(t *testing.T, extra map[string]any) {
 	defer ticker.Stop()
 	for time.Since(start) < agentWatch {
 		select {
-		case <-exited:
+		case <-agent.exited:
 			t.Fatalf("the Agent exited during the watch (%v)", agent.exitErr)
 		case <-ticker.C:
 		}
-		tok := readRendered()
+		tok := agent.token()
 		if _, ok := seen[tok]; !ok {
 			seen[tok] = time.Now()
 			checks.add(time.Now(), "test", tok, "the file holds this token now")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -101,5 +102,51 @@ func (c *clientProcess) stop(t *testing.T, sim *simulator) {
 	}
 	if t.Failed() {
 		t.Logf("the %s's log ends with:\n%s", c.who, tail(c.logPath, 30))
+	}
+}
+
+// ifExited is nil while the process runs; once it has exited, an error
+// with its status and the end of its log that stops poll.
+func (c *clientProcess) ifExited() error {
+	select {
+	case <-c.exited:
+		return stopPolling(fmt.Errorf("the %s exited (%v); its log:\n%s", c.who, c.exitErr, tail(c.logPath, 30)))
+	default:
+		return nil
+	}
+}
+
+// checkCachedReads runs read, the doc block id, twice in app, each time
+// until it prints an answer of this Proxy's without errors, and checks that
+// both answers hold a token the partner accepts and one lease: the second
+// read is served from the Proxy's cache.
+func (c *clientProcess) checkCachedReads(ctx context.Context, t *testing.T, app docShell, id, read string, sim *simulator, partner string) {
+	t.Helper()
+	var leases []string
+	for range 2 {
+		var answer vaultResponse
+		if err := poll(ctx, 60*time.Second, func() error {
+			if err := c.ifExited(); err != nil {
+				return err
+			}
+			out, err := app.exec(t, ctx, read)
+			if err != nil {
+				return fmt.Errorf("%s: %v: %s", id, err, out)
+			}
+			answer = vaultResponse{}
+			if err := json.Unmarshal([]byte(out), &answer); err != nil || len(answer.Errors) > 0 {
+				return fmt.Errorf("%s answered %q (%v)", id, out, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if token, _ := answer.Data["access_token"].(string); !sim.active(t, partner, token) {
+			t.Errorf("the Proxy served a token the partner does not accept: %+v", answer)
+		}
+		leases = append(leases, answer.LeaseID)
+	}
+	if leases[0] == "" || leases[0] != leases[1] {
+		t.Errorf("two reads through the Proxy got the leases %q: want one lease, from the Proxy's cache", leases)
 	}
 }

@@ -222,10 +222,8 @@ func (d *docsEnv) readingTokens(t *testing.T) {
 	defer agent.stop(t, d.sim)
 	for id, file := range files {
 		if err := poll(ctx, 60*time.Second, func() error {
-			select {
-			case <-agent.exited:
-				return stopPolling(fmt.Errorf("the Agent exited (%v); its log:\n%s", agent.exitErr, tail(agent.logPath, 30)))
-			default:
+			if err := agent.ifExited(); err != nil {
+				return err
 			}
 			data, _ := os.ReadFile(file)
 			if !d.sim.active(t, "dupr", strings.TrimSpace(string(data))) {
@@ -261,33 +259,7 @@ func (d *docsEnv) readingAtHighRates(t *testing.T) {
 	proxy := runClientProcess(t, "Proxy", dir, filepath.Join(dir, "proxy.hcl"))
 	defer proxy.stop(t, d.sim)
 	read := docBlock(t, page, "run", "high-rates-proxy-read", map[string]string{"127.0.0.1:8100": proxyAddr})
-	app := docShell{dir: dir}
-	var leases []string
-	for range 2 {
-		var answer vaultResponse
-		if err := poll(ctx, 60*time.Second, func() error {
-			select {
-			case <-proxy.exited:
-				return stopPolling(fmt.Errorf("the Proxy exited (%v); its log:\n%s", proxy.exitErr, tail(proxy.logPath, 30)))
-			default:
-			}
-			out, err := app.exec(t, ctx, read)
-			answer = vaultResponse{}
-			if err != nil || json.Unmarshal([]byte(out), &answer) != nil || len(answer.Errors) > 0 {
-				return fmt.Errorf("high-rates-proxy-read: %v: %s", err, out)
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if token, _ := answer.Data["access_token"].(string); !d.sim.active(t, "dupr", token) {
-			t.Errorf("the Proxy served a token the partner does not accept: %+v", answer)
-		}
-		leases = append(leases, answer.LeaseID)
-	}
-	if leases[0] == "" || leases[0] != leases[1] {
-		t.Errorf("two reads through the Proxy got the leases %q: want one lease, from the Proxy's cache", leases)
-	}
+	proxy.checkCachedReads(ctx, t, docShell{dir: dir}, "high-rates-proxy-read", read, d.sim, "dupr")
 
 	d.run(t, page, "high-rates-none", nil)
 	resp, err := d.v.root.read(ctx, mount+"/token/dupr")

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -162,10 +161,8 @@ func TestGettingStarted(t *testing.T) {
 	defer agent.stop(t, sim)
 	rendered := filepath.Join(runDir, "partner-token")
 	if err := poll(ctx, 60*time.Second, func() error {
-		select {
-		case <-agent.exited:
-			return stopPolling(fmt.Errorf("the Agent exited (%v); its log:\n%s", agent.exitErr, tail(agent.logPath, 30)))
-		default:
+		if err := agent.ifExited(); err != nil {
+			return err
 		}
 		data, err := os.ReadFile(rendered)
 		if err != nil || len(data) == 0 {
@@ -197,38 +194,8 @@ func TestGettingStarted(t *testing.T) {
 	}))
 	proxy := runClientProcess(t, "Proxy", proxyDir, proxyConfig)
 	defer proxy.stop(t, sim)
-	app := docShell{dir: admin}
 	read := docBlock(t, gettingStarted, "run", "gs-proxy-read", map[string]string{"127.0.0.1:8100": proxyAddr})
-	var leaseIDs []string
-	for range 2 {
-		var answer vaultResponse
-		if err := poll(ctx, 60*time.Second, func() error {
-			select {
-			case <-proxy.exited:
-				return stopPolling(fmt.Errorf("the Proxy exited (%v); its log:\n%s", proxy.exitErr, tail(proxy.logPath, 30)))
-			default:
-			}
-			out, err := app.exec(t, ctx, read)
-			if err != nil {
-				return fmt.Errorf("gs-proxy-read: %v: %s", err, out)
-			}
-			answer = vaultResponse{}
-			if err := json.Unmarshal([]byte(out), &answer); err != nil || len(answer.Errors) > 0 {
-				return fmt.Errorf("gs-proxy-read answered %q (%v)", out, err)
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		token, _ := answer.Data["access_token"].(string)
-		if !sim.active(t, "oauth2", token) {
-			t.Errorf("the Proxy served a token the partner does not accept: %+v", answer)
-		}
-		leaseIDs = append(leaseIDs, answer.LeaseID)
-	}
-	if leaseIDs[0] == "" || leaseIDs[0] != leaseIDs[1] {
-		t.Errorf("two reads through the Proxy got the leases %q: want one lease, from the Proxy's cache", leaseIDs)
-	}
+	proxy.checkCachedReads(ctx, t, docShell{dir: admin}, "gs-proxy-read", read, sim, "oauth2")
 	if leaks := findSecrets([]string{v.LogPath}, sim.secrets()); len(leaks) > 0 {
 		t.Errorf("client secrets in the server's log:\n  %s", strings.Join(leaks, "\n  "))
 	}

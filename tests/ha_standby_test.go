@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/metricsjson"
 )
 
 // The cluster's unleased reads: with lease_mode=none a token read registers
@@ -299,16 +301,7 @@ func metricValue(ctx context.Context, t *testing.T, n *haNode, family, name stri
 	if err != nil {
 		t.Fatalf("reading the metrics through %s: %v", n.ID, err)
 	}
-	families, _ := resp.Data["metrics"].(map[string]any)
-	f, _ := families[family].(map[string]any)
-	series, _ := f["series"].([]any)
-	for _, raw := range series {
-		if m, _ := raw.(map[string]any); m["config"] == name {
-			v, _ := m["value"].(float64)
-			return v
-		}
-	}
-	return 0
+	return metricsjson.Value(resp.Data, family, map[string]string{"config": name})
 }
 
 // waitStandbysServe waits until a read of name through every standby of

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/metricsjson"
 )
 
 // TestStatusAndMetricsThroughVault reads status/ and metrics through a real
@@ -74,19 +76,12 @@ func TestStatusAndMetricsThroughVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	families, _ := metrics.Data["metrics"].(map[string]any)
 	value := func(name, config, class string) float64 {
-		family, _ := families[name].(map[string]any)
-		series, _ := family["series"].([]any)
-		for _, s := range series {
-			m := s.(map[string]any)
-			if m["config"] == config && (class == "" || m["status_class"] == class) {
-				if v, ok := m["value"].(float64); ok {
-					return v
-				}
-			}
+		labels := map[string]string{"config": config}
+		if class != "" {
+			labels["status_class"] = class
 		}
-		return 0
+		return metricsjson.Value(metrics.Data, name, labels)
 	}
 	for _, c := range []struct {
 		name, config, class string

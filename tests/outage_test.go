@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,46 +23,11 @@ import (
 // so.
 func TestAgentKeepsTheLastTokenThroughAPartnerOutage(t *testing.T) {
 	ctx := ctxFor(t)
-	const p = "dupr"
-	run := fmt.Sprint(agentRuns.Add(1))
-	name := "outage-" + p + "-" + run
-	sim, err := startSimulator("outage-"+run, map[string]time.Duration{p: agentLifetime})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
 	// A short timeout: each failed mint during the outage ends soon.
-	if err := configure(ctx, shared.root, mount, name, p, sim, map[string]any{"timeout": "2s"}); err != nil {
-		t.Fatal(err)
-	}
-	rendered := filepath.Join(env.workDir, name, name+".token")
-	agent := startClientProcess(ctx, t, "Agent", name, fmt.Sprintf(`template {
-  contents    = "{{ with secret \"%s/token/%s\" }}{{ .Data.access_token }}{{ end }}"
-  destination = %q
-}
-`, mount, name, rendered))
+	agent := startRenderingAgent(ctx, t, "outage", map[string]any{"timeout": "2s"})
+	p, sim := agent.partner, agent.sim
 	defer agent.stop(t, sim)
-	readRendered := func() string {
-		data, _ := os.ReadFile(rendered)
-		return strings.TrimSpace(string(data))
-	}
-	awaitRender := func(other string, within time.Duration) string {
-		t.Helper()
-		for deadline := time.Now().Add(within); ; {
-			if tok := readRendered(); tok != "" && tok != other {
-				return tok
-			}
-			select {
-			case <-agent.exited:
-				t.Fatalf("the Agent exited (%v)", agent.exitErr)
-			case <-time.After(200 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the Agent rendered no new token within %s", within)
-			}
-		}
-	}
-	first := awaitRender("", 30*time.Second)
+	first := agent.awaitToken(t, "", 30*time.Second)
 
 	// The partner goes down: every request is answered 503.
 	admin := simadmin.Client{URL: sim.URL, HTTP: sim.http}
@@ -78,7 +41,7 @@ func TestAgentKeepsTheLastTokenThroughAPartnerOutage(t *testing.T) {
 			t.Fatalf("the Agent exited during the outage (%v)", agent.exitErr)
 		case <-time.After(time.Second):
 		}
-		if tok := readRendered(); tok != first {
+		if tok := agent.token(); tok != first {
 			t.Fatalf("%s into the outage the file holds %q, want the last token rendered before it", time.Since(down).Round(time.Second), tok)
 		}
 	}
@@ -90,7 +53,7 @@ func TestAgentKeepsTheLastTokenThroughAPartnerOutage(t *testing.T) {
 	if err := admin.ClearFaults(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	next := awaitRender(first, 2*time.Minute)
+	next := agent.awaitToken(t, first, 2*time.Minute)
 	if !sim.active(t, p, next) {
 		t.Errorf("after the outage the Agent rendered a token the partner does not accept")
 	}

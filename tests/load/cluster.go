@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/partnertoken/vault-plugin-secrets-partnertoken/tests/internal/metricsjson"
 )
 
 // clusterNode is one node of the cluster mode's HA cluster.
@@ -145,17 +147,8 @@ func (n *clusterNode) counts(ctx context.Context, mount, name string) (clusterCo
 	if err != nil {
 		return clusterCounts{}, err
 	}
-	families, _ := resp.Data["metrics"].(map[string]any)
 	value := func(family string) float64 {
-		f, _ := families[family].(map[string]any)
-		series, _ := f["series"].([]any)
-		for _, raw := range series {
-			if m, _ := raw.(map[string]any); m["config"] == name {
-				v, _ := m["value"].(float64)
-				return v
-			}
-		}
-		return 0
+		return metricsjson.Value(resp.Data, family, map[string]string{"config": name})
 	}
 	return clusterCounts{
 		served:      value("partnertoken_cache_hits_total") + value("partnertoken_cache_misses_total"),
