@@ -149,11 +149,20 @@ scrape_configs:
 	inject(t, sim, "dinie", map[string]any{"status": http.StatusTooManyRequests, "retry_after": "120"})
 	mustFail(t, ctx, root, "prom-limited")
 	mustFail(t, ctx, root, "prom-limited")
-	// An outage: four reads, each failing with 502s until its timeout.
-	inject(t, sim, "setu", map[string]any{"status": http.StatusBadGateway, "times": 1000})
-	for range 4 {
+	// An outage. The first read's mint finds the partner down; the reads
+	// after it are refused at once while the next attempt is not due, and
+	// three forced refreshes make three more attempts: four failed mints.
+	inject(t, sim, "setu", map[string]any{"status": http.StatusBadGateway, "times": -1})
+	mustFail(t, ctx, root, "prom-outage")
+	for range 3 {
 		mustFail(t, ctx, root, "prom-outage")
 	}
+	for range 3 {
+		if _, err := root.write(ctx, mount+"/refresh/prom-outage", nil); statusOf(err) != http.StatusBadGateway {
+			t.Fatalf("refreshing prom-outage: %v, want HTTP 502", err)
+		}
+	}
+	waitForQuery(t, ctx, prom, `partnertoken_outage_refused_reads_total{config="prom-outage"} >= 1`)
 	// A token endpoint that is not there (a wrong token_url).
 	inject(t, sim, "doku", map[string]any{"status": http.StatusNotFound})
 	mustFail(t, ctx, root, "prom-unusable")
