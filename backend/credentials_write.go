@@ -275,6 +275,12 @@ func checkCredentials(cfg *Config, spec provider.Spec) error {
 		if _, err := signing.SecretKey(cfg.ClientSecret); err != nil {
 			return fmt.Errorf("client_secret %w (%s)", err, need.Secret)
 		}
+		// The next secret signs once the partner refuses the current one.
+		if cfg.NextClientSecret != "" {
+			if _, err := signing.SecretKey(cfg.NextClientSecret); err != nil {
+				return fmt.Errorf("next_client_secret %w (%s)", err, need.Secret)
+			}
+		}
 	}
 	if need.Key != "" && cfg.PrivateKey == "" {
 		return fmt.Errorf("%s needs a private key: write private_key, generate_private_key=true or service_account_json", need.Key)

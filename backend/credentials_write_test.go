@@ -65,6 +65,8 @@ func TestCredentialWritesRefusedWithTheField(t *testing.T) {
 			"generate_private_key is not a setting of provider dupr"},
 		{"client_secret_jwt with a short secret", base(map[string]any{"auth_method": "client_secret_jwt", "client_secret": testClientSecret}), 0,
 			"client_secret is 22 bytes; HS256 needs a secret of at least 32 bytes"},
+		{"client_secret_jwt with a short next secret", base(map[string]any{"auth_method": "client_secret_jwt", "client_secret": strings.Repeat("s", 32), "next_client_secret": testClientSecret}), 0,
+			"next_client_secret is 22 bytes; HS256 needs a secret of at least 32 bytes"},
 		{"a service account file that is not one", base(map[string]any{"service_account_json": `{"type":"authorized_user"}`}), 0,
 			`service_account_json has type "authorized_user", not service_account`},
 		{"a grant setting with client_credentials", base(map[string]any{"client_secret": testClientSecret, "assertion_subject": "me"}), 0,

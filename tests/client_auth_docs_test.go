@@ -10,13 +10,19 @@ import (
 	"testing"
 )
 
-// TestClientAuthenticationDocs runs the commands of
-// docs/client-authentication.md, section by section, with the vault CLI
-// against the shared server: the partner's URL, client and files become
-// the simulator's, and after each the engine must do what the page says.
+// TestClientAuthenticationDocs runs the commands of the client
+// authentication pages, one page per method, with the vault CLI against
+// the shared server: the partner's URL, client and files become the
+// simulator's, and after each the engine must do what the page says.
 func TestClientAuthenticationDocs(t *testing.T) {
 	ctx := ctxFor(t)
-	const page = "docs/client-authentication.md"
+	const (
+		mutualTLS       = "docs/client-auth-mutual-tls.md"
+		privateKeyJWT   = "docs/client-auth-private-key-jwt.md"
+		clientSecretJWT = "docs/client-auth-client-secret-jwt.md"
+		tlsClientAuth   = "docs/client-auth-tls-client-auth.md"
+		jwtBearer       = "docs/client-auth-jwt-bearer.md"
+	)
 	p := newClientAuthPartner(t, nil)
 	client := p.sim.client("oauth2")
 	dir := t.TempDir()
@@ -64,10 +70,10 @@ func TestClientAuthenticationDocs(t *testing.T) {
 	}
 	register()
 
-	runDocBlock(t, ctx, shared.vault, page, "clientauth-mtls", dir, with(map[string]string{"client_secret=…": "client_secret=" + client.Secret}))
+	runDocBlock(t, ctx, shared.vault, mutualTLS, "clientauth-mtls", dir, with(map[string]string{"client_secret=…": "client_secret=" + client.Secret}))
 	mints("mutual TLS")
 
-	runDocBlock(t, ctx, shared.vault, page, "clientauth-private-key-jwt", dir, partner)
+	runDocBlock(t, ctx, shared.vault, privateKeyJWT, "clientauth-private-key-jwt", dir, partner)
 	jwks, err := os.ReadFile(filepath.Join(dir, "bank-jwks.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +86,7 @@ func TestClientAuthenticationDocs(t *testing.T) {
 	mints("private_key_jwt")
 
 	// The page's policy reads the JWKS and not the config.
-	policy := strings.ReplaceAll(docBlock(t, page, "run", "clientauth-jwks-policy", nil), "partner/", mount+"/")
+	policy := strings.ReplaceAll(docBlock(t, privateKeyJWT, "run", "clientauth-jwks-policy", nil), "partner/", mount+"/")
 	if _, err := shared.root.write(ctx, "sys/policies/acl/jwks-reader", map[string]any{"policy": policy}); err != nil {
 		t.Fatal(err)
 	}
@@ -95,22 +101,22 @@ func TestClientAuthenticationDocs(t *testing.T) {
 		t.Errorf("the page's policy may read the config: %v, want HTTP 403", err)
 	}
 
-	runDocBlock(t, ctx, shared.vault, page, "clientauth-rotation", dir, nil)
+	runDocBlock(t, ctx, shared.vault, privateKeyJWT, "clientauth-rotation", dir, nil)
 	jwks, _ = os.ReadFile(filepath.Join(dir, "bank-jwks.json"))
 	if err := json.Unmarshal(jwks, &set); err != nil || len(set.Keys) != 2 {
 		t.Fatalf("during the rotation bank-jwks.json holds %d keys (%v), want 2", len(set.Keys), err)
 	}
 
-	runDocBlock(t, ctx, shared.vault, page, "clientauth-secret-jwt", dir, map[string]string{"client_secret=…": "client_secret=" + client.Secret})
+	runDocBlock(t, ctx, shared.vault, clientSecretJWT, "clientauth-secret-jwt", dir, with(map[string]string{"client_secret=…": "client_secret=" + client.Secret}))
 	mints("client_secret_jwt")
 
-	out := runDocBlock(t, ctx, shared.vault, page, "clientauth-tls-client-auth", dir, partner)
+	out := runDocBlock(t, ctx, shared.vault, tlsClientAuth, "clientauth-tls-client-auth", dir, partner)
 	if !strings.Contains(out, "CN="+clientAuthID) {
 		t.Errorf("the page's status read printed %q, want the certificate's subject", out)
 	}
 	mints("tls_client_auth")
 
-	runDocBlock(t, ctx, shared.vault, page, "clientauth-jwt-bearer", dir, nil)
+	runDocBlock(t, ctx, shared.vault, jwtBearer, "clientauth-jwt-bearer", dir, nil)
 	resp, err := shared.root.read(ctx, mount+"/config/gcp")
 	if err != nil {
 		t.Fatal(err)
