@@ -52,16 +52,6 @@ func TestClientAuthenticationDocs(t *testing.T) {
 		"https://auth.partner.example/oauth2/token": p.sim.TLSTokenURLs["oauth2"],
 		"client_id=my-client":                       "client_id=" + client.ID,
 	}
-	with := func(more map[string]string) map[string]string {
-		out := map[string]string{}
-		for k, v := range partner {
-			out[k] = v
-		}
-		for k, v := range more {
-			out[k] = v
-		}
-		return out
-	}
 	mints := func(what string) {
 		t.Helper()
 		if _, err := shared.root.write(ctx, mount+"/refresh/bank", nil); err != nil {
@@ -70,7 +60,11 @@ func TestClientAuthenticationDocs(t *testing.T) {
 	}
 	register()
 
-	runDocBlock(t, ctx, shared.vault, mutualTLS, "clientauth-mtls", dir, with(map[string]string{"client_secret=…": "client_secret=" + client.Secret}))
+	// The reader types the client secret.
+	typed := docShell{addr: shared.vault.Addr, token: rootToken, dir: dir, stdin: client.Secret + "\n"}
+	if out := typed.run(t, ctx, "the block clientauth-mtls of "+mutualTLS, docBlock(t, mutualTLS, "run", "clientauth-mtls", partner)); strings.Contains(out, client.Secret) {
+		t.Errorf("the mutual TLS page's commands printed the client secret")
+	}
 	mints("mutual TLS")
 
 	runDocBlock(t, ctx, shared.vault, privateKeyJWT, "clientauth-private-key-jwt", dir, partner)
@@ -107,7 +101,9 @@ func TestClientAuthenticationDocs(t *testing.T) {
 		t.Fatalf("during the rotation bank-jwks.json holds %d keys (%v), want 2", len(set.Keys), err)
 	}
 
-	runDocBlock(t, ctx, shared.vault, clientSecretJWT, "clientauth-secret-jwt", dir, with(map[string]string{"client_secret=…": "client_secret=" + client.Secret}))
+	if out := typed.run(t, ctx, "the block clientauth-secret-jwt of "+clientSecretJWT, docBlock(t, clientSecretJWT, "run", "clientauth-secret-jwt", partner)); strings.Contains(out, client.Secret) {
+		t.Errorf("the client_secret_jwt page's commands printed the client secret")
+	}
 	mints("client_secret_jwt")
 
 	out := runDocBlock(t, ctx, shared.vault, tlsClientAuth, "clientauth-tls-client-auth", dir, partner)
