@@ -32,24 +32,23 @@ type credentials struct {
 
 // currentKey is the stored private key, ready to sign.
 func (c *credentials) currentKey() (*signing.Key, error) {
-	if c.PrivateKey == "" {
-		return nil, nil
-	}
-	k, err := signing.ParseKey(c.PrivateKey, c.SigningAlgorithm, c.PrivateKeyID)
-	if err != nil {
-		return nil, fmt.Errorf("the stored private key %w", err)
-	}
-	return k, nil
+	return storedKey(c.PrivateKey, c.SigningAlgorithm, c.PrivateKeyID, "private key")
 }
 
 // nextKey is the stored next private key, ready to sign.
 func (c *credentials) nextKey() (*signing.Key, error) {
-	if c.NextPrivateKey == "" {
+	return storedKey(c.NextPrivateKey, c.SigningAlgorithm, c.NextPrivateKeyID, "next private key")
+}
+
+// storedKey parses a stored PEM key (nil when none is stored) to sign with
+// algorithm under kid id; what names it in the error.
+func storedKey(pemText, algorithm, id, what string) (*signing.Key, error) {
+	if pemText == "" {
 		return nil, nil
 	}
-	k, err := signing.ParseKey(c.NextPrivateKey, c.SigningAlgorithm, c.NextPrivateKeyID)
+	k, err := signing.ParseKey(pemText, algorithm, id)
 	if err != nil {
-		return nil, fmt.Errorf("the stored next private key %w", err)
+		return nil, fmt.Errorf("the stored %s %w", what, err)
 	}
 	return k, nil
 }
